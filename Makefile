@@ -1,0 +1,33 @@
+# The two commands of the README: `make demo` and `make test`.
+# Everything they need is installed or started by the project's own files.
+
+GO ?= go
+GOFILES = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
+
+.PHONY: demo test check fmt vet race bench-smoke bench fuzz
+
+demo: ## run the main job: a live demo
+	$(GO) run ./cmd/weft demo
+
+test: check race bench-smoke ## the whole test suite (what CI runs)
+
+check: ## gofmt and go vet, in both modules
+	@out="$$(gofmt -l $(GOFILES))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
+
+race: ## every test of the main module under the race detector
+	$(GO) test -race -count=1 ./...
+
+bench-smoke: ## the benchmark harness's own tests (short runs of every case)
+	cd bench && $(GO) test -count=1 ./...
+
+bench: ## the side-by-side benchmark table (takes minutes)
+	cd bench && $(GO) run . stm
+
+fuzz: ## a longer run of every fuzz target (FUZZTIME per target, default 1m)
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-1m} || exit 1; \
+	  done; \
+	done

@@ -1,0 +1,3 @@
+module github.com/weft-stm/weft
+
+go 1.26

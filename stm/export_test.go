@@ -1,0 +1,9 @@
+package stm
+
+// Test hooks, compiled only into this package's tests.
+
+// Waiting returns how many transactions are blocked in Retry.
+func Waiting(ws *Workspace) int { return int(ws.waiting.Load()) }
+
+// ChainLen returns how many versions of v are still linked.
+func ChainLen[T any](v *Var[T]) int { return v.ch.length() }

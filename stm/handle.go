@@ -1,0 +1,136 @@
+package stm
+
+import (
+	"context"
+	"sync"
+)
+
+// Status is the stage a commit has reached.
+type Status uint8
+
+const (
+	// Pending: not yet applied locally.
+	Pending Status = iota
+	// Applied: visible in the local replica, awaiting the authority.
+	Applied
+	// Acknowledged: validated by the authority and given its global version.
+	Acknowledged
+	// Aborted: rejected; Err says why.
+	Aborted
+)
+
+func (s Status) String() string {
+	switch s {
+	case Pending:
+		return "pending"
+	case Applied:
+		return "applied"
+	case Acknowledged:
+		return "acknowledged"
+	case Aborted:
+		return "aborted"
+	}
+	return "unknown"
+}
+
+// Handle is the future of one commit. A commit is applied locally, then
+// either acknowledged by its authority (the server, or the workspace itself
+// when embedded) or aborted with the reason. Wait, Done, OnDone and Status
+// observe it; all are safe for concurrent use.
+type Handle struct {
+	mu      sync.Mutex
+	status  Status
+	version uint64
+	err     error
+	done    chan struct{} // closed when acknowledged or aborted
+	onDone  []func(*Handle)
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func ackedHandle(ver uint64) *Handle {
+	return &Handle{status: Acknowledged, version: ver, done: closedChan}
+}
+
+func abortedHandle(err error) *Handle {
+	return &Handle{status: Aborted, err: err, done: closedChan}
+}
+
+// NewHandle returns a handle in the Applied stage, for authorities that
+// acknowledge later (see Handle.Resolve).
+func NewHandle() *Handle {
+	return &Handle{status: Applied, done: make(chan struct{})}
+}
+
+// Resolve moves an applied handle to Acknowledged with version ver (err nil)
+// or to Aborted with err. Only the first call has an effect; callbacks
+// registered with OnDone then run on the caller's goroutine.
+func (h *Handle) Resolve(ver uint64, err error) {
+	h.mu.Lock()
+	if h.status == Acknowledged || h.status == Aborted {
+		h.mu.Unlock()
+		return
+	}
+	if err != nil {
+		h.status, h.err = Aborted, err
+	} else {
+		h.status, h.version = Acknowledged, ver
+	}
+	cbs := h.onDone
+	h.onDone = nil
+	close(h.done)
+	h.mu.Unlock()
+	for _, f := range cbs {
+		f(h)
+	}
+}
+
+// Status returns the commit's current stage.
+func (h *Handle) Status() Status {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.status
+}
+
+// Done is closed when the commit is acknowledged or aborted.
+func (h *Handle) Done() <-chan struct{} { return h.done }
+
+// Wait blocks until the commit is acknowledged (nil) or aborted (its error),
+// or ctx ends (ctx's error).
+func (h *Handle) Wait(ctx context.Context) error {
+	select {
+	case <-h.done:
+		return h.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Err returns why the commit was aborted, or nil.
+func (h *Handle) Err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+// Version returns the version the authority gave the commit once it is
+// acknowledged, and 0 before. For a transaction that wrote nothing it is
+// the snapshot the transaction read.
+func (h *Handle) Version() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.version
+}
+
+// OnDone calls f once the commit is acknowledged or aborted: at once, on
+// the caller's goroutine, if it already is.
+func (h *Handle) OnDone(f func(*Handle)) {
+	h.mu.Lock()
+	if h.status == Acknowledged || h.status == Aborted {
+		h.mu.Unlock()
+		f(h)
+		return
+	}
+	h.onDone = append(h.onDone, f)
+	h.mu.Unlock()
+}

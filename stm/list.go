@@ -1,0 +1,366 @@
+package stm
+
+import (
+	"fmt"
+	"iter"
+	"sync/atomic"
+)
+
+// A list is stored as chunks of chunkLen elements, each chunk a versioned
+// cell copied on write, with a version per element so that conflicts are
+// per index. Writing many elements of one chunk in a transaction costs one
+// chunk copy, not one allocation per element.
+const (
+	chunkBits = 6
+	chunkLen  = 1 << chunkBits
+	chunkMask = chunkLen - 1
+)
+
+type chunk[T any] struct {
+	elems [chunkLen]T
+	vers  [chunkLen]uint64
+}
+
+// List is a transactional list: indexable and appendable. It only grows, so
+// an index valid at a snapshot stays valid. Conflicts are per index; Append
+// is a blind write that reads nothing (the elements land at the end as of
+// the commit), while Len and reading an element appended by the transaction
+// itself read the length.
+type List[T any] struct {
+	base
+	table  atomic.Pointer[[]*chain[chunk[T]]] // grown under the commit lock
+	length chain[int]
+	last   uint64 // version of the latest write; guarded by the commit lock
+}
+
+type listRead struct {
+	i   int
+	ver uint64
+}
+
+type listReads struct {
+	elems  []listRead
+	length bool
+	all    bool
+}
+
+type dirtyChunk[T any] struct {
+	n    *node[chunk[T]] // the next version: the snapshot's chunk plus our writes
+	base *node[chunk[T]] // the version n was copied from
+	mask uint64          // elements written
+}
+
+type listTx[T any] struct {
+	reads   *listReads
+	snapLen int
+	dirty   map[int]*dirtyChunk[T]
+	order   []int // chunk indices in first-write order
+	lastCI  int
+	lastD   *dirtyChunk[T]
+	appends []T
+}
+
+// NewList returns an empty list of ws.
+func NewList[T any](ws *Workspace) *List[T] {
+	l := &List[T]{base: base{ws: ws, id: ws.newID()}}
+	l.length.init(0)
+	t := []*chain[chunk[T]]{}
+	l.table.Store(&t)
+	return l
+}
+
+func (l *List[T]) obj() *base { return &l.base }
+
+func (l *List[T]) state(s *txState) (int, *listTx[T]) {
+	i := s.entryFor(l)
+	e := &s.entries[i]
+	lt, _ := e.pending.(*listTx[T])
+	if lt == nil {
+		lt = &listTx[T]{reads: &listReads{}, snapLen: l.length.at(s.snap).val, lastCI: -1}
+		e.pending = lt
+	}
+	return i, lt
+}
+
+func (l *List[T]) chunkAt(ci int, snap uint64) *node[chunk[T]] {
+	return (*l.table.Load())[ci].at(snap)
+}
+
+func outOfRange(i, n int) string {
+	return fmt.Sprintf("stm: list index %d out of range [0:%d]", i, n)
+}
+
+// Len returns the length as tx sees it (its own appends included), and
+// reads the length. Under Auto it returns the latest length.
+func (l *List[T]) Len(tx *Tx) int {
+	if tx.auto {
+		return l.length.latest().val
+	}
+	s := tx.st()
+	i, lt := l.state(s)
+	lt.reads.length = true
+	s.entries[i].flags |= fRead
+	return lt.snapLen + len(lt.appends)
+}
+
+// Get returns element i. An index out of range panics, as for a slice.
+// Under Auto it reads the latest committed state.
+func (l *List[T]) Get(tx *Tx, i int) T {
+	if tx.auto {
+		n := l.length.latest().val
+		if i < 0 || i >= n {
+			panic(outOfRange(i, n))
+		}
+		return (*l.table.Load())[i>>chunkBits].latest().val.elems[i&chunkMask]
+	}
+	s := tx.st()
+	ei, lt := l.state(s)
+	switch {
+	case i >= 0 && i < lt.snapLen:
+		if d := lt.find(i >> chunkBits); d != nil && d.mask&(1<<(i&chunkMask)) != 0 {
+			return d.n.val.elems[i&chunkMask]
+		}
+		n := l.chunkAt(i>>chunkBits, s.snap)
+		lt.reads.elems = append(lt.reads.elems, listRead{i: i, ver: n.val.vers[i&chunkMask]})
+		s.entries[ei].flags |= fRead
+		return n.val.elems[i&chunkMask]
+	case i >= lt.snapLen && i < lt.snapLen+len(lt.appends):
+		// Our own append sits at this index only if the length stays.
+		lt.reads.length = true
+		s.entries[ei].flags |= fRead
+		return lt.appends[i-lt.snapLen]
+	}
+	panic(outOfRange(i, lt.snapLen+len(lt.appends)))
+}
+
+func (lt *listTx[T]) find(ci int) *dirtyChunk[T] {
+	if ci == lt.lastCI {
+		return lt.lastD
+	}
+	d := lt.dirty[ci]
+	if d != nil {
+		lt.lastCI, lt.lastD = ci, d
+	}
+	return d
+}
+
+// Set writes element i without reading it. An index out of range panics.
+// Under Auto it commits at once.
+func (l *List[T]) Set(tx *Tx, i int, v T) {
+	if tx.auto {
+		l.ws.auto(func(tx *Tx) { l.Set(tx, i, v) })
+		return
+	}
+	s := tx.st()
+	ei, lt := l.state(s)
+	e := &s.entries[ei]
+	if e.gen != s.gen || s.readOnly {
+		e = s.writable(ei)
+		lt = e.pending.(*listTx[T])
+	}
+	e.flags |= fWritten
+	switch {
+	case i >= 0 && i < lt.snapLen:
+		ci := i >> chunkBits
+		d := lt.find(ci)
+		if d == nil {
+			b := l.chunkAt(ci, s.snap)
+			d = &dirtyChunk[T]{n: &node[chunk[T]]{val: b.val}, base: b}
+			if lt.dirty == nil {
+				lt.dirty = map[int]*dirtyChunk[T]{}
+			}
+			lt.dirty[ci] = d
+			lt.order = append(lt.order, ci)
+			lt.lastCI, lt.lastD = ci, d
+		}
+		d.n.val.elems[i&chunkMask] = v
+		d.mask |= 1 << (i & chunkMask)
+	case i >= lt.snapLen && i < lt.snapLen+len(lt.appends):
+		lt.reads.length = true
+		e.flags |= fRead
+		lt.appends[i-lt.snapLen] = v
+	default:
+		panic(outOfRange(i, lt.snapLen+len(lt.appends)))
+	}
+}
+
+// Append adds vs at the end of the list as of the commit. It reads nothing:
+// concurrent appends both commit, in commit order. Under Auto it commits at once.
+func (l *List[T]) Append(tx *Tx, vs ...T) {
+	if tx.auto {
+		vs = append([]T(nil), vs...)
+		l.ws.auto(func(tx *Tx) { l.Append(tx, vs...) })
+		return
+	}
+	s := tx.st()
+	ei, _ := l.state(s)
+	e := s.writable(ei)
+	lt := e.pending.(*listTx[T])
+	e.flags |= fWritten
+	lt.appends = append(lt.appends, vs...)
+}
+
+// All iterates over the list as tx sees it. It reads every element and the
+// length: any concurrent write to the list conflicts with tx.
+// Under Auto it iterates over the latest committed state.
+func (l *List[T]) All(tx *Tx) iter.Seq2[int, T] {
+	return func(yield func(int, T) bool) {
+		if tx.auto {
+			t := l.ws.BeginReadOnly()
+			defer t.Abort()
+			snap := t.s.snap
+			n := l.length.at(snap).val
+			for i := range n {
+				if !yield(i, l.chunkAt(i>>chunkBits, snap).val.elems[i&chunkMask]) {
+					return
+				}
+			}
+			return
+		}
+		s := tx.st()
+		ei, lt := l.state(s)
+		lt.reads.all = true
+		lt.reads.length = true
+		s.entries[ei].flags |= fRead
+		snap, snapLen := s.snap, lt.snapLen
+		appends := lt.appends
+		var cur *node[chunk[T]]
+		for i := range snapLen {
+			if i&chunkMask == 0 {
+				cur = l.chunkAt(i>>chunkBits, snap)
+			}
+			v := cur.val.elems[i&chunkMask]
+			if d := lt.dirty[i>>chunkBits]; d != nil && d.mask&(1<<(i&chunkMask)) != 0 {
+				v = d.n.val.elems[i&chunkMask]
+			}
+			if !yield(i, v) {
+				return
+			}
+		}
+		for j, v := range appends {
+			if !yield(snapLen+j, v) {
+				return
+			}
+		}
+	}
+}
+
+func (l *List[T]) validate(e *entry, snap uint64) *ConflictError {
+	lt := e.pending.(*listTx[T])
+	r := lt.reads
+	if r.all && l.last > snap {
+		return conflict(&l.base, nil, "contents", l.last)
+	}
+	if r.length {
+		if n := l.length.latest(); n.ver > snap {
+			return conflict(&l.base, nil, "length", n.ver)
+		}
+	}
+	if len(r.elems) > 0 {
+		t := *l.table.Load()
+		for _, rd := range r.elems {
+			if v := t[rd.i>>chunkBits].latest().val.vers[rd.i&chunkMask]; v != rd.ver {
+				return conflict(&l.base, rd.i, "", v)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *List[T]) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
+	lt := e.pending.(*listTx[T])
+	watched := ch.wants(&l.base)
+	var keys []any
+	t := *l.table.Load()
+	for _, ci := range lt.order {
+		d := lt.dirty[ci]
+		c := t[ci]
+		if cur := c.latest(); cur != d.base {
+			// Others wrote other elements of this chunk since our snapshot:
+			// keep theirs and ours.
+			for j := range chunkLen {
+				if d.mask&(1<<j) == 0 {
+					d.n.val.elems[j] = cur.val.elems[j]
+					d.n.val.vers[j] = cur.val.vers[j]
+				}
+			}
+		}
+		for j := range chunkLen {
+			if d.mask&(1<<j) != 0 {
+				d.n.val.vers[j] = ver
+				if watched {
+					keys = append(keys, ci<<chunkBits+j)
+				}
+			}
+		}
+		c.push(d.n, ver, lw)
+	}
+	if len(lt.appends) > 0 {
+		n0 := l.length.latest().val
+		n1 := n0 + len(lt.appends)
+		if need := (n1 + chunkLen - 1) >> chunkBits; need > len(t) {
+			nt := make([]*chain[chunk[T]], need, max(need, 2*len(t)))
+			copy(nt, t)
+			for ci := len(t); ci < need; ci++ {
+				nt[ci] = &chain[chunk[T]]{}
+				nt[ci].init(chunk[T]{})
+			}
+			l.table.Store(&nt)
+			t = nt
+		}
+		// A chunk already written by this commit is not yet visible (the
+		// clock has not reached ver), so it is extended in place.
+		var open *node[chunk[T]]
+		openCI, inPlace := -1, false
+		for j, v := range lt.appends {
+			p := n0 + j
+			if ci := p >> chunkBits; ci != openCI {
+				if open != nil && !inPlace {
+					t[openCI].push(open, ver, lw)
+				}
+				cur := t[ci].latest()
+				if inPlace = cur.ver == ver; inPlace {
+					open = cur
+				} else {
+					open = &node[chunk[T]]{val: cur.val}
+				}
+				openCI = ci
+			}
+			open.val.elems[p&chunkMask] = v
+			open.val.vers[p&chunkMask] = ver
+			if watched {
+				keys = append(keys, p)
+			}
+		}
+		if open != nil && !inPlace {
+			t[openCI].push(open, ver, lw)
+		}
+		l.length.push(&node[int]{val: n1}, ver, lw)
+	}
+	l.last = ver
+	if watched && len(keys) > 0 {
+		ch.add(&l.base, keys)
+	}
+}
+
+func (l *List[T]) fork(e *entry) {
+	lt, ok := e.pending.(*listTx[T])
+	if !ok {
+		return
+	}
+	cp := &listTx[T]{reads: lt.reads, snapLen: lt.snapLen, lastCI: -1,
+		appends: append([]T(nil), lt.appends...), order: append([]int(nil), lt.order...)}
+	if lt.dirty != nil {
+		cp.dirty = make(map[int]*dirtyChunk[T], len(lt.dirty))
+		for ci, d := range lt.dirty {
+			cp.dirty[ci] = &dirtyChunk[T]{n: &node[chunk[T]]{val: d.n.val}, base: d.base, mask: d.mask}
+		}
+	}
+	e.pending = cp
+}
+
+func (l *List[T]) dropWrites(e *entry) {
+	if lt, ok := e.pending.(*listTx[T]); ok {
+		e.pending = &listTx[T]{reads: lt.reads, snapLen: lt.snapLen, lastCI: -1}
+	}
+}

@@ -1,0 +1,170 @@
+package stm
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Observable is anything Subscribe accepts: *Var, *Counter, *Map, *Set,
+// *List and *Object.
+type Observable interface {
+	observed() *base
+}
+
+func (b *base) observed() *base { return b }
+
+// Change tells an observer what the commits since its last call changed.
+// Several commits are coalesced into one Change when the observer is slower
+// than they arrive.
+type Change struct {
+	Version uint64    // the version of the latest commit included
+	Commits int       // how many commits this Change covers
+	Fields  []FieldID // for an *Object: the fields that changed
+	Keys    []any     // for a *Map or *Set: keys changed; for a *List: indices written
+}
+
+// Subscription is an observer registered with Subscribe.
+type Subscription struct {
+	ws      *Workspace
+	b       *base
+	fn      func(Change)
+	mu      sync.Mutex
+	pending Change
+	has     bool
+	running bool
+	closed  bool
+	fields  map[FieldID]struct{}
+	keys    map[any]struct{}
+}
+
+// subscribers is an object's observer list, copied on write so that the
+// commit path reads it with one atomic load.
+type subscribers struct {
+	list atomic.Pointer[[]*Subscription]
+}
+
+func (s *subscribers) any() bool { return s.list.Load() != nil }
+
+// Subscribe calls fn after each commit that changed obj, with what changed.
+// Calls for one subscription never overlap; while fn runs, later commits are
+// coalesced into the next call. A commit never waits for an observer.
+func (ws *Workspace) Subscribe(obj Observable, fn func(Change)) *Subscription {
+	b := obj.observed()
+	sub := &Subscription{ws: ws, b: b, fn: fn}
+	ws.commit.mu.Lock() // orders the change with commits that read the list
+	old := b.subs.list.Load()
+	var l []*Subscription
+	if old != nil {
+		l = slices.Clone(*old)
+	}
+	l = append(l, sub)
+	b.subs.list.Store(&l)
+	ws.commit.mu.Unlock()
+	return sub
+}
+
+// Close ends the subscription; a call already running finishes.
+func (s *Subscription) Close() {
+	s.ws.commit.mu.Lock()
+	if old := s.b.subs.list.Load(); old != nil {
+		l := slices.DeleteFunc(slices.Clone(*old), func(x *Subscription) bool { return x == s })
+		if len(l) == 0 {
+			s.b.subs.list.Store(nil)
+		} else {
+			s.b.subs.list.Store(&l)
+		}
+	}
+	s.ws.commit.mu.Unlock()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+}
+
+// post merges a change into the pending one and starts a delivery if none runs.
+func (s *Subscription) post(ver uint64, field FieldID, hasField bool, keys []any) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.pending.Version = ver
+	s.pending.Commits++
+	if hasField {
+		if s.fields == nil {
+			s.fields = map[FieldID]struct{}{}
+		}
+		if _, ok := s.fields[field]; !ok {
+			s.fields[field] = struct{}{}
+			s.pending.Fields = append(s.pending.Fields, field)
+		}
+	}
+	for _, k := range keys {
+		if s.keys == nil {
+			s.keys = map[any]struct{}{}
+		}
+		if _, ok := s.keys[k]; !ok {
+			s.keys[k] = struct{}{}
+			s.pending.Keys = append(s.pending.Keys, k)
+		}
+	}
+	s.has = true
+	start := !s.running
+	s.running = true
+	s.mu.Unlock()
+	if start {
+		s.ws.dispatch(s.deliver)
+	}
+}
+
+// deliver calls fn until nothing is pending.
+func (s *Subscription) deliver() {
+	for {
+		s.mu.Lock()
+		if !s.has || s.closed {
+			s.running = false
+			s.mu.Unlock()
+			return
+		}
+		c := s.pending
+		s.pending, s.has, s.fields, s.keys = Change{}, false, nil, nil
+		s.mu.Unlock()
+		s.fn(c)
+	}
+}
+
+// changeSet collects, during a commit, what observed objects changed.
+type changeSet struct {
+	items []changeItem
+}
+
+type changeItem struct {
+	b    *base
+	keys []any
+}
+
+// wants reports whether anyone observes b (directly or through its record).
+func (cs *changeSet) wants(b *base) bool {
+	return b.subs.any() || (b.owner != nil && b.owner.subs.any())
+}
+
+func (cs *changeSet) add(b *base, keys []any) {
+	cs.items = append(cs.items, changeItem{b: b, keys: keys})
+}
+
+func (cs *changeSet) deliver(ver uint64) {
+	for _, it := range cs.items {
+		if l := it.b.subs.list.Load(); l != nil {
+			for _, s := range *l {
+				s.post(ver, 0, false, it.keys)
+			}
+		}
+		if o := it.b.owner; o != nil {
+			if l := o.subs.list.Load(); l != nil {
+				for _, s := range *l {
+					s.post(ver, it.b.field, true, nil)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,318 @@
+package stm
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// ID identifies a transactional object within its workspace.
+type ID uint64
+
+// base is embedded in every transactional object.
+type base struct {
+	ws        *Workspace
+	id        ID
+	owner     *Object // the record this cell is a field of, or nil
+	field     FieldID
+	fieldName string
+	subs      subscribers // observers of this object
+}
+
+func (b *base) ID() ID { return b.id }
+
+// cell is what a transaction's entry points at: the operations the commit
+// path needs from every kind of transactional object. All of them run under
+// the commit lock except fork and dropWrites, which run in the transaction.
+type cell interface {
+	obj() *base
+	// validate reports a conflict if anything e read changed after snap.
+	validate(e *entry, snap uint64) *ConflictError
+	// install applies e's writes as version ver and records what changed.
+	install(e *entry, ver uint64, lw uint64, ch *changeSet)
+	// fork copies e's pending writes so that a nested transaction can change
+	// them and still roll back to the copy.
+	fork(e *entry)
+	// dropWrites forgets e's pending writes and keeps its reads.
+	dropWrites(e *entry)
+}
+
+const (
+	fRead    uint8 = 1 << iota // the entry's value (or length/contents) was read
+	fWritten                   // the entry has pending writes
+)
+
+// entry is a transaction's record of one object: what it read (kept across
+// nested rollbacks, because the outcome depended on it) and what it wrote.
+type entry struct {
+	c       cell
+	b       *base  // c's identity: comparing it is cheaper than comparing interfaces
+	ver     uint64 // version seen by the first read (Var, Counter)
+	flags   uint8
+	gen     uint32 // nesting generation that owns the write state
+	num     int64  // pending counter delta
+	pending any    // kind-specific state: *node[T] for a Var, *mapTx, *listTx
+}
+
+func (e *entry) read() bool    { return e.flags&fRead != 0 }
+func (e *entry) written() bool { return e.flags&fWritten != 0 }
+
+type undo struct {
+	idx     int
+	flags   uint8
+	gen     uint32
+	num     int64
+	pending any
+}
+
+type savepoint struct {
+	entries int
+	undo    int
+	gen     uint32
+}
+
+type txStatus uint8
+
+const (
+	txActive txStatus = iota
+	txDone
+)
+
+// Tx is a transaction. It is valid only inside the function given to
+// Atomically, View or Run, or between Begin and Commit/Abort; using it
+// afterwards panics. A Tx is not safe for concurrent use.
+//
+// The special value Auto stands for "no transaction": each call made with it
+// runs as its own automatic transaction.
+type Tx struct {
+	s    *txState
+	auto bool
+}
+
+// Auto makes a single call run as its own automatic transaction, committed
+// at once and asynchronously acknowledged: v.Set(stm.Auto, 3). Calls whose
+// result depends on the commit (Set.Add telling whether the element was
+// absent, Map.Put returning the old value) return the zero value under Auto.
+// Reads under Auto see the latest committed state.
+var Auto = &Tx{auto: true}
+
+// txState is the reusable body of a transaction; a Tx points at it while the
+// transaction runs, so that a Tx kept after its end cannot reach another's.
+type txState struct {
+	// The announcement (gc.go) is read by committers of other processors;
+	// it sits apart from the fields the transaction writes.
+	annWS   atomic.Pointer[Workspace]
+	annSnap atomic.Uint64
+	_       [48]byte
+
+	ws       *Workspace
+	snap     uint64
+	status   txStatus
+	readOnly bool
+	retry    bool
+	err      error // misuse found during the transaction; reported at commit
+	gen      uint32
+	nextGen  uint32
+	entries  []entry
+	index    map[*base]int
+	undos    []undo
+	saves    []savepoint
+	changes  changeSet
+}
+
+var statePool = sync.Pool{New: func() any {
+	s := &txState{entries: make([]entry, 0, 8)}
+	s.annSnap.Store(notActive)
+	register(s)
+	return s
+}}
+
+const indexThreshold = 12
+
+// st returns the live state or panics on use after the end.
+func (tx *Tx) st() *txState {
+	s := tx.s
+	if s == nil {
+		if tx.auto {
+			panic("stm: stm.Auto is not a transaction; objects handle it themselves")
+		}
+		panic("stm: transaction used after it ended")
+	}
+	return s
+}
+
+// Snapshot returns the version the transaction reads at.
+func (tx *Tx) Snapshot() uint64 { return tx.st().snap }
+
+// Workspace returns the transaction's workspace.
+func (tx *Tx) Workspace() *Workspace { return tx.st().ws }
+
+// entryFor returns the index of c's entry, creating it if needed, after
+// checking that c belongs to this transaction's workspace.
+func (s *txState) entryFor(c cell) int {
+	b := c.obj()
+	if i := s.find(b); i >= 0 {
+		return i
+	}
+	if b.ws != s.ws {
+		if s.err == nil {
+			s.err = ErrWrongWorkspace
+		}
+	}
+	s.entries = append(s.entries, entry{c: c, b: b, gen: s.gen})
+	i := len(s.entries) - 1
+	if s.index != nil {
+		s.index[b] = i
+	} else if len(s.entries) > indexThreshold {
+		s.index = make(map[*base]int, 2*len(s.entries))
+		for j := range s.entries {
+			s.index[s.entries[j].b] = j
+		}
+	}
+	return i
+}
+
+func (s *txState) find(b *base) int {
+	if s.index != nil {
+		if i, ok := s.index[b]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range s.entries {
+		if s.entries[i].b == b {
+			return i
+		}
+	}
+	return -1
+}
+
+// writable prepares entry i for a write in the current nesting generation
+// and returns it. In a nested transaction the first write to an entry of an
+// enclosing one saves the old write state so that a rollback restores it.
+func (s *txState) writable(i int) *entry {
+	e := &s.entries[i]
+	if s.readOnly && s.err == nil {
+		s.err = ErrReadOnly
+	}
+	if e.gen != s.gen {
+		s.undos = append(s.undos, undo{idx: i, flags: e.flags, gen: e.gen, num: e.num, pending: e.pending})
+		e.gen = s.gen
+		e.c.fork(e)
+	}
+	return e
+}
+
+// push starts a nested generation.
+func (s *txState) push() savepoint {
+	sp := savepoint{entries: len(s.entries), undo: len(s.undos), gen: s.gen}
+	s.saves = append(s.saves, sp)
+	s.nextGen++
+	s.gen = s.nextGen
+	return sp
+}
+
+// release merges the nested generation into its parent. Its undo records stay:
+// if the parent rolls back, they restore the state from before the child.
+func (s *txState) release(sp savepoint) {
+	s.saves = s.saves[:len(s.saves)-1]
+	s.gen = sp.gen
+}
+
+// rollback discards the nested generation's writes and keeps its reads.
+func (s *txState) rollback(sp savepoint) {
+	for j := len(s.undos) - 1; j >= sp.undo; j-- {
+		u := s.undos[j]
+		e := &s.entries[u.idx]
+		e.flags = (e.flags & fRead) | (u.flags &^ fRead)
+		e.gen, e.num, e.pending = u.gen, u.num, u.pending
+	}
+	s.undos = s.undos[:sp.undo]
+	for j := sp.entries; j < len(s.entries); j++ {
+		e := &s.entries[j]
+		if e.written() {
+			e.c.dropWrites(e)
+			e.flags &^= fWritten
+			e.num = 0
+		}
+		e.gen = sp.gen
+	}
+	s.saves = s.saves[:len(s.saves)-1]
+	s.gen = sp.gen
+}
+
+func (s *txState) reset() {
+	for i := range s.entries {
+		s.entries[i] = entry{}
+	}
+	s.entries = s.entries[:0]
+	s.index = nil
+	for i := range s.undos {
+		s.undos[i] = undo{}
+	}
+	s.undos = s.undos[:0]
+	s.saves = s.saves[:0]
+	clear(s.changes.items)
+	s.changes.items = s.changes.items[:0]
+	s.retract()
+	s.ws, s.err = nil, nil
+	s.snap, s.gen, s.nextGen = 0, 0, 0
+	s.readOnly, s.retry = false, false
+}
+
+func (s *txState) hasWrites() bool {
+	for i := range s.entries {
+		if s.entries[i].written() {
+			return true
+		}
+	}
+	return false
+}
+
+// Nested runs fn as a nested transaction: its writes become the enclosing
+// transaction's when fn returns nil, and are discarded when it returns an
+// error (which Nested returns) or panics. What fn read stays in the
+// enclosing transaction's read set, since the outcome depended on it.
+func (tx *Tx) Nested(fn func(tx *Tx) error) (err error) {
+	s := tx.st()
+	sp := s.push()
+	defer func() {
+		if r := recover(); r != nil {
+			s.rollback(sp)
+			panic(r)
+		}
+	}()
+	err = fn(tx)
+	if err != nil || s.retry {
+		s.rollback(sp)
+		return err
+	}
+	s.release(sp)
+	return nil
+}
+
+// Retry abandons the transaction: Atomically waits until something it read
+// has changed, then runs it again. Use it as "return tx.Retry()".
+func (tx *Tx) Retry() error {
+	tx.st().retry = true
+	return ErrRetry
+}
+
+// OrElse runs the alternatives in order, each as a nested transaction, and
+// returns at the first that does not retry. If every alternative retries,
+// OrElse retries the whole transaction, which then waits for a change to
+// anything any alternative read. An error other than ErrRetry ends OrElse
+// with that error, the alternative's writes discarded.
+func (tx *Tx) OrElse(alts ...func(tx *Tx) error) error {
+	s := tx.st()
+	for _, alt := range alts {
+		err := tx.Nested(alt)
+		if s.retry || errors.Is(err, ErrRetry) {
+			s.retry = false
+			continue
+		}
+		return err
+	}
+	s.retry = true
+	return ErrRetry
+}
