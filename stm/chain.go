@@ -18,7 +18,14 @@ type chain[T any] struct {
 	head    atomic.Pointer[node[T]]
 	cut     *node[T] // oldest node still linked; guarded by the commit lock
 	trimmed uint64   // low-water mark at the last trim; guarded by the commit lock
+	// free holds trimmed nodes for reuse, linked through next. Trimming
+	// pushes (under the commit lock); alloc takes the whole list with one
+	// swap, which cannot suffer ABA, and puts back the rest.
+	free atomic.Pointer[node[T]]
 }
+
+// maxFree bounds the nodes a chain keeps for reuse.
+const maxFree = 2 * scanEvery
 
 // init gives the chain its first version, visible to every snapshot.
 func (c *chain[T]) init(val T) {
@@ -56,18 +63,61 @@ func (c *chain[T]) push(n *node[T], ver uint64, lowWater uint64) {
 }
 
 // trim unlinks every version older than the newest one at or below lowWater:
-// no snapshot that can still exist reads them. Each node is passed once over
-// the chain's life, so trimming is amortised O(1) per push.
+// no snapshot that can still exist reads them, and no reader can be on them
+// (a reader stops at the newest version not newer than its snapshot, which
+// is never older than the cut), so they are recycled. Each node is passed
+// once over the chain's life, so trimming is amortised O(1) per push.
 func (c *chain[T]) trim(lowWater uint64) {
-	n := c.cut
+	old := c.cut
+	n := old
 	for n.next != nil && n.next.ver <= lowWater {
 		n = n.next
 	}
-	if n != c.cut {
-		n.prev.Store(nil)
-		c.cut = n
-	}
 	c.trimmed = lowWater
+	if n == old {
+		return
+	}
+	n.prev.Store(nil)
+	c.cut = n
+	// Recycle old .. n's predecessor, at most maxFree of them.
+	var first, last *node[T]
+	k := 0
+	for x := old; x != n && k < maxFree; k++ {
+		nx := x.next
+		x.prev.Store(nil)
+		x.next = first
+		if first == nil {
+			last = x
+		}
+		first = x
+		x = nx
+	}
+	if first == nil {
+		return
+	}
+	for {
+		top := c.free.Load()
+		last.next = top
+		if c.free.CompareAndSwap(top, first) {
+			return
+		}
+	}
+}
+
+// alloc returns a node for a new version: a recycled one if any. The node's
+// val holds stale data the caller overwrites.
+func (c *chain[T]) alloc() *node[T] {
+	n := c.free.Swap(nil)
+	if n == nil {
+		return &node[T]{}
+	}
+	if rest := n.next; rest != nil {
+		// Put the rest back; if trimming refilled the list meanwhile, let
+		// the garbage collector have ours.
+		c.free.CompareAndSwap(nil, rest)
+	}
+	n.next = nil
+	return n
 }
 
 // length returns how many versions are still linked (for tests).

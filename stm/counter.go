@@ -34,7 +34,10 @@ func (c *Counter) Add(tx *Tx, d int64) {
 // Under Auto it returns the latest committed value.
 func (c *Counter) Get(tx *Tx) int64 {
 	if tx.auto {
-		return c.ch.latest().val
+		s := c.ws.begin(true)
+		x := c.ch.at(s.snap).val
+		s.release()
+		return x
 	}
 	s := tx.st()
 	i := s.entryFor(c)
@@ -58,7 +61,9 @@ func (c *Counter) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
 	if e.num == 0 {
 		return
 	}
-	c.ch.push(&node[int64]{val: c.ch.latest().val + e.num}, ver, lw)
+	n := c.ch.alloc()
+	n.val = c.ch.latest().val + e.num
+	c.ch.push(n, ver, lw)
 	if ch.wants(&c.base) {
 		ch.add(&c.base, nil)
 	}

@@ -40,20 +40,24 @@ func register(s *txState) {
 
 // announce publishes the snapshot the state is about to use and returns it.
 func (s *txState) announce(ws *Workspace) uint64 {
-	s.annWS.Store(ws)
+	if s.annWS.Load() != ws {
+		// Ordered before annSnap's store: a scan that sees the new
+		// snapshot also sees the workspace it belongs to.
+		s.annWS.Store(ws)
+	}
 	s.annSnap.Store(ws.commit.clock.Load())
 	return ws.commit.clock.Load()
 }
 
-func (s *txState) retract() {
-	s.annSnap.Store(notActive)
-	s.annWS.Store(nil)
-}
+// retract withdraws the announcement. annWS stays: it only names whose
+// snapshot annSnap would be.
+func (s *txState) retract() { s.annSnap.Store(notActive) }
 
 // lowWater returns the oldest snapshot any transaction of ws may read.
 // Called under the commit lock; clock is the current clock.
 func (ws *Workspace) scanLowWater(clock uint64) uint64 {
 	m := clock
+	raceAcquire()
 	registry.mu.Lock()
 	kept := registry.states[:0]
 	for _, w := range registry.states {

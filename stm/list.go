@@ -94,7 +94,9 @@ func outOfRange(i, n int) string {
 // reads the length. Under Auto it returns the latest length.
 func (l *List[T]) Len(tx *Tx) int {
 	if tx.auto {
-		return l.length.latest().val
+		s := l.ws.begin(true)
+		defer s.release()
+		return l.length.at(s.snap).val
 	}
 	s := tx.st()
 	i, lt := l.state(s)
@@ -107,11 +109,13 @@ func (l *List[T]) Len(tx *Tx) int {
 // Under Auto it reads the latest committed state.
 func (l *List[T]) Get(tx *Tx, i int) T {
 	if tx.auto {
-		n := l.length.latest().val
+		s := l.ws.begin(true)
+		defer s.release()
+		n := l.length.at(s.snap).val
 		if i < 0 || i >= n {
 			panic(outOfRange(i, n))
 		}
-		return (*l.table.Load())[i>>chunkBits].latest().val.elems[i&chunkMask]
+		return l.chunkAt(i>>chunkBits, s.snap).val.elems[i&chunkMask]
 	}
 	s := tx.st()
 	ei, lt := l.state(s)
@@ -164,8 +168,11 @@ func (l *List[T]) Set(tx *Tx, i int, v T) {
 		ci := i >> chunkBits
 		d := lt.find(ci)
 		if d == nil {
-			b := l.chunkAt(ci, s.snap)
-			d = &dirtyChunk[T]{n: &node[chunk[T]]{val: b.val}, base: b}
+			c := (*l.table.Load())[ci]
+			b := c.at(s.snap)
+			n := c.alloc()
+			n.val = b.val
+			d = &dirtyChunk[T]{n: n, base: b}
 			if lt.dirty == nil {
 				lt.dirty = map[int]*dirtyChunk[T]{}
 			}
@@ -206,9 +213,9 @@ func (l *List[T]) Append(tx *Tx, vs ...T) {
 func (l *List[T]) All(tx *Tx) iter.Seq2[int, T] {
 	return func(yield func(int, T) bool) {
 		if tx.auto {
-			t := l.ws.BeginReadOnly()
-			defer t.Abort()
-			snap := t.s.snap
+			as := l.ws.begin(true)
+			defer as.release()
+			snap := as.snap
 			n := l.length.at(snap).val
 			for i := range n {
 				if !yield(i, l.chunkAt(i>>chunkBits, snap).val.elems[i&chunkMask]) {
@@ -322,7 +329,8 @@ func (l *List[T]) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
 				if inPlace = cur.ver == ver; inPlace {
 					open = cur
 				} else {
-					open = &node[chunk[T]]{val: cur.val}
+					open = t[ci].alloc()
+					open.val = cur.val
 				}
 				openCI = ci
 			}
@@ -335,7 +343,9 @@ func (l *List[T]) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
 		if open != nil && !inPlace {
 			t[openCI].push(open, ver, lw)
 		}
-		l.length.push(&node[int]{val: n1}, ver, lw)
+		ln := l.length.alloc()
+		ln.val = n1
+		l.length.push(ln, ver, lw)
 	}
 	l.last = ver
 	if watched && len(keys) > 0 {
@@ -352,8 +362,11 @@ func (l *List[T]) fork(e *entry) {
 		appends: append([]T(nil), lt.appends...), order: append([]int(nil), lt.order...)}
 	if lt.dirty != nil {
 		cp.dirty = make(map[int]*dirtyChunk[T], len(lt.dirty))
+		t := *l.table.Load()
 		for ci, d := range lt.dirty {
-			cp.dirty[ci] = &dirtyChunk[T]{n: &node[chunk[T]]{val: d.n.val}, base: d.base, mask: d.mask}
+			n := t[ci].alloc()
+			n.val = d.n.val
+			cp.dirty[ci] = &dirtyChunk[T]{n: n, base: d.base, mask: d.mask}
 		}
 	}
 	e.pending = cp

@@ -112,9 +112,12 @@ func (m *Map[K, V]) get(s *txState, k K) (V, bool) {
 	return sl.val, sl.present
 }
 
+// latest reads k at a fresh snapshot (for calls made with Auto).
 func (m *Map[K, V]) latest(k K) (V, bool) {
+	s := m.ws.begin(true)
+	defer s.release()
 	if c := m.cell(k); c != nil {
-		n := c.latest()
+		n := c.at(s.snap)
 		return n.val.val, n.val.present
 	}
 	var zero V
@@ -204,7 +207,9 @@ func (m *Map[K, V]) DeleteFast(tx *Tx, k K) {
 // or delete conflicts with tx. Under Auto it returns the latest size.
 func (m *Map[K, V]) Len(tx *Tx) int {
 	if tx.auto {
-		return m.size.latest().val
+		s := m.ws.begin(true)
+		defer s.release()
+		return m.size.at(s.snap).val
 	}
 	s := tx.st()
 	i, mt := m.state(s)
@@ -232,9 +237,9 @@ func (m *Map[K, V]) All(tx *Tx) iter.Seq2[K, V] {
 		var mt *mapTx[K, V]
 		if tx.auto {
 			// A snapshot must be announced to be safe from trimming.
-			t := m.ws.BeginReadOnly()
-			defer t.Abort()
-			snap = t.s.snap
+			s := m.ws.begin(true)
+			defer s.release()
+			snap = s.snap
 		} else {
 			s := tx.st()
 			var i int
@@ -319,7 +324,9 @@ func (m *Map[K, V]) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
 		if op.del && !was {
 			continue
 		}
-		c.push(&node[slot[V]]{val: slot[V]{present: !op.del, val: op.val}}, ver, lw)
+		n := c.alloc()
+		n.val = slot[V]{present: !op.del, val: op.val}
+		c.push(n, ver, lw)
 		switch {
 		case op.del:
 			delta--
@@ -332,7 +339,9 @@ func (m *Map[K, V]) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
 		}
 	}
 	if delta != 0 {
-		m.size.push(&node[int]{val: m.size.latest().val + delta}, ver, lw)
+		n := m.size.alloc()
+		n.val = m.size.latest().val + delta
+		m.size.push(n, ver, lw)
 	}
 	m.lastWrite = ver
 	if len(m.tombs) >= 64 {

@@ -118,6 +118,7 @@ type txState struct {
 	undos    []undo
 	saves    []savepoint
 	changes  changeSet
+	txs      []Tx // handed out one per transaction, never reused
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -212,9 +213,9 @@ func (s *txState) push() savepoint {
 	return sp
 }
 
-// release merges the nested generation into its parent. Its undo records stay:
+// merge merges the nested generation into its parent. Its undo records stay:
 // if the parent rolls back, they restore the state from before the child.
-func (s *txState) release(sp savepoint) {
+func (s *txState) merge(sp savepoint) {
 	s.saves = s.saves[:len(s.saves)-1]
 	s.gen = sp.gen
 }
@@ -287,7 +288,7 @@ func (tx *Tx) Nested(fn func(tx *Tx) error) (err error) {
 		s.rollback(sp)
 		return err
 	}
-	s.release(sp)
+	s.merge(sp)
 	return nil
 }
 
@@ -315,4 +316,25 @@ func (tx *Tx) OrElse(alts ...func(tx *Tx) error) error {
 	}
 	s.retry = true
 	return ErrRetry
+}
+
+// newTx hands out a Tx for this state from a slab: one allocation per 64
+// transactions, and a Tx is never reused, so one kept after its end cannot
+// reach a later transaction.
+func (s *txState) newTx() *Tx {
+	if len(s.txs) == 0 {
+		s.txs = make([]Tx, 64)
+	}
+	tx := &s.txs[0]
+	s.txs = s.txs[1:]
+	tx.s = s
+	return tx
+}
+
+// release ends a state used without a Tx and returns it to the pool.
+func (s *txState) release() {
+	s.status = txDone
+	s.reset()
+	raceRelease()
+	statePool.Put(s)
 }

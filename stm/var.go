@@ -21,7 +21,10 @@ func (v *Var[T]) obj() *base { return &v.base }
 // Under Auto it returns the latest committed value.
 func (v *Var[T]) Get(tx *Tx) T {
 	if tx.auto {
-		return v.ch.latest().val
+		s := v.ws.begin(true)
+		x := v.ch.at(s.snap).val
+		s.release()
+		return x
 	}
 	s := tx.st()
 	i := s.find(&v.base)
@@ -56,7 +59,9 @@ func (v *Var[T]) Set(tx *Tx, x T) {
 		e.pending.(*node[T]).val = x
 		return
 	}
-	e.pending = &node[T]{val: x}
+	n := v.ch.alloc()
+	n.val = x
+	e.pending = n
 	e.flags |= fWritten
 }
 
@@ -76,7 +81,9 @@ func (v *Var[T]) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
 
 func (v *Var[T]) fork(e *entry) {
 	if n, ok := e.pending.(*node[T]); ok {
-		e.pending = &node[T]{val: n.val}
+		cp := v.ch.alloc()
+		cp.val = n.val
+		e.pending = cp
 	}
 }
 

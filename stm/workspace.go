@@ -104,11 +104,11 @@ func (ws *Workspace) Close() error {
 }
 
 // Begin starts a transaction that the caller commits or aborts.
-func (ws *Workspace) Begin() *Tx { return &Tx{s: ws.begin(false)} }
+func (ws *Workspace) Begin() *Tx { return ws.begin(false).newTx() }
 
 // BeginReadOnly starts a read-only transaction: it reads one snapshot, never
 // conflicts, and its commit fails with ErrReadOnly if it wrote.
-func (ws *Workspace) BeginReadOnly() *Tx { return &Tx{s: ws.begin(true)} }
+func (ws *Workspace) BeginReadOnly() *Tx { return ws.begin(true).newTx() }
 
 func (ws *Workspace) begin(readOnly bool) *txState {
 	s := statePool.Get().(*txState)
@@ -126,9 +126,7 @@ func (ws *Workspace) begin(readOnly bool) *txState {
 func (tx *Tx) end() {
 	s := tx.s
 	tx.s = nil
-	s.status = txDone
-	s.reset()
-	statePool.Put(s)
+	s.release()
 }
 
 // Commit validates and applies the transaction. It returns a *ConflictError
@@ -236,8 +234,8 @@ func (ws *Workspace) run(ctx context.Context, fn func(tx *Tx) error, readOnly bo
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		tx := Tx{s: ws.begin(readOnly)}
-		err := ws.attempt(&tx, fn)
+		tx := ws.begin(readOnly).newTx()
+		err := ws.attempt(tx, fn)
 		s := tx.s
 		switch {
 		case s.retry || errors.Is(err, ErrRetry):
