@@ -39,6 +39,9 @@ func (f *fieldInfo) bind(c *Class, slot int) {
 
 // cellOf returns o's cell for the field, checking that o has its class.
 func (f *fieldInfo) cellOf(o *Object) any {
+	if o == nil {
+		panic(fmt.Sprintf("stm: field %q used on a nil object", f.name))
+	}
 	if o.class != f.class {
 		panic(fmt.Sprintf("stm: field %q of class %v used on an object of class %q", f.name, f.className(), o.class.name))
 	}

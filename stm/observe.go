@@ -49,8 +49,12 @@ func (s *subscribers) any() bool { return s.list.Load() != nil }
 // Subscribe calls fn after each commit that changed obj, with what changed.
 // Calls for one subscription never overlap; while fn runs, later commits are
 // coalesced into the next call. A commit never waits for an observer.
+// obj must belong to ws.
 func (ws *Workspace) Subscribe(obj Observable, fn func(Change)) *Subscription {
 	b := obj.observed()
+	if b.ws != ws {
+		panic("stm: Subscribe to an object of another workspace")
+	}
 	sub := &Subscription{ws: ws, b: b, fn: fn}
 	ws.commit.mu.Lock() // orders the change with commits that read the list
 	old := b.subs.list.Load()
