@@ -3,6 +3,7 @@ package stm
 import (
 	"fmt"
 	"iter"
+	"math/bits"
 	"sync/atomic"
 )
 
@@ -48,15 +49,16 @@ type dirtyChunk[T any] struct {
 	n    *node[chunk[T]] // the next version: the snapshot's chunk plus our writes
 	base *node[chunk[T]] // the version n was copied from
 	mask uint64          // elements written
+	ci   int             // chunk index
 }
 
 type listTx[T any] struct {
 	reads   *listReads
 	snapLen int
-	dirty   map[int]*dirtyChunk[T]
-	order   []int // chunk indices in first-write order
+	dirty   []dirtyChunk[T] // in first-write order
+	pos     []int32         // chunk index -> 1 + its position in dirty, 0 if clean
 	lastCI  int
-	lastD   *dirtyChunk[T]
+	lastP   int // position in dirty of chunk lastCI
 	appends []T
 }
 
@@ -121,8 +123,8 @@ func (l *List[T]) Get(tx *Tx, i int) T {
 	ei, lt := l.state(s)
 	switch {
 	case i >= 0 && i < lt.snapLen:
-		if d := lt.find(i >> chunkBits); d != nil && d.mask&(1<<(i&chunkMask)) != 0 {
-			return d.n.val.elems[i&chunkMask]
+		if p := lt.find(i >> chunkBits); p >= 0 && lt.dirty[p].mask&(1<<(i&chunkMask)) != 0 {
+			return lt.dirty[p].n.val.elems[i&chunkMask]
 		}
 		n := l.chunkAt(i>>chunkBits, s.snap)
 		lt.reads.elems = append(lt.reads.elems, listRead{i: i, ver: n.val.vers[i&chunkMask]})
@@ -137,15 +139,16 @@ func (l *List[T]) Get(tx *Tx, i int) T {
 	panic(outOfRange(i, lt.snapLen+len(lt.appends)))
 }
 
-func (lt *listTx[T]) find(ci int) *dirtyChunk[T] {
+// find returns the position in dirty of chunk ci, or -1.
+func (lt *listTx[T]) find(ci int) int {
 	if ci == lt.lastCI {
-		return lt.lastD
+		return lt.lastP
 	}
-	d := lt.dirty[ci]
-	if d != nil {
-		lt.lastCI, lt.lastD = ci, d
+	if ci >= len(lt.pos) || lt.pos[ci] == 0 {
+		return -1
 	}
-	return d
+	lt.lastCI, lt.lastP = ci, int(lt.pos[ci])-1
+	return lt.lastP
 }
 
 // Set writes element i without reading it. An index out of range panics.
@@ -166,20 +169,23 @@ func (l *List[T]) Set(tx *Tx, i int, v T) {
 	switch {
 	case i >= 0 && i < lt.snapLen:
 		ci := i >> chunkBits
-		d := lt.find(ci)
-		if d == nil {
+		p := lt.find(ci)
+		if p < 0 {
 			c := (*l.table.Load())[ci]
 			b := c.at(s.snap)
 			n := c.alloc()
 			n.val = b.val
-			d = &dirtyChunk[T]{n: n, base: b}
-			if lt.dirty == nil {
-				lt.dirty = map[int]*dirtyChunk[T]{}
+			if lt.pos == nil {
+				nc := (lt.snapLen + chunkMask) >> chunkBits
+				lt.pos = make([]int32, nc)
+				lt.dirty = make([]dirtyChunk[T], 0, min(nc, 64))
 			}
-			lt.dirty[ci] = d
-			lt.order = append(lt.order, ci)
-			lt.lastCI, lt.lastD = ci, d
+			lt.dirty = append(lt.dirty, dirtyChunk[T]{n: n, base: b, ci: ci})
+			p = len(lt.dirty) - 1
+			lt.pos[ci] = int32(p + 1)
+			lt.lastCI, lt.lastP = ci, p
 		}
+		d := &lt.dirty[p]
 		d.n.val.elems[i&chunkMask] = v
 		d.mask |= 1 << (i & chunkMask)
 	case i >= lt.snapLen && i < lt.snapLen+len(lt.appends):
@@ -237,8 +243,8 @@ func (l *List[T]) All(tx *Tx) iter.Seq2[int, T] {
 				cur = l.chunkAt(i>>chunkBits, snap)
 			}
 			v := cur.val.elems[i&chunkMask]
-			if d := lt.dirty[i>>chunkBits]; d != nil && d.mask&(1<<(i&chunkMask)) != 0 {
-				v = d.n.val.elems[i&chunkMask]
+			if p := lt.find(i >> chunkBits); p >= 0 && lt.dirty[p].mask&(1<<(i&chunkMask)) != 0 {
+				v = lt.dirty[p].n.val.elems[i&chunkMask]
 			}
 			if !yield(i, v) {
 				return
@@ -279,25 +285,24 @@ func (l *List[T]) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
 	watched := ch.wants(&l.base)
 	var keys []any
 	t := *l.table.Load()
-	for _, ci := range lt.order {
-		d := lt.dirty[ci]
+	for k := range lt.dirty {
+		d := &lt.dirty[k]
+		ci := d.ci
 		c := t[ci]
 		if cur := c.latest(); cur != d.base {
 			// Others wrote other elements of this chunk since our snapshot:
 			// keep theirs and ours.
-			for j := range chunkLen {
-				if d.mask&(1<<j) == 0 {
-					d.n.val.elems[j] = cur.val.elems[j]
-					d.n.val.vers[j] = cur.val.vers[j]
-				}
+			for m := ^d.mask; m != 0; m &= m - 1 {
+				j := bits.TrailingZeros64(m)
+				d.n.val.elems[j] = cur.val.elems[j]
+				d.n.val.vers[j] = cur.val.vers[j]
 			}
 		}
-		for j := range chunkLen {
-			if d.mask&(1<<j) != 0 {
-				d.n.val.vers[j] = ver
-				if watched {
-					keys = append(keys, ci<<chunkBits+j)
-				}
+		for m := d.mask; m != 0; m &= m - 1 {
+			j := bits.TrailingZeros64(m)
+			d.n.val.vers[j] = ver
+			if watched {
+				keys = append(keys, ci<<chunkBits+j)
 			}
 		}
 		c.push(d.n, ver, lw)
@@ -359,14 +364,14 @@ func (l *List[T]) fork(e *entry) {
 		return
 	}
 	cp := &listTx[T]{reads: lt.reads, snapLen: lt.snapLen, lastCI: -1,
-		appends: append([]T(nil), lt.appends...), order: append([]int(nil), lt.order...)}
+		appends: append([]T(nil), lt.appends...), pos: append([]int32(nil), lt.pos...)}
 	if lt.dirty != nil {
-		cp.dirty = make(map[int]*dirtyChunk[T], len(lt.dirty))
+		cp.dirty = make([]dirtyChunk[T], len(lt.dirty))
 		t := *l.table.Load()
-		for ci, d := range lt.dirty {
-			n := t[ci].alloc()
+		for k, d := range lt.dirty {
+			n := t[d.ci].alloc()
 			n.val = d.n.val
-			cp.dirty[ci] = &dirtyChunk[T]{n: n, base: d.base, mask: d.mask}
+			cp.dirty[k] = dirtyChunk[T]{n: n, base: d.base, mask: d.mask, ci: d.ci}
 		}
 	}
 	e.pending = cp

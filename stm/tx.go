@@ -119,6 +119,10 @@ type txState struct {
 	saves    []savepoint
 	changes  changeSet
 	txs      []Tx // handed out one per transaction, never reused
+	// The entry found last: a transaction usually touches one object
+	// several times in a row (read then write, a loop over a list).
+	hotB   *base
+	hotIdx int
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -162,6 +166,7 @@ func (s *txState) entryFor(c cell) int {
 	}
 	s.entries = append(s.entries, entry{c: c, b: b, gen: s.gen})
 	i := len(s.entries) - 1
+	s.hotB, s.hotIdx = b, i
 	if s.index != nil {
 		s.index[b] = i
 	} else if len(s.entries) > indexThreshold {
@@ -174,18 +179,26 @@ func (s *txState) entryFor(c cell) int {
 }
 
 func (s *txState) find(b *base) int {
+	if s.hotB == b {
+		return s.hotIdx
+	}
+	i := -1
 	if s.index != nil {
-		if i, ok := s.index[b]; ok {
-			return i
+		if j, ok := s.index[b]; ok {
+			i = j
 		}
-		return -1
-	}
-	for i := range s.entries {
-		if s.entries[i].b == b {
-			return i
+	} else {
+		for j := range s.entries {
+			if s.entries[j].b == b {
+				i = j
+				break
+			}
 		}
 	}
-	return -1
+	if i >= 0 {
+		s.hotB, s.hotIdx = b, i
+	}
+	return i
 }
 
 // writable prepares entry i for a write in the current nesting generation
@@ -248,6 +261,7 @@ func (s *txState) reset() {
 	}
 	s.entries = s.entries[:0]
 	s.index = nil
+	s.hotB, s.hotIdx = nil, 0
 	for i := range s.undos {
 		s.undos[i] = undo{}
 	}
