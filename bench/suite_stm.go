@@ -12,6 +12,7 @@ import (
 // Systems compared by the stm suite.
 const (
 	sysWeft      = "weft"
+	sysWeftVar   = "weft-var"
 	sysLuke      = "lukechampine/stm"
 	sysAnacrolix = "anacrolix/stm"
 	sysMutex     = "mutex"
@@ -139,6 +140,17 @@ func stmSuite() *Suite {
 						Setup: func() (*Instance, error) { return anacrolixArray(arrayLen) }},
 					{System: sysMutex, Note: "one sync.Mutex guarding a []int",
 						Setup: func() (*Instance, error) { return mutexArray(arrayLen) }},
+				},
+			},
+			{
+				Name: "object-field-rmw",
+				Doc:  "one goroutine, each transaction increments one field of a generated object; beside the same on a bare Var",
+				Unit: "commits/s",
+				Rows: []Row{
+					{System: sysWeft, Note: "generated Account (account.weft): SetBalance(tx, Balance(tx)+1)",
+						Setup: weftObjectField},
+					{System: sysWeftVar, Note: "stm.Var[int64]: Set(tx, Get(tx)+1), the floor the field path is held to",
+						Setup: weftBareVar},
 				},
 			},
 		},

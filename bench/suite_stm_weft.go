@@ -75,3 +75,45 @@ func weftArray(n int) (*Instance, error) {
 		Close: ws.Close,
 	}, nil
 }
+
+//go:generate go run github.com/weft-stm/weft/cmd/weft gen -o account.weft.go account.weft
+
+func weftObjectField() (*Instance, error) {
+	ctx := context.Background()
+	ws := stm.NewWorkspace()
+	acct := NewAccount(ws)
+	fn := func(tx *stm.Tx) error {
+		acct.SetBalance(tx, acct.Balance(tx)+1)
+		return nil
+	}
+	return &Instance{
+		Workers: []func() error{func() error { return ws.Atomically(ctx, fn) }},
+		Check: func(ops []uint64) error {
+			if got := acct.Balance(stm.Auto); uint64(got) != ops[0] {
+				return fmt.Errorf("balance %d after %d increments", got, ops[0])
+			}
+			return nil
+		},
+		Close: ws.Close,
+	}, nil
+}
+
+func weftBareVar() (*Instance, error) {
+	ctx := context.Background()
+	ws := stm.NewWorkspace()
+	v := stm.NewVar[int64](ws, 0)
+	fn := func(tx *stm.Tx) error {
+		v.Set(tx, v.Get(tx)+1)
+		return nil
+	}
+	return &Instance{
+		Workers: []func() error{func() error { return ws.Atomically(ctx, fn) }},
+		Check: func(ops []uint64) error {
+			if got := v.Get(stm.Auto); uint64(got) != ops[0] {
+				return fmt.Errorf("value %d after %d increments", got, ops[0])
+			}
+			return nil
+		},
+		Close: ws.Close,
+	}, nil
+}

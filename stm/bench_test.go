@@ -84,3 +84,23 @@ func BenchmarkList1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/elem")
 }
+
+// BenchmarkObjectFieldRMW is BenchmarkVarRMW through a record's field
+// handle, the path generated classes take.
+func BenchmarkObjectFieldRMW(b *testing.B) {
+	ws := NewWorkspace()
+	balance := NewVarField[int](1, "balance")
+	acct := NewObject(ws, NewClass("Account", 1, balance))
+	ctx := context.Background()
+	fn := func(tx *Tx) error {
+		v := balance.Of(acct)
+		v.Set(tx, v.Get(tx)+1)
+		return nil
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ws.Atomically(ctx, fn); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
