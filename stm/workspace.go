@@ -13,16 +13,9 @@ import (
 // order of commits. Transactions on one workspace are serializable; objects
 // of two workspaces never meet in one transaction.
 type Workspace struct {
-	// commit is the only state every committing transaction writes. The lock
-	// and the clock share a cache line so that a commit moves one line
-	// between cores; begin reads only the clock.
-	commit struct {
-		mu    sync.Mutex
-		clock atomic.Uint64
-		n     uint64 // commits since the last low-water scan
-		lw    uint64 // the low-water mark (gc.go)
-		_     [32]byte
-	}
+	// commit is the only state every committing transaction writes; see
+	// commitState. The rest of the workspace is read-mostly.
+	commit *commitState
 
 	nextID atomic.Uint64
 
@@ -33,6 +26,17 @@ type Workspace struct {
 	dispatch func(func())
 	wg       sync.WaitGroup // dispatched observer deliveries
 	closed   atomic.Bool
+}
+
+// commitState is allocated on its own: 128 bytes is a size class whose
+// objects are 128-byte aligned, so the lock and the clock share one cache
+// line and a commit moves one line between cores; begin reads only the clock.
+type commitState struct {
+	mu    sync.Mutex
+	clock atomic.Uint64
+	n     uint64 // commits since the last low-water scan
+	lw    uint64 // the low-water mark (gc.go)
+	_     [96]byte
 }
 
 // Option configures a workspace.
@@ -56,7 +60,7 @@ func WithDispatcher(run func(work func())) Option {
 
 // NewWorkspace returns an empty workspace.
 func NewWorkspace(opts ...Option) *Workspace {
-	ws := &Workspace{backoff: yieldBackoff}
+	ws := &Workspace{commit: new(commitState), backoff: yieldBackoff}
 	for _, o := range opts {
 		o(ws)
 	}
