@@ -35,12 +35,14 @@ func (c *Counter) Add(tx *Tx, d int64) {
 func (c *Counter) Get(tx *Tx) int64 {
 	if tx.auto {
 		s := c.ws.begin(true)
+		c.settle(s)
 		x := c.ch.at(s.snap).val
 		s.release()
 		return x
 	}
 	s := tx.st()
 	i := s.entryFor(c)
+	s.settled(i)
 	n := c.ch.at(s.snap)
 	e := &s.entries[i]
 	if !e.read() {
@@ -50,7 +52,10 @@ func (c *Counter) Get(tx *Tx) int64 {
 	return n.val + e.num
 }
 
-func (c *Counter) validate(e *entry, snap uint64) *ConflictError {
+func (c *Counter) validate(e *entry, snap uint64, self *txState) *ConflictError {
+	if b := &c.base; b.lockedByOther(self) {
+		return conflict(b, nil, "locked by a concurrent commit", 0)
+	}
 	if n := c.ch.latest(); n.ver > snap {
 		return conflict(&c.base, nil, "value", n.ver)
 	}

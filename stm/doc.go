@@ -32,10 +32,13 @@
 //   - Snapshot reads: a transaction sees the state as of its snapshot and
 //     its own writes, whatever commits meanwhile. A read-only transaction
 //     (View, BeginReadOnly, or one that wrote nothing) never conflicts and
-//     never waits.
+//     never waits for another transaction; at most, reading an object, it
+//     lets a commit that is installing that object finish (no user code
+//     runs meanwhile).
 //   - Serializable commits: a transaction that wrote commits only if
 //     nothing it read changed after its snapshot; commits are totally
-//     ordered by version.
+//     ordered by version. Commits of disjoint objects run in parallel: a
+//     commit locks only the objects it writes.
 //   - Conflicts are per field of a record, per key of a map or set, per
 //     index of a list, not per object. Writes that read nothing (Var.Set,
 //     Counter.Add, Map.PutFast, Set.AddFast, List.Append) never cause a
@@ -59,6 +62,16 @@
 // what they watch, with the fields, keys or indices that changed; a slow
 // observer receives the commits that happened meanwhile coalesced into one
 // call, and never holds up a commit.
+//
+// # Records and schema evolution
+//
+// EncodeRecord and DecodeRecord turn a record into the wire protocol's form
+// and back: the form the network and storage layers carry. Fields are keyed
+// by their stable ids, so two versions of a class interoperate: data
+// written under an older class reads under a newer one (new fields keep
+// their zero value), and data written under a newer class reads under an
+// older one with the fields the older class lacks kept on the object as
+// unknown fields, written back unchanged by EncodeRecord, never dropped.
 //
 // # Caveats
 //

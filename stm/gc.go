@@ -10,16 +10,16 @@ import (
 // path, so that transactions on disjoint data scale across cores.
 //
 // Every transaction state (pooled per processor) announces the snapshot of
-// the transaction it runs in a field of its own. Every scanEvery commits the
-// committer, already holding the commit lock, scans the announcements of
-// all states and takes the oldest: the low-water mark. No live or future
+// the transaction it runs in a field of its own. Every scanEvery versions,
+// the commit that took the version scans the announcements of all states
+// and takes the oldest: the low-water mark. No live or future
 // snapshot is older, so each chain drops, when it is next written, the
 // versions below the newest one at or under the mark (chain.push).
 //
 // The announcement follows the hazard-pointer pattern: a transaction stores
 // the clock it read, then reads the clock again and uses that second value
 // as its snapshot. A scan that missed the store began before it, so its mark
-// is at most the clock then, which is at most the snapshot.
+// is at most the latest version then, which is at most the snapshot.
 
 const scanEvery = 64
 
@@ -45,18 +45,17 @@ func (s *txState) announce(ws *Workspace) uint64 {
 		// snapshot also sees the workspace it belongs to.
 		s.annWS.Store(ws)
 	}
-	s.annSnap.Store(ws.commit.clock.Load())
-	return ws.commit.clock.Load()
+	s.annSnap.Store(ws.commit.ticket.Load())
+	return ws.commit.ticket.Load()
 }
 
 // retract withdraws the announcement. annWS stays: it only names whose
 // snapshot annSnap would be.
 func (s *txState) retract() { s.annSnap.Store(notActive) }
 
-// lowWater returns the oldest snapshot any transaction of ws may read.
-// Called under the commit lock; clock is the current clock.
-func (ws *Workspace) scanLowWater(clock uint64) uint64 {
-	m := clock
+// scanLowWater returns the oldest snapshot any transaction of ws may read.
+func (ws *Workspace) scanLowWater() uint64 {
+	m := ws.commit.ticket.Load()
 	raceAcquire()
 	registry.mu.Lock()
 	kept := registry.states[:0]

@@ -29,9 +29,9 @@ type chunk[T any] struct {
 // itself read the length.
 type List[T any] struct {
 	base
-	table  atomic.Pointer[[]*chain[chunk[T]]] // grown under the commit lock
+	table  atomic.Pointer[[]*chain[chunk[T]]] // grown by the commit holding the list's lock
 	length chain[int]
-	last   uint64 // version of the latest write; guarded by the commit lock
+	last   atomic.Uint64 // version of the latest write
 }
 
 type listRead struct {
@@ -78,6 +78,7 @@ func (l *List[T]) state(s *txState) (int, *listTx[T]) {
 	e := &s.entries[i]
 	lt, _ := e.pending.(*listTx[T])
 	if lt == nil {
+		s.settled(i)
 		lt = &listTx[T]{reads: &listReads{}, snapLen: l.length.at(s.snap).val, lastCI: -1}
 		e.pending = lt
 	}
@@ -98,6 +99,7 @@ func (l *List[T]) Len(tx *Tx) int {
 	if tx.auto {
 		s := l.ws.begin(true)
 		defer s.release()
+		l.settle(s)
 		return l.length.at(s.snap).val
 	}
 	s := tx.st()
@@ -113,6 +115,7 @@ func (l *List[T]) Get(tx *Tx, i int) T {
 	if tx.auto {
 		s := l.ws.begin(true)
 		defer s.release()
+		l.settle(s)
 		n := l.length.at(s.snap).val
 		if i < 0 || i >= n {
 			panic(outOfRange(i, n))
@@ -221,6 +224,7 @@ func (l *List[T]) All(tx *Tx) iter.Seq2[int, T] {
 		if tx.auto {
 			as := l.ws.begin(true)
 			defer as.release()
+			l.settle(as)
 			snap := as.snap
 			n := l.length.at(snap).val
 			for i := range n {
@@ -258,11 +262,14 @@ func (l *List[T]) All(tx *Tx) iter.Seq2[int, T] {
 	}
 }
 
-func (l *List[T]) validate(e *entry, snap uint64) *ConflictError {
+func (l *List[T]) validate(e *entry, snap uint64, self *txState) *ConflictError {
+	if b := &l.base; b.lockedByOther(self) {
+		return conflict(b, nil, "locked by a concurrent commit", 0)
+	}
 	lt := e.pending.(*listTx[T])
 	r := lt.reads
-	if r.all && l.last > snap {
-		return conflict(&l.base, nil, "contents", l.last)
+	if last := l.last.Load(); r.all && last > snap {
+		return conflict(&l.base, nil, "contents", last)
 	}
 	if r.length {
 		if n := l.length.latest(); n.ver > snap {
@@ -352,7 +359,7 @@ func (l *List[T]) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
 		ln.val = n1
 		l.length.push(ln, ver, lw)
 	}
-	l.last = ver
+	l.last.Store(ver)
 	if watched && len(keys) > 0 {
 		ch.add(&l.base, keys)
 	}

@@ -3,6 +3,7 @@ package stm
 import (
 	"iter"
 	"sync"
+	"sync/atomic"
 )
 
 // Map is a transactional map. Conflicts are per key: two transactions that
@@ -14,8 +15,8 @@ type Map[K comparable, V any] struct {
 	mu        sync.RWMutex // guards the cells map against lock-free readers
 	cells     map[K]*chain[slot[V]]
 	size      chain[int]
-	lastWrite uint64 // version of the latest write; guarded by the commit lock
-	tombs     []K    // deleted keys whose cells may be dropped once no snapshot sees them
+	lastWrite atomic.Uint64 // version of the latest write
+	tombs     []K           // deleted keys whose cells may be dropped once no snapshot sees them; guarded by the object's commit lock
 }
 
 type slot[V any] struct {
@@ -87,6 +88,7 @@ func (mt *mapTx[K, V]) op(k K) (mapOp[K, V], bool) {
 
 // readKey returns k's slot at the snapshot and records the read.
 func (m *Map[K, V]) readKey(s *txState, i int, mt *mapTx[K, V], k K) slot[V] {
+	s.settled(i)
 	var sl slot[V]
 	var ver uint64
 	if c := m.cell(k); c != nil {
@@ -116,6 +118,7 @@ func (m *Map[K, V]) get(s *txState, k K) (V, bool) {
 func (m *Map[K, V]) latest(k K) (V, bool) {
 	s := m.ws.begin(true)
 	defer s.release()
+	m.settle(s)
 	if c := m.cell(k); c != nil {
 		n := c.at(s.snap)
 		return n.val.val, n.val.present
@@ -209,10 +212,12 @@ func (m *Map[K, V]) Len(tx *Tx) int {
 	if tx.auto {
 		s := m.ws.begin(true)
 		defer s.release()
+		m.settle(s)
 		return m.size.at(s.snap).val
 	}
 	s := tx.st()
 	i, mt := m.state(s)
+	s.settled(i)
 	mt.reads.size = true
 	s.entries[i].flags |= fRead
 	n := m.size.at(s.snap).val
@@ -239,11 +244,13 @@ func (m *Map[K, V]) All(tx *Tx) iter.Seq2[K, V] {
 			// A snapshot must be announced to be safe from trimming.
 			s := m.ws.begin(true)
 			defer s.release()
+			m.settle(s)
 			snap = s.snap
 		} else {
 			s := tx.st()
 			var i int
 			i, mt = m.state(s)
+			s.settled(i)
 			mt.reads.all = true
 			s.entries[i].flags |= fRead
 			snap = s.snap
@@ -281,19 +288,26 @@ func (m *Map[K, V]) All(tx *Tx) iter.Seq2[K, V] {
 	}
 }
 
-func (m *Map[K, V]) validate(e *entry, snap uint64) *ConflictError {
+func (m *Map[K, V]) validate(e *entry, snap uint64, self *txState) *ConflictError {
+	if b := &m.base; b.lockedByOther(self) {
+		return conflict(b, nil, "locked by a concurrent commit", 0)
+	}
 	mt := e.pending.(*mapTx[K, V])
 	r := mt.reads
-	if r.all && m.lastWrite > snap {
-		return conflict(&m.base, nil, "contents", m.lastWrite)
+	if lw := m.lastWrite.Load(); r.all && lw > snap {
+		return conflict(&m.base, nil, "contents", lw)
 	}
 	if r.size {
 		if n := m.size.latest(); n.ver > snap {
 			return conflict(&m.base, nil, "length", n.ver)
 		}
 	}
+	if len(r.keys) == 0 {
+		return nil
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	for k := range r.keys {
-		// Under the commit lock no one changes m.cells.
 		if c := m.cells[k]; c != nil {
 			if n := c.latest(); n.ver > snap {
 				return conflict(&m.base, k, "", n.ver)
@@ -343,7 +357,7 @@ func (m *Map[K, V]) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
 		n.val = m.size.latest().val + delta
 		m.size.push(n, ver, lw)
 	}
-	m.lastWrite = ver
+	m.lastWrite.Store(ver)
 	if len(m.tombs) >= 64 {
 		m.sweepLocked(lw)
 	}

@@ -185,8 +185,9 @@ func (c *Class) Fields() []Field { return c.fields }
 // cells. Conflicts are per field. Generated classes wrap *Object.
 type Object struct {
 	base
-	class *Class
-	cells []any // one per field: *Var[T], *Counter, *Map[K,V], *Set[T] or *List[T]
+	class   *Class
+	cells   []any         // one per field: *Var[T], *Counter, *Map[K,V], *Set[T] or *List[T]
+	unknown unknownFields // fields of other versions of the class (record.go)
 }
 
 // NewObject returns a new object of class c in ws with every field at its

@@ -20,7 +20,7 @@ func (b *base) observed() *base { return b }
 type Change struct {
 	Version uint64    // the version of the latest commit included
 	Commits int       // how many commits this Change covers
-	Fields  []FieldID // for an *Object: the fields that changed
+	Fields  []FieldID // for an *Object: the fields that changed; 0 stands for its unknown fields (record.go)
 	Keys    []any     // for a *Map or *Set: keys changed; for a *List: indices written
 }
 
@@ -56,7 +56,7 @@ func (ws *Workspace) Subscribe(obj Observable, fn func(Change)) *Subscription {
 		panic("stm: Subscribe to an object of another workspace")
 	}
 	sub := &Subscription{ws: ws, b: b, fn: fn}
-	ws.commit.mu.Lock() // orders the change with commits that read the list
+	ws.subMu.Lock()
 	old := b.subs.list.Load()
 	var l []*Subscription
 	if old != nil {
@@ -64,13 +64,13 @@ func (ws *Workspace) Subscribe(obj Observable, fn func(Change)) *Subscription {
 	}
 	l = append(l, sub)
 	b.subs.list.Store(&l)
-	ws.commit.mu.Unlock()
+	ws.subMu.Unlock()
 	return sub
 }
 
 // Close ends the subscription; a call already running finishes.
 func (s *Subscription) Close() {
-	s.ws.commit.mu.Lock()
+	s.ws.subMu.Lock()
 	if old := s.b.subs.list.Load(); old != nil {
 		l := slices.DeleteFunc(slices.Clone(*old), func(x *Subscription) bool { return x == s })
 		if len(l) == 0 {
@@ -79,7 +79,7 @@ func (s *Subscription) Close() {
 			s.b.subs.list.Store(&l)
 		}
 	}
-	s.ws.commit.mu.Unlock()
+	s.ws.subMu.Unlock()
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()

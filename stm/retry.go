@@ -1,6 +1,9 @@
 package stm
 
-import "context"
+import (
+	"context"
+	"sync"
+)
 
 // waiter is a transaction blocked in Retry: it keeps its read entries and is
 // woken by the first commit that invalidates one of them.
@@ -8,9 +11,15 @@ type waiter struct {
 	snap  uint64
 	reads []entry
 	wake  chan struct{}
+	once  sync.Once
 }
 
-// prepareWait registers s's reads as a waiter, unless one already changed.
+func (w *waiter) wakeUp() { w.once.Do(func() { close(w.wake) }) }
+
+// prepareWait registers s's reads as a waiter. A commit and a waiter each
+// look at what the other wrote (the waiter count, the versions), in the
+// order they wrote their own; with sequentially consistent atomics one of
+// them sees the other, so no change slips between the check and the wait.
 func (ws *Workspace) prepareWait(s *txState) (*waiter, error) {
 	w := &waiter{snap: s.snap, wake: make(chan struct{})}
 	for i := range s.entries {
@@ -24,37 +33,39 @@ func (ws *Workspace) prepareWait(s *txState) (*waiter, error) {
 	if len(w.reads) == 0 {
 		return nil, ErrRetryNothingRead
 	}
-	ws.commit.mu.Lock()
-	defer ws.commit.mu.Unlock()
+	ws.waitMu.Lock()
 	if ws.closed.Load() {
+		ws.waitMu.Unlock()
 		return nil, ErrClosed
-	}
-	if w.stale() {
-		close(w.wake)
-		return w, nil
 	}
 	ws.waiters = append(ws.waiters, w)
 	ws.waiting.Store(int32(len(ws.waiters)))
+	ws.waitMu.Unlock()
+	if w.stale() {
+		ws.removeWaiter(w)
+		w.wakeUp()
+	}
 	return w, nil
 }
 
-// stale reports whether a commit changed something w read. Called under the
-// commit lock.
+// stale reports whether a commit changed something w read (or is writing it).
 func (w *waiter) stale() bool {
 	for i := range w.reads {
-		if w.reads[i].c.validate(&w.reads[i], w.snap) != nil {
+		if w.reads[i].c.validate(&w.reads[i], w.snap, nil) != nil {
 			return true
 		}
 	}
 	return false
 }
 
-// wakeLocked wakes every waiter whose reads a commit changed.
-func (ws *Workspace) wakeLocked() {
+// wake wakes every waiter whose reads a commit changed.
+func (ws *Workspace) wake() {
+	ws.waitMu.Lock()
+	defer ws.waitMu.Unlock()
 	kept := ws.waiters[:0]
 	for _, w := range ws.waiters {
 		if w.stale() {
-			close(w.wake)
+			w.wakeUp()
 		} else {
 			kept = append(kept, w)
 		}
@@ -62,6 +73,18 @@ func (ws *Workspace) wakeLocked() {
 	clear(ws.waiters[len(kept):])
 	ws.waiters = kept
 	ws.waiting.Store(int32(len(kept)))
+}
+
+func (ws *Workspace) removeWaiter(w *waiter) {
+	ws.waitMu.Lock()
+	for i, x := range ws.waiters {
+		if x == w {
+			ws.waiters = append(ws.waiters[:i], ws.waiters[i+1:]...)
+			break
+		}
+	}
+	ws.waiting.Store(int32(len(ws.waiters)))
+	ws.waitMu.Unlock()
 }
 
 func (w *waiter) wait(ctx context.Context, ws *Workspace) error {
@@ -72,15 +95,7 @@ func (w *waiter) wait(ctx context.Context, ws *Workspace) error {
 		}
 		return nil
 	case <-ctx.Done():
-		ws.commit.mu.Lock()
-		for i, x := range ws.waiters {
-			if x == w {
-				ws.waiters = append(ws.waiters[:i], ws.waiters[i+1:]...)
-				break
-			}
-		}
-		ws.waiting.Store(int32(len(ws.waiters)))
-		ws.commit.mu.Unlock()
+		ws.removeWaiter(w)
 		return ctx.Err()
 	}
 }

@@ -16,18 +16,20 @@ type base struct {
 	owner     *Object // the record this cell is a field of, or nil
 	field     FieldID
 	fieldName string
-	subs      subscribers // observers of this object
+	subs      subscribers             // observers of this object
+	lock      atomic.Pointer[txState] // held by the commit writing the object
 }
 
 func (b *base) ID() ID { return b.id }
 
 // cell is what a transaction's entry points at: the operations the commit
-// path needs from every kind of transactional object. All of them run under
-// the commit lock except fork and dropWrites, which run in the transaction.
+// path needs from every kind of transactional object. install runs while the
+// commit holds the object's lock; fork and dropWrites run in the transaction.
 type cell interface {
 	obj() *base
-	// validate reports a conflict if anything e read changed after snap.
-	validate(e *entry, snap uint64) *ConflictError
+	// validate reports a conflict if anything e read changed after snap, or
+	// if a commit other than self is writing the object. self may be nil.
+	validate(e *entry, snap uint64, self *txState) *ConflictError
 	// install applies e's writes as version ver and records what changed.
 	install(e *entry, ver uint64, lw uint64, ch *changeSet)
 	// fork copies e's pending writes so that a nested transaction can change
@@ -40,6 +42,7 @@ type cell interface {
 const (
 	fRead    uint8 = 1 << iota // the entry's value (or length/contents) was read
 	fWritten                   // the entry has pending writes
+	fSettled                   // the object was settled for this snapshot (base.settle)
 )
 
 // entry is a transaction's record of one object: what it read (kept across
@@ -118,7 +121,8 @@ type txState struct {
 	undos    []undo
 	saves    []savepoint
 	changes  changeSet
-	txs      []Tx // handed out one per transaction, never reused
+	txs      []Tx    // handed out one per transaction, never reused
+	locked   []*base // objects locked by the commit in progress
 	// The entry found last: a transaction usually touches one object
 	// several times in a row (read then write, a loop over a list).
 	hotB   *base
@@ -351,4 +355,12 @@ func (s *txState) release() {
 	s.reset()
 	raceRelease()
 	statePool.Put(s)
+}
+
+// settled settles entry i's object once per transaction (see base.settle).
+func (s *txState) settled(i int) {
+	if e := &s.entries[i]; e.flags&fSettled == 0 {
+		e.b.settle(s)
+		e.flags |= fSettled
+	}
 }

@@ -22,6 +22,7 @@ func (v *Var[T]) obj() *base { return &v.base }
 func (v *Var[T]) Get(tx *Tx) T {
 	if tx.auto {
 		s := v.ws.begin(true)
+		v.settle(s)
 		x := v.ch.at(s.snap).val
 		s.release()
 		return x
@@ -39,6 +40,7 @@ func (v *Var[T]) Get(tx *Tx) T {
 	} else {
 		i = s.entryFor(v)
 	}
+	s.settled(i)
 	n := v.ch.at(s.snap)
 	e := &s.entries[i]
 	e.flags |= fRead
@@ -65,7 +67,10 @@ func (v *Var[T]) Set(tx *Tx, x T) {
 	e.flags |= fWritten
 }
 
-func (v *Var[T]) validate(e *entry, snap uint64) *ConflictError {
+func (v *Var[T]) validate(e *entry, snap uint64, self *txState) *ConflictError {
+	if b := &v.base; b.lockedByOther(self) {
+		return conflict(b, nil, "locked by a concurrent commit", 0)
+	}
 	if n := v.ch.latest(); n.ver > snap {
 		return conflict(&v.base, nil, "value", n.ver)
 	}

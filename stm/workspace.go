@@ -1,10 +1,12 @@
 package stm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -19,8 +21,10 @@ type Workspace struct {
 
 	nextID atomic.Uint64
 
-	waiting atomic.Int32 // len(waiters), read without the lock on every commit
-	waiters []*waiter    // guarded by commit.mu
+	waitMu  sync.Mutex
+	waiting atomic.Int32 // len(waiters), read on every commit
+	waiters []*waiter    // guarded by waitMu
+	subMu   sync.Mutex   // serialises changes to observer lists
 
 	backoff  func(ctx context.Context, attempt int) error
 	dispatch func(func())
@@ -28,15 +32,19 @@ type Workspace struct {
 	closed   atomic.Bool
 }
 
-// commitState is allocated on its own: 128 bytes is a size class whose
-// objects are 128-byte aligned, so the lock and the clock share one cache
-// line and a commit moves one line between cores; begin reads only the clock.
+// commitState is the workspace's version order, the only state every
+// commit writes. Commits of disjoint objects do not exclude each other: each
+// locks only the objects it writes and takes the next version (ticket). A
+// snapshot is the latest version handed out; a reader settles each object
+// it reads (base.settle) so that it never sees half of a commit.
+//
+// It is allocated on its own: 128 bytes is a size class whose objects are
+// 128-byte aligned, so its words share one cache line and a commit moves
+// that line alone between cores.
 type commitState struct {
-	mu    sync.Mutex
-	clock atomic.Uint64
-	n     uint64 // commits since the last low-water scan
-	lw    uint64 // the low-water mark (gc.go)
-	_     [96]byte
+	ticket atomic.Uint64 // the last version handed out
+	lw     atomic.Uint64 // the low-water mark (gc.go)
+	_      [112]byte
 }
 
 // Option configures a workspace.
@@ -84,8 +92,9 @@ func yieldBackoff(ctx context.Context, attempt int) error {
 	return ctx.Err()
 }
 
-// Version returns the version of the latest commit.
-func (ws *Workspace) Version() uint64 { return ws.commit.clock.Load() }
+// Version returns the latest version handed to a commit: a snapshot taken
+// now reads at it.
+func (ws *Workspace) Version() uint64 { return ws.commit.ticket.Load() }
 
 func (ws *Workspace) newID() ID { return ID(ws.nextID.Add(1)) }
 
@@ -96,13 +105,13 @@ func (ws *Workspace) Close() error {
 	if ws.closed.Swap(true) {
 		return nil
 	}
-	ws.commit.mu.Lock()
+	ws.waitMu.Lock()
 	for _, w := range ws.waiters {
-		close(w.wake)
+		w.wakeUp()
 	}
 	ws.waiters = nil
 	ws.waiting.Store(0)
-	ws.commit.mu.Unlock()
+	ws.waitMu.Unlock()
 	ws.wg.Wait()
 	return nil
 }
@@ -160,6 +169,16 @@ func (tx *Tx) Abort() {
 // commit validates the reads and installs the writes as the next version.
 // It returns the commit version, or the snapshot for a transaction that
 // wrote nothing (read-only transactions serialise at their snapshot).
+//
+// The protocol (TL2's, over version chains): lock every object written;
+// take the next version; validate every read (unchanged since the snapshot
+// and not locked by another commit); install the writes at the version;
+// unlock. A commit that locks an object after this one validated it takes a
+// later version, so validating after taking the version is what makes the
+// order serial. A version whose validation failed stays empty: versions may
+// skip. Readers settle an object before reading it (base.settle): a commit
+// whose version is within their snapshot locked it before taking the version,
+// so once it is unlocked, its writes are all there.
 func (s *txState) commit() (uint64, error) {
 	if s.err != nil {
 		return 0, s.err
@@ -168,38 +187,118 @@ func (s *txState) commit() (uint64, error) {
 		return s.snap, nil
 	}
 	ws := s.ws
-	changes := &s.changes
-	ws.commit.mu.Lock()
+	s.lockWrites()
+	ver := ws.commit.ticket.Add(1)
+	var err error
 	for i := range s.entries {
 		e := &s.entries[i]
 		if e.read() {
-			if err := e.c.validate(e, s.snap); err != nil {
-				ws.commit.mu.Unlock()
-				return 0, err
+			if cerr := e.c.validate(e, s.snap, s); cerr != nil {
+				err = cerr
+				break
 			}
 		}
 	}
-	ver := ws.commit.clock.Load() + 1
-	lw := ws.commit.lw
-	for i := range s.entries {
-		e := &s.entries[i]
-		if e.written() {
-			e.c.install(e, ver, lw, changes)
+	if err == nil {
+		lw := ws.commit.lw.Load()
+		changes := &s.changes
+		for i := range s.entries {
+			if e := &s.entries[i]; e.written() {
+				e.c.install(e, ver, lw, changes)
+			}
 		}
 	}
-	ws.commit.clock.Store(ver)
-	if ws.commit.n++; ws.commit.n >= scanEvery {
-		ws.commit.n = 0
-		ws.commit.lw = ws.scanLowWater(ver)
+	s.unlockWrites()
+	if err != nil {
+		return 0, err
 	}
 	if ws.waiting.Load() != 0 {
-		ws.wakeLocked()
+		ws.wake()
 	}
-	ws.commit.mu.Unlock()
-	if len(changes.items) != 0 {
-		changes.deliver(ver)
+	if ver%scanEvery == 0 {
+		ws.commit.lw.Store(max(ws.commit.lw.Load(), ws.scanLowWater()))
+	}
+	if len(s.changes.items) != 0 {
+		s.changes.deliver(ver)
 	}
 	return ver, nil
+}
+
+// settle waits while a commit other than s is writing b. A reader calls it
+// once per object and transaction before reading: any commit whose version
+// is within the reader's snapshot locked b before taking that version, so
+// once b is seen unlocked its writes are all installed. A commit holds the
+// lock only while it validates and installs, so the wait is short and a
+// reader never aborts.
+func (b *base) settle(s *txState) {
+	for spins := 0; ; spins++ {
+		l := b.lock.Load()
+		if l == nil || l == s {
+			return
+		}
+		if spins&15 == 15 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// lockSpins bounds how long validation waits for an object another commit
+// is writing before it reports a conflict: two commits that each read what
+// the other writes would otherwise wait for each other.
+const lockSpins = 256
+
+// lockWrites locks every object the transaction writes, in id order so
+// that commits never wait for each other in a cycle. A lock holder is
+// validating or installing and releases soon, so the wait needs no bound:
+// blind writes never fail for want of a lock.
+func (s *txState) lockWrites() {
+	s.locked = s.locked[:0]
+	for i := range s.entries {
+		if s.entries[i].written() {
+			s.locked = append(s.locked, s.entries[i].b)
+		}
+	}
+	if len(s.locked) > 1 {
+		slices.SortFunc(s.locked, func(a, b *base) int { return cmp.Compare(a.id, b.id) })
+	}
+	for _, b := range s.locked {
+		for spins := 0; !b.lock.CompareAndSwap(nil, s); spins++ {
+			if spins&15 == 15 {
+				runtime.Gosched()
+			}
+		}
+	}
+}
+
+func (s *txState) unlockWrites() {
+	for i, b := range s.locked {
+		b.lock.Store(nil)
+		s.locked[i] = nil
+	}
+	s.locked = s.locked[:0]
+}
+
+// lockedByOther waits a little for a commit other than s holding b, and
+// reports whether one still does. Validation calls it before reading a
+// version, so that it never misses a commit between lock and install.
+func (b *base) lockedByOther(s *txState) bool {
+	if s == nil {
+		// A waiter's check: a commit in flight is about to change the
+		// object, which is reason enough to wake.
+		return b.lock.Load() != nil
+	}
+	for spins := 0; ; spins++ {
+		l := b.lock.Load()
+		if l == nil || l == s {
+			return false
+		}
+		if spins == lockSpins {
+			return true
+		}
+		if spins&15 == 15 {
+			runtime.Gosched()
+		}
+	}
 }
 
 // Atomically runs fn in a transaction and commits it. On a conflict it

@@ -1,0 +1,480 @@
+package stm
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync/atomic"
+
+	"github.com/weft-stm/weft/wire"
+)
+
+// Records on the wire
+//
+// EncodeRecord and DecodeRecord translate an Object's fields to and from a
+// wire.Object of kind record, for the replication and storage layers. They
+// are what lets replicas on different versions of a schema share objects:
+//
+//   - A field of the class missing from the data keeps its value (a new
+//     object: the zero value), so data written under an older schema reads
+//     under a newer one with the new fields at their default.
+//   - A field in the data that the class does not have (written under a
+//     newer schema, or removed from this one) is kept on the object as an
+//     unknown field and written back unchanged by EncodeRecord: an older
+//     replica that changes a record never drops what it cannot read.
+//
+// Unknown fields live in a transactional map from field id to value,
+// owned by the object and made on first need: decoding one is a blind
+// write, conflicts are per field as for known fields, and a transaction that
+// aborts leaves no trace of them. Observers of the object see them change as
+// field 0 in Change.Fields.
+
+var (
+	// ErrFieldKind is wrapped by a *FieldError when a value's kind cannot be
+	// held by its field (a string for an int field, an int for a float).
+	ErrFieldKind = errors.New("stm: value of a kind the field cannot hold")
+	// ErrFieldRange is wrapped by a *FieldError when a value of the right
+	// kind is out of the field's range: 300 for an int8 field, -1 for a
+	// uint32, a float a float32 does not hold exactly.
+	ErrFieldRange = errors.New("stm: value out of the field's range")
+	// ErrNotRecord is returned by DecodeRecord for a wire object that is not
+	// a record of the object's class, or that has a field id twice.
+	ErrNotRecord = errors.New("stm: wire object is not a record of the object's class")
+)
+
+var (
+	errNoResolve = errors.New("stm: DecodeRecord: a ref and no resolve function")
+	errDangling  = errors.New("stm: DecodeRecord: resolve returned no object")
+)
+
+// FieldError says which field of a record could not be encoded or decoded,
+// and why. Err is ErrFieldKind, ErrFieldRange, errors.ErrUnsupported (a
+// field of a Go type with no wire form), or, for a reference field, the
+// error of DecodeRecord's resolve function (or the one saying it returned
+// no object, or was nil).
+type FieldError struct {
+	Class  string  // the class's name
+	Field  FieldID // the field's id
+	Name   string  // the field's name
+	Err    error
+	detail string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("stm: class %s field %d (%s): %s", e.Class, e.Field, e.Name, e.detail)
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// unknownFieldsName names the unknown fields in conflicts.
+const unknownFieldsName = "unknown fields"
+
+// unknownFields holds an object's fields that its class does not have, made
+// on first need and never replaced: its initial, empty state is true at
+// every snapshot before the first transaction that writes it.
+type unknownFields struct {
+	m atomic.Pointer[Map[FieldID, wire.Value]]
+}
+
+// unknownMap returns o's map of unknown fields, making it if needed.
+func (o *Object) unknownMap() *Map[FieldID, wire.Value] {
+	if m := o.unknown.m.Load(); m != nil {
+		return m
+	}
+	m := NewMap[FieldID, wire.Value](o.ws)
+	m.owner, m.field, m.fieldName = o, 0, unknownFieldsName
+	if !o.unknown.m.CompareAndSwap(nil, m) {
+		return o.unknown.m.Load()
+	}
+	return m
+}
+
+// recordField is what the record codec needs of a field handle; every
+// handle type implements it.
+type recordField interface {
+	Field
+	// encodeField returns the field's value in o as tx sees it.
+	encodeField(tx *Tx, o *Object, ref func(Observable) wire.ObjectID) (wire.Value, error)
+	// decodeField checks that v fits the field and returns the write that
+	// stores it in o, or nil if there is nothing to write.
+	decodeField(o *Object, v wire.Value, resolve func(wire.ObjectID) (*Object, error)) (func(tx *Tx), error)
+}
+
+// EncodeRecord returns o's state as tx sees it: a wire.Object of kind
+// record, with o's class id and one field per field of the class and per
+// unknown field o carries, in field id order. Reading the fields records
+// reads in tx like any other read. With Auto it reads the latest committed
+// state in a read-only transaction of its own.
+//
+// ref, which must not be nil, maps an object to its wire id (an Observable
+// is a pointer, so it can key a Go map). It is called with o itself (for the
+// record's ID), with the target of each non-nil reference field (a
+// *Object), and with the cell of each collection field (a *Counter, *Map,
+// *Set or *List): in the wire model a collection is an object of its own,
+// and the record holds a ref to it. A nil reference is a null value. The
+// contents of collections are not read: the caller encodes them as their
+// own objects.
+//
+// A value field holds bool, an integer type, float32, float64, string,
+// []byte or *Object; signed integers are encoded as wire ints, unsigned
+// ones as wire uints. A field of any other Go type is a *FieldError
+// wrapping errors.ErrUnsupported.
+func EncodeRecord(tx *Tx, o *Object, ref func(x Observable) wire.ObjectID) (wire.Object, error) {
+	if tx.auto {
+		var w wire.Object
+		err := o.ws.View(context.Background(), func(tx *Tx) error {
+			var err error
+			w, err = EncodeRecord(tx, o, ref)
+			return err
+		})
+		return w, err
+	}
+	w := wire.Object{ID: ref(o), Class: uint32(o.class.id), Kind: wire.ObjectRecord}
+	w.Fields = make([]wire.Field, 0, len(o.class.fields))
+	for _, f := range o.class.fields {
+		v, err := f.(recordField).encodeField(tx, o, ref)
+		if err != nil {
+			return wire.Object{}, err
+		}
+		w.Fields = append(w.Fields, wire.Field{ID: uint32(f.ID()), Value: v})
+	}
+	// A transaction that may commit must record that it read the unknown
+	// fields even when there are none yet, so it needs the map; a read-only
+	// one that finds none has nothing to validate.
+	m := o.unknown.m.Load()
+	if m == nil && !tx.st().readOnly {
+		m = o.unknownMap()
+	}
+	if m != nil {
+		for id, v := range m.All(tx) {
+			w.Fields = append(w.Fields, wire.Field{ID: uint32(id), Value: v})
+		}
+	}
+	slices.SortFunc(w.Fields, func(a, b wire.Field) int { return cmp.Compare(a.ID, b.ID) })
+	return w, nil
+}
+
+// DecodeRecord writes the fields of w, a record of o's class, into o within
+// tx, as blind writes (it reads nothing, so it causes no conflict by itself).
+// With Auto it commits at once, as its own transaction.
+//
+//   - A field of the class absent from w keeps its current value; a new
+//     object's fields are at their zero values.
+//   - A field id the class does not have is kept on o as an unknown field,
+//     replacing the earlier unknown value of that id, and EncodeRecord
+//     writes it back unchanged. Unknown fields are never dropped.
+//   - A collection field's value in w must be a ref, and is otherwise
+//     ignored: a collection's contents travel as an object of its own.
+//   - Integers convert to any integer field that holds their value (an
+//     int32 from an int64 field of an older replica, a uint16 as an int32
+//     field); floats to a float64 field, or to a float32 field that holds
+//     them exactly. null is a nil reference; a ref is resolved to its object
+//     by resolve, which may be nil if w holds no refs in reference fields.
+//     resolve must return an object or an error: a dangling reference is an
+//     error, never silently a nil one.
+//
+// A value of a kind its field cannot hold, or out of its range, is a
+// *FieldError naming the field (see ErrFieldKind, ErrFieldRange). Every
+// field is checked and every ref resolved before anything is written, so on
+// an error DecodeRecord changes nothing; if tx later aborts, its writes,
+// unknown fields included, vanish with it.
+func DecodeRecord(tx *Tx, o *Object, w wire.Object, resolve func(wire.ObjectID) (*Object, error)) error {
+	if w.Kind != wire.ObjectRecord || w.Class != uint32(o.class.id) {
+		return fmt.Errorf("%w: got a %v of class %d for class %s (%d)", ErrNotRecord, w.Kind, w.Class, o.class.name, o.class.id)
+	}
+	if err := checkDistinct(w.Fields); err != nil {
+		return err
+	}
+	var writes []func(tx *Tx)
+	var unknown []wire.Field
+	for _, wf := range w.Fields {
+		f := o.class.field(FieldID(wf.ID))
+		if f == nil {
+			unknown = append(unknown, wf)
+			continue
+		}
+		write, err := f.decodeField(o, wf.Value, resolve)
+		if err != nil {
+			return err
+		}
+		if write != nil {
+			writes = append(writes, write)
+		}
+	}
+	apply := func(tx *Tx) error {
+		for _, write := range writes {
+			write(tx)
+		}
+		if len(unknown) > 0 {
+			m := o.unknownMap()
+			for _, wf := range unknown {
+				m.PutFast(tx, FieldID(wf.ID), wf.Value)
+			}
+		}
+		return nil
+	}
+	if tx.auto {
+		return o.ws.Atomically(context.Background(), apply)
+	}
+	return apply(tx)
+}
+
+// checkDistinct reports a field id that appears twice.
+func checkDistinct(fs []wire.Field) error {
+	for i := 1; i < len(fs); i++ {
+		if fs[i].ID > fs[i-1].ID {
+			continue
+		}
+		// Not in increasing order: sort a copy of the ids to check.
+		ids := make([]uint32, len(fs))
+		for j, f := range fs {
+			ids[j] = f.ID
+		}
+		slices.Sort(ids)
+		for j := 1; j < len(ids); j++ {
+			if ids[j] == ids[j-1] {
+				return fmt.Errorf("%w: field %d appears twice", ErrNotRecord, ids[j])
+			}
+		}
+		return nil
+	}
+	return nil
+}
+
+// field returns the class's field with id, or nil.
+func (c *Class) field(id FieldID) recordField {
+	for _, f := range c.fields {
+		if f.ID() == id {
+			return f.(recordField)
+		}
+	}
+	return nil
+}
+
+func (f *fieldInfo) errorf(sentinel error, format string, args ...any) *FieldError {
+	return &FieldError{Class: f.className(), Field: f.id, Name: f.name, Err: sentinel, detail: fmt.Sprintf(format, args...)}
+}
+
+func (f *VarField[T]) encodeField(tx *Tx, o *Object, ref func(Observable) wire.ObjectID) (wire.Value, error) {
+	v := f.Of(o).Get(tx)
+	switch x := any(v).(type) {
+	case bool:
+		return wire.Bool(x), nil
+	case int:
+		return wire.Int(int64(x)), nil
+	case int8:
+		return wire.Int(int64(x)), nil
+	case int16:
+		return wire.Int(int64(x)), nil
+	case int32:
+		return wire.Int(int64(x)), nil
+	case int64:
+		return wire.Int(x), nil
+	case uint:
+		return wire.Uint(uint64(x)), nil
+	case uint8:
+		return wire.Uint(uint64(x)), nil
+	case uint16:
+		return wire.Uint(uint64(x)), nil
+	case uint32:
+		return wire.Uint(uint64(x)), nil
+	case uint64:
+		return wire.Uint(x), nil
+	case float32:
+		return wire.Float(float64(x)), nil
+	case float64:
+		return wire.Float(x), nil
+	case string:
+		return wire.String(x), nil
+	case []byte:
+		return wire.Bytes(x), nil
+	case *Object:
+		if x == nil {
+			return wire.Null(), nil
+		}
+		return wire.Ref(ref(x)), nil
+	}
+	return wire.Value{}, f.errorf(errors.ErrUnsupported, "Go type %T has no wire form", v)
+}
+
+func (f *VarField[T]) decodeField(o *Object, v wire.Value, resolve func(wire.ObjectID) (*Object, error)) (func(tx *Tx), error) {
+	var x T
+	if err := f.convert(&x, v, resolve); err != nil {
+		return nil, err
+	}
+	cell := f.Of(o)
+	return func(tx *Tx) { cell.Set(tx, x) }, nil
+}
+
+// convert stores v in *dst, converted to the field's Go type.
+func (f *VarField[T]) convert(dst *T, v wire.Value, resolve func(wire.ObjectID) (*Object, error)) error {
+	var err error
+	switch p := any(dst).(type) {
+	case *bool:
+		if v.Kind() != wire.KindBool {
+			return f.wrongKind(v, "bool")
+		}
+		*p = v.Bool()
+	case *int:
+		*p, err = toSigned[int](&f.fieldInfo, v, "int", math.MinInt, math.MaxInt)
+	case *int8:
+		*p, err = toSigned[int8](&f.fieldInfo, v, "int8", math.MinInt8, math.MaxInt8)
+	case *int16:
+		*p, err = toSigned[int16](&f.fieldInfo, v, "int16", math.MinInt16, math.MaxInt16)
+	case *int32:
+		*p, err = toSigned[int32](&f.fieldInfo, v, "int32", math.MinInt32, math.MaxInt32)
+	case *int64:
+		*p, err = toSigned[int64](&f.fieldInfo, v, "int64", math.MinInt64, math.MaxInt64)
+	case *uint:
+		*p, err = toUnsigned[uint](&f.fieldInfo, v, "uint", math.MaxUint)
+	case *uint8:
+		*p, err = toUnsigned[uint8](&f.fieldInfo, v, "uint8", math.MaxUint8)
+	case *uint16:
+		*p, err = toUnsigned[uint16](&f.fieldInfo, v, "uint16", math.MaxUint16)
+	case *uint32:
+		*p, err = toUnsigned[uint32](&f.fieldInfo, v, "uint32", math.MaxUint32)
+	case *uint64:
+		*p, err = toUnsigned[uint64](&f.fieldInfo, v, "uint64", math.MaxUint64)
+	case *float32:
+		if v.Kind() != wire.KindFloat {
+			return f.wrongKind(v, "float32")
+		}
+		x := v.Float()
+		y := float32(x)
+		if math.Float64bits(float64(y)) != math.Float64bits(x) {
+			return f.errorf(ErrFieldRange, "%s does not fit float32 exactly", describe(v))
+		}
+		*p = y
+	case *float64:
+		if v.Kind() != wire.KindFloat {
+			return f.wrongKind(v, "float64")
+		}
+		*p = v.Float()
+	case *string:
+		if v.Kind() != wire.KindString {
+			return f.wrongKind(v, "string")
+		}
+		*p = v.Text()
+	case *[]byte:
+		if v.Kind() != wire.KindBytes {
+			return f.wrongKind(v, "bytes")
+		}
+		if b := v.Bytes(); len(b) > 0 { // a fresh copy; empty stays nil
+			*p = b
+		}
+	case **Object:
+		switch v.Kind() {
+		case wire.KindNull:
+		case wire.KindRef:
+			if resolve == nil {
+				return f.errorf(errNoResolve, "ref %v and no resolve function", v)
+			}
+			t, rerr := resolve(v.Ref())
+			if rerr != nil {
+				return f.errorf(rerr, "resolving ref %v: %v", v, rerr)
+			}
+			if t == nil {
+				return f.errorf(errDangling, "ref %v resolved to no object", v)
+			}
+			*p = t
+		default:
+			return f.wrongKind(v, "ref")
+		}
+	default:
+		return f.errorf(errors.ErrUnsupported, "Go type %T has no wire form", *dst)
+	}
+	return err
+}
+
+func (f *fieldInfo) wrongKind(v wire.Value, want string) *FieldError {
+	return f.errorf(ErrFieldKind, "%s cannot be read as %s", describe(v), want)
+}
+
+// describe gives a value with its kind, for errors: int -5, uint 5,
+// string "x", null.
+func describe(v wire.Value) string {
+	switch v.Kind() {
+	case wire.KindNull:
+		return "null"
+	case wire.KindUint:
+		return fmt.Sprintf("uint %d", v.Uint())
+	}
+	return v.Kind().String() + " " + v.String()
+}
+
+func toSigned[T int | int8 | int16 | int32 | int64](f *fieldInfo, v wire.Value, name string, lo, hi int64) (T, error) {
+	switch v.Kind() {
+	case wire.KindInt:
+		if x := v.Int(); x >= lo && x <= hi {
+			return T(x), nil
+		}
+	case wire.KindUint:
+		if x := v.Uint(); x <= uint64(hi) {
+			return T(x), nil
+		}
+	default:
+		return 0, f.wrongKind(v, name)
+	}
+	return 0, f.errorf(ErrFieldRange, "%s is out of range for %s", describe(v), name)
+}
+
+func toUnsigned[T uint | uint8 | uint16 | uint32 | uint64](f *fieldInfo, v wire.Value, name string, hi uint64) (T, error) {
+	switch v.Kind() {
+	case wire.KindInt:
+		if x := v.Int(); x >= 0 && uint64(x) <= hi {
+			return T(x), nil
+		}
+	case wire.KindUint:
+		if x := v.Uint(); x <= hi {
+			return T(x), nil
+		}
+	default:
+		return 0, f.wrongKind(v, name)
+	}
+	return 0, f.errorf(ErrFieldRange, "%s is out of range for %s", describe(v), name)
+}
+
+// Collection fields: the record holds a ref to the collection, an object of
+// its own on the wire, whose contents are encoded and decoded separately.
+
+func (f *fieldInfo) checkCollection(v wire.Value, what string) error {
+	if v.Kind() != wire.KindRef {
+		return f.wrongKind(v, "a ref to a "+what)
+	}
+	return nil
+}
+
+func (f *CounterField) encodeField(_ *Tx, o *Object, ref func(Observable) wire.ObjectID) (wire.Value, error) {
+	return wire.Ref(ref(f.Of(o))), nil
+}
+
+func (f *CounterField) decodeField(_ *Object, v wire.Value, _ func(wire.ObjectID) (*Object, error)) (func(tx *Tx), error) {
+	return nil, f.checkCollection(v, "counter")
+}
+
+func (f *MapField[K, V]) encodeField(_ *Tx, o *Object, ref func(Observable) wire.ObjectID) (wire.Value, error) {
+	return wire.Ref(ref(f.Of(o))), nil
+}
+
+func (f *MapField[K, V]) decodeField(_ *Object, v wire.Value, _ func(wire.ObjectID) (*Object, error)) (func(tx *Tx), error) {
+	return nil, f.checkCollection(v, "map")
+}
+
+func (f *SetField[T]) encodeField(_ *Tx, o *Object, ref func(Observable) wire.ObjectID) (wire.Value, error) {
+	return wire.Ref(ref(f.Of(o))), nil
+}
+
+func (f *SetField[T]) decodeField(_ *Object, v wire.Value, _ func(wire.ObjectID) (*Object, error)) (func(tx *Tx), error) {
+	return nil, f.checkCollection(v, "set")
+}
+
+func (f *ListField[T]) encodeField(_ *Tx, o *Object, ref func(Observable) wire.ObjectID) (wire.Value, error) {
+	return wire.Ref(ref(f.Of(o))), nil
+}
+
+func (f *ListField[T]) decodeField(_ *Object, v wire.Value, _ func(wire.ObjectID) (*Object, error)) (func(tx *Tx), error) {
+	return nil, f.checkCollection(v, "list")
+}
