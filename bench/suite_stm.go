@@ -121,6 +121,12 @@ func stmSuite() *Suite {
 				Rows: rmwRows(rmwSpec{Goroutines: 1, Vars: 10}),
 			},
 			{
+				Name: "10var-rmw-2g",
+				Doc:  "two goroutines, each incrementing its own 10 variables per transaction; total commits",
+				Unit: "commits/s",
+				Rows: rmwRows(rmwSpec{Goroutines: 2, Vars: 10}),
+			},
+			{
 				Name: "contended",
 				Doc:  "two goroutines incrementing one shared variable",
 				Unit: "commits/s",

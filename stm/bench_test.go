@@ -104,3 +104,32 @@ func BenchmarkObjectFieldRMW(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTenVarRMW2G is Benchmark10VarRMW on two goroutines with disjoint
+// variables: larger transactions amortise the one shared version counter.
+func BenchmarkTenVarRMW2G(b *testing.B) {
+	ws := NewWorkspace()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	n := b.N
+	for g := 0; g < 2; g++ {
+		vs := make([]*Var[int], 10)
+		for i := range vs {
+			vs[i] = NewVar(ws, 0)
+		}
+		fn := func(tx *Tx) error {
+			for _, v := range vs {
+				v.Set(tx, v.Get(tx)+1)
+			}
+			return nil
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n/2; i++ {
+				_ = ws.Atomically(ctx, fn)
+			}
+		}()
+	}
+	wg.Wait()
+}
