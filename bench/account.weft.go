@@ -49,8 +49,8 @@ func AsAccount(o *stm.Object) (Account, bool) {
 // Observe calls fn after each commit that changes a field of a, with the ids
 // of the fields that changed in stm.Change.Fields. Calls are coalesced when fn
 // is slow and never block a commit. Close the subscription to stop.
-func (a Account) Observe(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(a.Object, fn)
+func (a Account) Observe(fn func(stm.Change)) *stm.Subscription {
+	return a.Workspace().Subscribe(a.Object, fn)
 }
 
 // Balance returns field balance of a, as read by tx (with stm.Auto, the latest
@@ -68,8 +68,8 @@ func (a Account) SetBalance(tx *stm.Tx, v int64) {
 // ObserveBalance calls fn after each commit that changes field balance of a.
 // Calls are coalesced when fn is slow and never block a commit. Close the
 // subscription to stop.
-func (a Account) ObserveBalance(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(AccountFields.Balance.Of(a.Object), fn)
+func (a Account) ObserveBalance(fn func(stm.Change)) *stm.Subscription {
+	return a.Workspace().Subscribe(AccountFields.Balance.Of(a.Object), fn)
 }
 
 // Owner returns field owner of a, as read by tx (with stm.Auto, the latest
@@ -87,6 +87,6 @@ func (a Account) SetOwner(tx *stm.Tx, v string) {
 // ObserveOwner calls fn after each commit that changes field owner of a. Calls
 // are coalesced when fn is slow and never block a commit. Close the
 // subscription to stop.
-func (a Account) ObserveOwner(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(AccountFields.Owner.Of(a.Object), fn)
+func (a Account) ObserveOwner(fn func(stm.Change)) *stm.Subscription {
+	return a.Workspace().Subscribe(AccountFields.Owner.Of(a.Object), fn)
 }

@@ -41,7 +41,7 @@ func run(ctx context.Context, out io.Writer) error {
 
 	// An observer of one field: called after each commit that changes it.
 	changes := make(chan stm.Change, 8)
-	sub := alice.ObserveFriends(ws, func(c stm.Change) { changes <- c })
+	sub := alice.ObserveFriends(func(c stm.Change) { changes <- c })
 	defer sub.Close()
 
 	// One transaction changes several objects atomically; friendships form

@@ -65,8 +65,8 @@ func AsUser(o *stm.Object) (User, bool) {
 // Observe calls fn after each commit that changes a field of u, with the ids
 // of the fields that changed in stm.Change.Fields. Calls are coalesced when fn
 // is slow and never block a commit. Close the subscription to stop.
-func (u User) Observe(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(u.Object, fn)
+func (u User) Observe(fn func(stm.Change)) *stm.Subscription {
+	return u.Workspace().Subscribe(u.Object, fn)
 }
 
 // Name returns field name of u, as read by tx (with stm.Auto, the latest
@@ -84,8 +84,8 @@ func (u User) SetName(tx *stm.Tx, v string) {
 // ObserveName calls fn after each commit that changes field name of u. Calls
 // are coalesced when fn is slow and never block a commit. Close the
 // subscription to stop.
-func (u User) ObserveName(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(UserFields.Name.Of(u.Object), fn)
+func (u User) ObserveName(fn func(stm.Change)) *stm.Subscription {
+	return u.Workspace().Subscribe(UserFields.Name.Of(u.Object), fn)
 }
 
 // Email returns field email of u, as read by tx (with stm.Auto, the latest
@@ -109,8 +109,8 @@ func (u User) SetEmail(tx *stm.Tx, v string) {
 // subscription to stop.
 //
 // Deprecated: use emails.
-func (u User) ObserveEmail(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(UserFields.Email.Of(u.Object), fn)
+func (u User) ObserveEmail(fn func(stm.Change)) *stm.Subscription {
+	return u.Workspace().Subscribe(UserFields.Email.Of(u.Object), fn)
 }
 
 // Friends returns the set in field friends of u (set<ref User>). Its methods
@@ -125,8 +125,8 @@ func (u User) Friends() UserSet {
 // ObserveFriends calls fn after each commit that changes field friends of u.
 // Calls are coalesced when fn is slow and never block a commit. Close the
 // subscription to stop.
-func (u User) ObserveFriends(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(UserFields.Friends.Of(u.Object), fn)
+func (u User) ObserveFriends(fn func(stm.Change)) *stm.Subscription {
+	return u.Workspace().Subscribe(UserFields.Friends.Of(u.Object), fn)
 }
 
 // Posts returns the counter in field posts of u. Its methods take the
@@ -140,8 +140,8 @@ func (u User) Posts() *stm.Counter {
 // ObservePosts calls fn after each commit that changes field posts of u. Calls
 // are coalesced when fn is slow and never block a commit. Close the
 // subscription to stop.
-func (u User) ObservePosts(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(UserFields.Posts.Of(u.Object), fn)
+func (u User) ObservePosts(fn func(stm.Change)) *stm.Subscription {
+	return u.Workspace().Subscribe(UserFields.Posts.Of(u.Object), fn)
 }
 
 // Emails returns the list in field emails of u (list<string>). Its methods
@@ -154,8 +154,8 @@ func (u User) Emails() *stm.List[string] {
 // ObserveEmails calls fn after each commit that changes field emails of u.
 // Calls are coalesced when fn is slow and never block a commit. Close the
 // subscription to stop.
-func (u User) ObserveEmails(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(UserFields.Emails.Of(u.Object), fn)
+func (u User) ObserveEmails(fn func(stm.Change)) *stm.Subscription {
+	return u.Workspace().Subscribe(UserFields.Emails.Of(u.Object), fn)
 }
 
 // Tags returns the set in field tags of u (set<string>). Its methods take the
@@ -167,8 +167,8 @@ func (u User) Tags() *stm.Set[string] {
 // ObserveTags calls fn after each commit that changes field tags of u. Calls
 // are coalesced when fn is slow and never block a commit. Close the
 // subscription to stop.
-func (u User) ObserveTags(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(UserFields.Tags.Of(u.Object), fn)
+func (u User) ObserveTags(fn func(stm.Change)) *stm.Subscription {
+	return u.Workspace().Subscribe(UserFields.Tags.Of(u.Object), fn)
 }
 
 // Post is a message written by a user.
@@ -222,8 +222,8 @@ func AsPost(o *stm.Object) (Post, bool) {
 // Observe calls fn after each commit that changes a field of p, with the ids
 // of the fields that changed in stm.Change.Fields. Calls are coalesced when fn
 // is slow and never block a commit. Close the subscription to stop.
-func (p Post) Observe(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(p.Object, fn)
+func (p Post) Observe(fn func(stm.Change)) *stm.Subscription {
+	return p.Workspace().Subscribe(p.Object, fn)
 }
 
 // Author returns the User that field author of p refers to, as read by tx
@@ -242,8 +242,8 @@ func (p Post) SetAuthor(tx *stm.Tx, v User) {
 // ObserveAuthor calls fn after each commit that changes field author of p.
 // Calls are coalesced when fn is slow and never block a commit. Close the
 // subscription to stop.
-func (p Post) ObserveAuthor(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(PostFields.Author.Of(p.Object), fn)
+func (p Post) ObserveAuthor(fn func(stm.Change)) *stm.Subscription {
+	return p.Workspace().Subscribe(PostFields.Author.Of(p.Object), fn)
 }
 
 // Text returns field text of p, as read by tx (with stm.Auto, the latest
@@ -261,8 +261,8 @@ func (p Post) SetText(tx *stm.Tx, v string) {
 // ObserveText calls fn after each commit that changes field text of p. Calls
 // are coalesced when fn is slow and never block a commit. Close the
 // subscription to stop.
-func (p Post) ObserveText(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(PostFields.Text.Of(p.Object), fn)
+func (p Post) ObserveText(fn func(stm.Change)) *stm.Subscription {
+	return p.Workspace().Subscribe(PostFields.Text.Of(p.Object), fn)
 }
 
 // Likes returns the set in field likes of p (set<ref User>). Its methods take
@@ -274,8 +274,8 @@ func (p Post) Likes() UserSet {
 // ObserveLikes calls fn after each commit that changes field likes of p. Calls
 // are coalesced when fn is slow and never block a commit. Close the
 // subscription to stop.
-func (p Post) ObserveLikes(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(PostFields.Likes.Of(p.Object), fn)
+func (p Post) ObserveLikes(fn func(stm.Change)) *stm.Subscription {
+	return p.Workspace().Subscribe(PostFields.Likes.Of(p.Object), fn)
 }
 
 // CreatedUnix returns field created_unix of p, as read by tx (with stm.Auto,
@@ -295,8 +295,8 @@ func (p Post) SetCreatedUnix(tx *stm.Tx, v int64) {
 // ObserveCreatedUnix calls fn after each commit that changes field
 // created_unix of p. Calls are coalesced when fn is slow and never block a
 // commit. Close the subscription to stop.
-func (p Post) ObserveCreatedUnix(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {
-	return ws.Subscribe(PostFields.CreatedUnix.Of(p.Object), fn)
+func (p Post) ObserveCreatedUnix(fn func(stm.Change)) *stm.Subscription {
+	return p.Workspace().Subscribe(PostFields.CreatedUnix.Of(p.Object), fn)
 }
 
 // UserSet is a transactional set of User references: a typed view of an

@@ -22,8 +22,9 @@
 //     collection: *stm.Counter, *stm.Set[E], *stm.List[E], *stm.Map[K, V].
 //     A collection of references returns a typed view instead (UserSet,
 //     UserList, UserMap[K]) whose methods take and return User.
-//   - Observers: Observe(ws, fn) for the whole object and ObserveName(ws,
-//     fn) per field, returning the *stm.Subscription to close.
+//   - Observers: Observe(fn) for the whole object and ObserveName(fn) per
+//     field, on the object's own workspace, returning the
+//     *stm.Subscription to close.
 //
 // Field names become MixedCaps (old_email: OldEmail, avatar_url: AvatarURL).
 // A deprecated class or field gets a "Deprecated:" paragraph, which editors

@@ -374,8 +374,8 @@ func (g *generator) class(c *schema.Class) {
 
 	g.p("")
 	g.doc(wrap(fmt.Sprintf("Observe calls fn after each commit that changes a field of %s, with the ids of the fields that changed in stm.Change.Fields. Calls are coalesced when fn is slow and never block a commit. Close the subscription to stop.", recv)))
-	g.p("func (%s %s) Observe(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {", recv, name)
-	g.p("return ws.Subscribe(%s.Object, fn)", recv)
+	g.p("func (%s %s) Observe(fn func(stm.Change)) *stm.Subscription {", recv, name)
+	g.p("return %s.Workspace().Subscribe(%s.Object, fn)", recv, recv)
 	g.p("}")
 
 	for _, f := range c.Fields {
@@ -468,7 +468,7 @@ func (g *generator) field(c *schema.Class, f *schema.Field, recv string) {
 
 	g.p("")
 	g.doc(wrap(fmt.Sprintf("Observe%s calls fn after each commit that changes field %s of %s. Calls are coalesced when fn is slow and never block a commit. Close the subscription to stop.", name, f.Name, recv)), dep)
-	g.p("func (%s %s) Observe%s(ws *stm.Workspace, fn func(stm.Change)) *stm.Subscription {", recv, c.Name, name)
-	g.p("return ws.Subscribe(%s, fn)", cell)
+	g.p("func (%s %s) Observe%s(fn func(stm.Change)) *stm.Subscription {", recv, c.Name, name)
+	g.p("return %s.Workspace().Subscribe(%s, fn)", recv, cell)
 	g.p("}")
 }

@@ -160,9 +160,10 @@ func TestNameErrors(t *testing.T) {
 		{"observer collides", "package p;\nclass A = 1 {\n  observe_name: counter = 1;\n  name: string = 2;\n}", []string{
 			`x.weft:4:3: go: the observer of field name would be named ObserveName, like the getter of field observe_name (at x.weft:3:3)`,
 		}},
-		{"object names", "package p;\nclass A = 1 {\n  object: string = 1;\n  observe: bool = 2;\n}", []string{
+		{"object names", "package p;\nclass A = 1 {\n  object: string = 1;\n  observe: bool = 2;\n  workspace: int32 = 3;\n}", []string{
 			`x.weft:3:3: go: the getter of field object would be named Object, like the embedded *stm.Object`,
 			`x.weft:4:3: go: the getter of field observe would be named Observe, like the generated method that observes the whole object`,
+			`x.weft:5:3: go: the getter of field workspace would be named Workspace, like the method promoted from *stm.Object, which the observers use`,
 		}},
 		{"vet methods", "package p;\nclass A = 1 {\n  format: string = 1;\n  write_to: string = 2;\n}", []string{
 			`x.weft:3:3: go: the getter of field format would be named Format, a method name go vet reserves for a standard signature`,

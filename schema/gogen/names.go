@@ -61,10 +61,11 @@ var vetMethods = map[string]bool{
 // *stm.Object, the methods it promotes that generated code relies on, and
 // the generated Observe.
 var objectNames = map[string]string{
-	"Object":  "the embedded *stm.Object",
-	"Class":   "the method promoted from *stm.Object",
-	"ID":      "the method promoted from *stm.Object",
-	"Observe": "the generated method that observes the whole object",
+	"Object":    "the embedded *stm.Object",
+	"Class":     "the method promoted from *stm.Object",
+	"ID":        "the method promoted from *stm.Object",
+	"Workspace": "the method promoted from *stm.Object, which the observers use",
+	"Observe":   "the generated method that observes the whole object",
 }
 
 // nameTable finds two generated declarations with the same Go name.

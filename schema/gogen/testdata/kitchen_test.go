@@ -157,8 +157,8 @@ func TestObservers(t *testing.T) {
 	v := NewVertex(ws)
 	label := make(chan stm.Change, 4)
 	whole := make(chan stm.Change, 4)
-	defer v.ObserveLabel(ws, func(c stm.Change) { label <- c }).Close()
-	defer v.Observe(ws, func(c stm.Change) { whole <- c }).Close()
+	defer v.ObserveLabel(func(c stm.Change) { label <- c }).Close()
+	defer v.Observe(func(c stm.Change) { whole <- c }).Close()
 
 	v.Visits().Add(stm.Auto, 1) // not the label
 	v.SetLabel(stm.Auto, "x")
