@@ -99,8 +99,8 @@ func (ws *Workspace) Version() uint64 { return ws.commit.ticket.Load() }
 func (ws *Workspace) newID() ID { return ID(ws.nextID.Add(1)) }
 
 // Close stops the workspace: running Retry waits end with ErrClosed, later
-// transactions fail with ErrClosed, and Close waits for observer deliveries
-// in flight.
+// transactions fail with ErrClosed (automatic calls made with Auto then do
+// nothing), and Close waits for observer deliveries in flight.
 func (ws *Workspace) Close() error {
 	if ws.closed.Swap(true) {
 		return nil
