@@ -1,0 +1,89 @@
+package transport
+
+import (
+	"context"
+	"errors"
+
+	"github.com/weft-stm/weft/wire"
+)
+
+// Conn is one connection: a two-way stream of wire messages. Send is safe
+// for one sender and Recv for one receiver goroutine at the same time;
+// Close may be called from any goroutine, any number of times, and
+// unblocks both.
+//
+// Send(ctx, m) encodes m as one frame and hands it to the network; nil does
+// not mean the peer received it. m is not retained: the caller may reuse it
+// once Send returns. Send errors:
+//   - a *wire.FieldError: m is invalid under the connection's limits;
+//     nothing was sent and the connection is still usable;
+//   - ctx.Err() alone: ctx ended before anything was sent; still usable;
+//   - anything else is final and the connection has been closed: ErrClosed
+//     (possibly also wrapping the cause, such as ctx.Err() when ctx ended
+//     in the middle of a frame), ErrReset, or an I/O error.
+//
+// Recv(ctx) returns the next message; the caller owns it (it aliases
+// nothing of the connection's). Recv errors:
+//   - ctx.Err(): nothing was consumed; the next Recv returns the message
+//     that would have come;
+//   - anything else is final, and every later Recv returns it again:
+//     io.EOF (the peer closed), ErrClosed (this end closed), ErrReset, a
+//     *wire.FieldError (a malformed frame: Send still works, so that the
+//     caller can send an Error with wire.CodeProtocol as the protocol
+//     requires, and then must Close), or an I/O error.
+//
+// Close releases the connection. Send and Recv then return ErrClosed.
+//
+// RemoteAddr names the peer, for logs.
+type Conn interface {
+	Send(ctx context.Context, m wire.Message) error
+	Recv(ctx context.Context) (wire.Message, error)
+	Close() error
+	RemoteAddr() string
+}
+
+// Listener accepts connections. Accept returns ErrClosed once the Listener
+// is closed, and ctx.Err() (not final) when ctx ends first. Close unblocks
+// Accept; connections already accepted stay open.
+type Listener interface {
+	Accept(ctx context.Context) (Conn, error)
+	Close() error
+	Addr() string
+}
+
+// Dialer opens a connection to addr. TCPDialer and Network.Dialer make
+// them.
+type Dialer func(ctx context.Context, addr string) (Conn, error)
+
+// LimitSetter is implemented by the connections of this package. A client
+// calls SetLimits with the limits from Welcome: they govern the session in
+// both directions (docs/protocol.md section 5). The new limits apply to the
+// frames sent by later Sends and to the frames that later Recvs start to
+// read; a zero field means the default.
+type LimitSetter interface {
+	SetLimits(lim wire.Limits)
+}
+
+var (
+	// ErrClosed: Close was called on this end (of the connection or the
+	// listener), or the connection was closed because a Send could not
+	// complete.
+	ErrClosed = errors.New("transport: closed")
+	// ErrReset: the network broke the connection (in-memory Network.Cut).
+	// Over TCP the operating system's error is returned instead.
+	ErrReset = errors.New("transport: connection reset")
+	// ErrRefused: nothing listens at the address dialled (in-memory).
+	ErrRefused = errors.New("transport: connection refused")
+	// ErrUnreachable: the address dialled is partitioned from the dialler
+	// (in-memory).
+	ErrUnreachable = errors.New("transport: unreachable")
+)
+
+var (
+	_ LimitSetter = (*TCPConn)(nil)
+	_ LimitSetter = (*MemConn)(nil)
+	_ Conn        = (*TCPConn)(nil)
+	_ Conn        = (*MemConn)(nil)
+	_ Listener    = (*TCPListener)(nil)
+	_ Listener    = (*MemListener)(nil)
+)
