@@ -39,7 +39,7 @@ type ConflictError struct {
 }
 
 func (e *ConflictError) Error() string {
-	s := fmt.Sprintf("stm: conflict on object %d", e.Object)
+	s := fmt.Sprintf("stm: conflict on object %v", e.Object)
 	if e.Field != 0 || e.Name != "" {
 		s += fmt.Sprintf(" field %d", e.Field)
 		if e.Name != "" {

@@ -839,3 +839,17 @@ func TestWriteSkewSerializable(t *testing.T) {
 		}
 	}
 }
+
+func TestIDsCarryTheReplica(t *testing.T) {
+	ws := stm.NewWorkspace(stm.WithReplica(7))
+	seen := map[stm.ID]bool{}
+	class := stm.NewClass("P", 1, stm.NewVarField[int](1, "x"))
+	for _, id := range []stm.ID{stm.NewVar(ws, 0).ID(), stm.NewCounter(ws).ID(),
+		stm.NewMap[int, int](ws).ID(), stm.NewSet[int](ws).ID(), stm.NewList[int](ws).ID(),
+		stm.NewObject(ws, class).ID()} {
+		if id.Replica != 7 || id.Seq == 0 || seen[id] {
+			t.Fatalf("id %v: want replica 7, a sequence, and no repeat", id)
+		}
+		seen[id] = true
+	}
+}

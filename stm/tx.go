@@ -4,10 +4,14 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+
+	"github.com/weft-stm/weft/wire"
 )
 
-// ID identifies a transactional object within its workspace.
-type ID uint64
+// ID identifies a transactional object: the replica that created it and a
+// sequence number on that replica (see WithReplica), the same id locally,
+// on the wire and on the server.
+type ID = wire.ObjectID
 
 // base is embedded in every transactional object.
 type base struct {

@@ -19,7 +19,8 @@ type Workspace struct {
 	// commitState. The rest of the workspace is read-mostly.
 	commit *commitState
 
-	nextID atomic.Uint64
+	replica uint64 // the replica id in the objects' ids
+	nextID  atomic.Uint64
 
 	waitMu  sync.Mutex
 	waiting atomic.Int32 // len(waiters), read on every commit
@@ -56,6 +57,13 @@ type Option func(*Workspace)
 // needs no clock.
 func WithBackoff(f func(ctx context.Context, attempt int) error) Option {
 	return func(ws *Workspace) { ws.backoff = f }
+}
+
+// WithReplica sets the replica id that the ids of the objects this
+// workspace creates carry. A replica of a server's shares gets it from the
+// server (or from its offline cache); an embedded workspace may leave it 0.
+func WithReplica(id uint64) Option {
+	return func(ws *Workspace) { ws.replica = id }
 }
 
 // WithDispatcher replaces how observer deliveries are run. The default runs
@@ -96,7 +104,15 @@ func yieldBackoff(ctx context.Context, attempt int) error {
 // now reads at it.
 func (ws *Workspace) Version() uint64 { return ws.commit.ticket.Load() }
 
-func (ws *Workspace) newID() ID { return ID(ws.nextID.Add(1)) }
+func (ws *Workspace) newID() ID { return ID{Replica: ws.replica, Seq: ws.nextID.Add(1)} }
+
+// compareIDs orders objects for commit locks.
+func compareIDs(a, b *base) int {
+	if c := cmp.Compare(a.id.Replica, b.id.Replica); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id.Seq, b.id.Seq)
+}
 
 // Close stops the workspace: running Retry waits end with ErrClosed, later
 // transactions fail with ErrClosed (automatic calls made with Auto then do
@@ -259,7 +275,7 @@ func (s *txState) lockWrites() {
 		}
 	}
 	if len(s.locked) > 1 {
-		slices.SortFunc(s.locked, func(a, b *base) int { return cmp.Compare(a.id, b.id) })
+		slices.SortFunc(s.locked, compareIDs)
 	}
 	for _, b := range s.locked {
 		for spins := 0; !b.lock.CompareAndSwap(nil, s); spins++ {
