@@ -1,7 +1,9 @@
 package stm
 
 import (
+	"cmp"
 	"iter"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -233,7 +235,10 @@ func (m *Map[K, V]) Len(tx *Tx) int {
 	return n
 }
 
-// All iterates over the map as tx sees it, in no particular order. It reads
+// All iterates over the map as tx sees it: in key order when the key type is
+// ordered (integers, floats, strings, bools) or a reference (*Object, by
+// id), so that iteration is deterministic; otherwise in no particular
+// order. It reads
 // the whole map: any concurrent write to it conflicts with tx.
 // Under Auto it iterates over the latest committed state.
 func (m *Map[K, V]) All(tx *Tx) iter.Seq2[K, V] {
@@ -279,6 +284,9 @@ func (m *Map[K, V]) All(tx *Tx) iter.Seq2[K, V] {
 					items = append(items, kv{op.k, op.val})
 				}
 			}
+		}
+		if cmpKeys := keyOrder[K](); cmpKeys != nil {
+			slices.SortFunc(items, func(a, b kv) int { return cmpKeys(a.k, b.k) })
 		}
 		for _, it := range items {
 			if !yield(it.k, it.v) {
@@ -461,4 +469,68 @@ func (s *Set[T]) All(tx *Tx) iter.Seq[T] {
 			}
 		}
 	}
+}
+
+// keyOrder returns a comparison for K when K has a natural order, or nil.
+func keyOrder[K comparable]() func(a, b K) int {
+	var zero K
+	switch any(zero).(type) {
+	case string:
+		return ordered[K, string]
+	case int:
+		return ordered[K, int]
+	case int8:
+		return ordered[K, int8]
+	case int16:
+		return ordered[K, int16]
+	case int32:
+		return ordered[K, int32]
+	case int64:
+		return ordered[K, int64]
+	case uint:
+		return ordered[K, uint]
+	case uint8:
+		return ordered[K, uint8]
+	case uint16:
+		return ordered[K, uint16]
+	case uint32:
+		return ordered[K, uint32]
+	case uint64:
+		return ordered[K, uint64]
+	case float32:
+		return ordered[K, float32]
+	case float64:
+		return ordered[K, float64]
+	case bool:
+		return func(a, b K) int {
+			x, y := any(a).(bool), any(b).(bool)
+			switch {
+			case x == y:
+				return 0
+			case !x:
+				return -1
+			}
+			return 1
+		}
+	case *Object:
+		return func(a, b K) int {
+			x, y := any(a).(*Object), any(b).(*Object)
+			if x == nil || y == nil {
+				return cmp.Compare(boolInt(x != nil), boolInt(y != nil))
+			}
+			return compareIDs(&x.base, &y.base)
+		}
+	}
+	return nil
+}
+
+func ordered[K comparable, O cmp.Ordered](a, b K) int {
+	return cmp.Compare(any(a).(O), any(b).(O))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -853,3 +853,29 @@ func TestIDsCarryTheReplica(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+func TestIterationIsInKeyOrder(t *testing.T) {
+	ws := stm.NewWorkspace()
+	m := stm.NewMap[string, int](ws)
+	s := stm.NewSet[int](ws)
+	for i, k := range []string{"pear", "apple", "fig", "kiwi", "date"} {
+		m.PutFast(stm.Auto, k, i)
+		s.AddFast(stm.Auto, (i*7)%5-2)
+	}
+	var keys []string
+	var elems []int
+	_ = ws.Atomically(ctx, func(tx *stm.Tx) error {
+		keys, elems = nil, nil
+		m.PutFast(tx, "banana", 9) // pending writes are merged in order too
+		for k := range m.All(tx) {
+			keys = append(keys, k)
+		}
+		for e := range s.All(tx) {
+			elems = append(elems, e)
+		}
+		return nil
+	})
+	if !slices.IsSorted(keys) || len(keys) != 6 || !slices.IsSorted(elems) || len(elems) != 5 {
+		t.Fatalf("keys %v elems %v: want sorted", keys, elems)
+	}
+}
