@@ -18,6 +18,7 @@ type Map[K comparable, V any] struct {
 	cells     map[K]*chain[slot[V]]
 	size      chain[int]
 	lastWrite atomic.Uint64 // version of the latest write
+	set       bool          // the map of a Set: its ops on the wire are set ops
 	tombs     []K           // deleted keys whose cells may be dropped once no snapshot sees them; guarded by the object's commit lock
 }
 
@@ -428,6 +429,7 @@ type Set[T comparable] struct {
 func NewSet[T comparable](ws *Workspace) *Set[T] {
 	s := &Set[T]{}
 	s.m.initMap(ws)
+	s.m.set = true
 	return s
 }
 

@@ -125,6 +125,7 @@ func (f *SetField[T]) newCell(ws *Workspace, owner *Object) any {
 	s := &Set[T]{}
 	s.m.initMap(ws)
 	s.m.base = ownedBase(ws, owner, &f.fieldInfo)
+	s.m.set = true
 	return s
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sync/atomic"
 
@@ -260,44 +259,14 @@ func (f *fieldInfo) errorf(sentinel error, format string, args ...any) *FieldErr
 
 func (f *VarField[T]) encodeField(tx *Tx, o *Object, ref func(Observable) wire.ObjectID) (wire.Value, error) {
 	v := f.Of(o).Get(tx)
-	switch x := any(v).(type) {
-	case bool:
-		return wire.Bool(x), nil
-	case int:
-		return wire.Int(int64(x)), nil
-	case int8:
-		return wire.Int(int64(x)), nil
-	case int16:
-		return wire.Int(int64(x)), nil
-	case int32:
-		return wire.Int(int64(x)), nil
-	case int64:
-		return wire.Int(x), nil
-	case uint:
-		return wire.Uint(uint64(x)), nil
-	case uint8:
-		return wire.Uint(uint64(x)), nil
-	case uint16:
-		return wire.Uint(uint64(x)), nil
-	case uint32:
-		return wire.Uint(uint64(x)), nil
-	case uint64:
-		return wire.Uint(x), nil
-	case float32:
-		return wire.Float(float64(x)), nil
-	case float64:
-		return wire.Float(x), nil
-	case string:
-		return wire.String(x), nil
-	case []byte:
-		return wire.Bytes(x), nil
-	case *Object:
-		if x == nil {
-			return wire.Null(), nil
-		}
-		return wire.Ref(ref(x)), nil
+	if p, ok := any(v).(*Object); ok && p != nil {
+		return wire.Ref(ref(p)), nil
 	}
-	return wire.Value{}, f.errorf(errors.ErrUnsupported, "Go type %T has no wire form", v)
+	w, err := toWire(v)
+	if err != nil {
+		return w, f.fromValueError(err)
+	}
+	return w, nil
 }
 
 func (f *VarField[T]) decodeField(o *Object, v wire.Value, resolve func(wire.ObjectID) (*Object, error)) (func(tx *Tx), error) {
@@ -311,130 +280,23 @@ func (f *VarField[T]) decodeField(o *Object, v wire.Value, resolve func(wire.Obj
 
 // convert stores v in *dst, converted to the field's Go type.
 func (f *VarField[T]) convert(dst *T, v wire.Value, resolve func(wire.ObjectID) (*Object, error)) error {
-	var err error
-	switch p := any(dst).(type) {
-	case *bool:
-		if v.Kind() != wire.KindBool {
-			return f.wrongKind(v, "bool")
-		}
-		*p = v.Bool()
-	case *int:
-		*p, err = toSigned[int](&f.fieldInfo, v, "int", math.MinInt, math.MaxInt)
-	case *int8:
-		*p, err = toSigned[int8](&f.fieldInfo, v, "int8", math.MinInt8, math.MaxInt8)
-	case *int16:
-		*p, err = toSigned[int16](&f.fieldInfo, v, "int16", math.MinInt16, math.MaxInt16)
-	case *int32:
-		*p, err = toSigned[int32](&f.fieldInfo, v, "int32", math.MinInt32, math.MaxInt32)
-	case *int64:
-		*p, err = toSigned[int64](&f.fieldInfo, v, "int64", math.MinInt64, math.MaxInt64)
-	case *uint:
-		*p, err = toUnsigned[uint](&f.fieldInfo, v, "uint", math.MaxUint)
-	case *uint8:
-		*p, err = toUnsigned[uint8](&f.fieldInfo, v, "uint8", math.MaxUint8)
-	case *uint16:
-		*p, err = toUnsigned[uint16](&f.fieldInfo, v, "uint16", math.MaxUint16)
-	case *uint32:
-		*p, err = toUnsigned[uint32](&f.fieldInfo, v, "uint32", math.MaxUint32)
-	case *uint64:
-		*p, err = toUnsigned[uint64](&f.fieldInfo, v, "uint64", math.MaxUint64)
-	case *float32:
-		if v.Kind() != wire.KindFloat {
-			return f.wrongKind(v, "float32")
-		}
-		x := v.Float()
-		y := float32(x)
-		if math.Float64bits(float64(y)) != math.Float64bits(x) {
-			return f.errorf(ErrFieldRange, "%s does not fit float32 exactly", describe(v))
-		}
-		*p = y
-	case *float64:
-		if v.Kind() != wire.KindFloat {
-			return f.wrongKind(v, "float64")
-		}
-		*p = v.Float()
-	case *string:
-		if v.Kind() != wire.KindString {
-			return f.wrongKind(v, "string")
-		}
-		*p = v.Text()
-	case *[]byte:
-		if v.Kind() != wire.KindBytes {
-			return f.wrongKind(v, "bytes")
-		}
-		if b := v.Bytes(); len(b) > 0 { // a fresh copy; empty stays nil
-			*p = b
-		}
-	case **Object:
-		switch v.Kind() {
-		case wire.KindNull:
-		case wire.KindRef:
-			if resolve == nil {
-				return f.errorf(errNoResolve, "ref %v and no resolve function", v)
-			}
-			t, rerr := resolve(v.Ref())
-			if rerr != nil {
-				return f.errorf(rerr, "resolving ref %v: %v", v, rerr)
-			}
-			if t == nil {
-				return f.errorf(errDangling, "ref %v resolved to no object", v)
-			}
-			*p = t
-		default:
-			return f.wrongKind(v, "ref")
-		}
-	default:
-		return f.errorf(errors.ErrUnsupported, "Go type %T has no wire form", *dst)
+	if err := fromWire(dst, v, resolve); err != nil {
+		return f.fromValueError(err)
+	}
+	return nil
+}
+
+// fromValueError names the field in a conversion error.
+func (f *fieldInfo) fromValueError(err error) error {
+	var ve *valueError
+	if errors.As(err, &ve) {
+		return f.errorf(ve.sentinel, "%s", ve.detail)
 	}
 	return err
 }
 
 func (f *fieldInfo) wrongKind(v wire.Value, want string) *FieldError {
 	return f.errorf(ErrFieldKind, "%s cannot be read as %s", describe(v), want)
-}
-
-// describe gives a value with its kind, for errors: int -5, uint 5,
-// string "x", null.
-func describe(v wire.Value) string {
-	switch v.Kind() {
-	case wire.KindNull:
-		return "null"
-	case wire.KindUint:
-		return fmt.Sprintf("uint %d", v.Uint())
-	}
-	return v.Kind().String() + " " + v.String()
-}
-
-func toSigned[T int | int8 | int16 | int32 | int64](f *fieldInfo, v wire.Value, name string, lo, hi int64) (T, error) {
-	switch v.Kind() {
-	case wire.KindInt:
-		if x := v.Int(); x >= lo && x <= hi {
-			return T(x), nil
-		}
-	case wire.KindUint:
-		if x := v.Uint(); x <= uint64(hi) {
-			return T(x), nil
-		}
-	default:
-		return 0, f.wrongKind(v, name)
-	}
-	return 0, f.errorf(ErrFieldRange, "%s is out of range for %s", describe(v), name)
-}
-
-func toUnsigned[T uint | uint8 | uint16 | uint32 | uint64](f *fieldInfo, v wire.Value, name string, hi uint64) (T, error) {
-	switch v.Kind() {
-	case wire.KindInt:
-		if x := v.Int(); x >= 0 && uint64(x) <= hi {
-			return T(x), nil
-		}
-	case wire.KindUint:
-		if x := v.Uint(); x <= hi {
-			return T(x), nil
-		}
-	default:
-		return 0, f.wrongKind(v, name)
-	}
-	return 0, f.errorf(ErrFieldRange, "%s is out of range for %s", describe(v), name)
 }
 
 // Collection fields: the record holds a ref to the collection, an object of

@@ -41,6 +41,8 @@ type cell interface {
 	fork(e *entry)
 	// dropWrites forgets e's pending writes and keeps its reads.
 	dropWrites(e *entry)
+	// record appends e's reads and writes in wire form (commit_record.go).
+	record(e *entry, snap uint64, rec *CommitRecord) error
 }
 
 const (

@@ -27,6 +27,7 @@ type Workspace struct {
 	waiters []*waiter    // guarded by waitMu
 	subMu   sync.Mutex   // serialises changes to observer lists
 
+	hook     func(*CommitRecord) // WithCommitHook
 	backoff  func(ctx context.Context, attempt int) error
 	dispatch func(func())
 	wg       sync.WaitGroup // dispatched observer deliveries
@@ -215,6 +216,10 @@ func (s *txState) commit() (uint64, error) {
 			}
 		}
 	}
+	var rec *CommitRecord
+	if err == nil && ws.hook != nil {
+		rec, err = s.makeRecord(ver)
+	}
 	if err == nil {
 		lw := ws.commit.lw.Load()
 		changes := &s.changes
@@ -222,6 +227,9 @@ func (s *txState) commit() (uint64, error) {
 			if e := &s.entries[i]; e.written() {
 				e.c.install(e, ver, lw, changes)
 			}
+		}
+		if rec != nil {
+			ws.hook(rec) // before unlocking: see WithCommitHook
 		}
 	}
 	s.unlockWrites()
