@@ -1,0 +1,345 @@
+package authority
+
+import (
+	"fmt"
+
+	"github.com/weft-stm/weft/wire"
+)
+
+// Result is the verdict on one commit.
+type Result struct {
+	ID  wire.CommitID
+	Ack bool // true: acknowledged at Version; false: aborted with Code
+
+	Version   uint64      // Ack: the share version the commit created
+	Code      wire.Code   // Abort: CodeConflict, CodeDependency, CodeInvalid or CodeInternal
+	Message   string      // Abort: for people
+	Conflicts []wire.Read // CodeConflict: the invalidated reads, Version set to the version that overwrote each (0: unknown object)
+
+	// Duplicate is true when the commit had already been decided: the
+	// verdict is the earlier one, nothing changed, nothing is broadcast.
+	Duplicate bool
+	// Change is what to broadcast for a new Ack: the commit's writes at
+	// Version. Its Writes alias the commit's.
+	Change wire.Change
+}
+
+// Reply returns the message that answers the commit: *wire.Ack or
+// *wire.Abort.
+func (r Result) Reply() wire.Message {
+	if r.Ack {
+		return &wire.Ack{ID: r.ID, Version: r.Version}
+	}
+	return &wire.Abort{ID: r.ID, Code: r.Code, Message: r.Message, Conflicts: r.Conflicts}
+}
+
+// Update returns the Update to send to the share's other sessions under
+// handle h, or nil when there is nothing to broadcast (an abort, a
+// duplicate).
+func (r Result) Update(h wire.ShareHandle) *wire.Update {
+	if !r.Ack || r.Duplicate {
+		return nil
+	}
+	return &wire.Update{Share: h, Version: r.Change.Version, Origin: r.Change.Origin, Writes: r.Change.Writes}
+}
+
+func (v verdict) result(id wire.CommitID) Result {
+	return Result{ID: id, Ack: v.ack, Version: v.version, Code: v.code, Message: v.message, Conflicts: v.conflicts}
+}
+
+// Apply decides the commit c and, if it is acknowledged, applies it: the
+// share's version goes up by one. An aborted commit changes nothing but the
+// memory of verdicts. A commit already decided gets its earlier verdict
+// again, with Duplicate set.
+//
+// The checks, in order (the first failing one decides):
+//
+//  1. deps: each must be a commit acknowledged earlier; an aborted or
+//     unknown dep aborts with CodeDependency;
+//  2. reads: each must still be current (see doc.go); otherwise
+//     CodeConflict with every stale read;
+//  3. writes: each must apply to the state left by the ops before it in the
+//     commit; otherwise CodeInvalid.
+//
+// c.Share and c.Snapshot are not used. Apply keeps c.Writes (in the log and
+// in Result.Change): the caller must not modify them afterwards.
+func (s *Share) Apply(c *wire.Commit) Result {
+	if c == nil {
+		return Result{Code: wire.CodeInvalid, Message: "nil commit"}
+	}
+	if v, ok, forgotten := s.lookup(c.ID); ok {
+		r := v.result(c.ID)
+		r.Duplicate = true
+		return r
+	} else if forgotten {
+		// Not remembered: it may have been acknowledged, so it must not be
+		// applied again; it is not decided again either.
+		return Result{ID: c.ID, Code: wire.CodeInternal,
+			Message: fmt.Sprintf("commit %v is too old: its verdict is no longer kept", c.ID)}
+	}
+	v := s.decide(c)
+	s.remember(c.ID, v)
+	r := v.result(c.ID)
+	if v.ack {
+		r.Change = s.log[len(s.log)-1]
+	}
+	return r
+}
+
+func (s *Share) decide(c *wire.Commit) verdict {
+	depVers := map[uint64]bool{}
+	for _, d := range c.Deps {
+		dv, ok, _ := s.lookup(d)
+		switch {
+		case !ok:
+			return abort(wire.CodeDependency, "dependency %v is unknown", d)
+		case !dv.ack:
+			return abort(wire.CodeDependency, "dependency %v was aborted", d)
+		}
+		depVers[dv.version] = true
+	}
+	var conflicts []wire.Read
+	for _, rd := range c.Reads {
+		if ver, ok := s.checkRead(&rd, c.ID.Replica, depVers); !ok {
+			rd.Version = ver
+			conflicts = append(conflicts, rd)
+		}
+	}
+	if len(conflicts) > 0 {
+		return verdict{code: wire.CodeConflict, conflicts: conflicts,
+			message: fmt.Sprintf("%d read(s) overwritten, first %v", len(conflicts), describeRead(conflicts[0]))}
+	}
+	if err := s.checkWrites(c.Writes); err != nil {
+		return abort(wire.CodeInvalid, "%v", err)
+	}
+	s.version++
+	for i := range c.Writes {
+		s.applyOp(&c.Writes[i], s.version, c.ID.Replica)
+	}
+	s.appendLog(wire.Change{Version: s.version, Origin: c.ID, Writes: c.Writes})
+	return verdict{ack: true, version: s.version}
+}
+
+func abort(code wire.Code, format string, args ...any) verdict {
+	return verdict{code: code, message: fmt.Sprintf(format, args...)}
+}
+
+func describeRead(r wire.Read) string {
+	switch r.Kind {
+	case wire.ReadField:
+		return fmt.Sprintf("%v field %d", r.Object, r.Field)
+	case wire.ReadKey:
+		return fmt.Sprintf("%v key %v", r.Object, r.Key)
+	case wire.ReadIndex:
+		return fmt.Sprintf("%v index %d", r.Object, r.Index)
+	}
+	return fmt.Sprintf("%v (whole)", r.Object)
+}
+
+// valid reports whether a part with stamp st is unchanged for a reader that
+// saw it at version r, from replica replica with acknowledged deps at the
+// versions in deps.
+func valid(st stamp, r, replica uint64, deps map[uint64]bool) bool {
+	if st.ver <= r {
+		return true
+	}
+	// Overwritten since r, but perhaps only by the reader's own earlier
+	// commits, the last of them a dep whose write it read.
+	return deps[st.ver] && st.by == replica && st.before <= r
+}
+
+// checkRead returns whether rd is still current and, if not, the version of
+// the write that overwrote it (0 for an object the share never had).
+func (s *Share) checkRead(rd *wire.Read, replica uint64, deps map[uint64]bool) (uint64, bool) {
+	o := s.objects[rd.Object]
+	if o == nil {
+		return 0, false
+	}
+	sts := [2]stamp{o.whole}
+	n := 1
+	if !o.removed {
+		if part, ok := o.part(rd); ok {
+			sts = [2]stamp{part, o.life}
+			n = 2
+		}
+	}
+	var bad uint64
+	ok := true
+	for _, st := range sts[:n] {
+		if !valid(st, rd.Version, replica, deps) {
+			ok = false
+			bad = max(bad, st.ver)
+		}
+	}
+	return bad, ok
+}
+
+// part returns the stamp of the part rd covers, or false when rd covers the
+// whole object (ReadWhole, a read kind that does not fit the object's kind,
+// an index past the end of a list).
+func (o *object) part(rd *wire.Read) (stamp, bool) {
+	switch {
+	case rd.Kind == wire.ReadField && o.kind == wire.ObjectRecord:
+		if f := o.fields[rd.Field]; f != nil {
+			return f.st, true
+		}
+		return stamp{}, true
+	case rd.Kind == wire.ReadKey && (o.kind == wire.ObjectMap || o.kind == wire.ObjectSet):
+		if e := o.entries[rd.Key]; e != nil {
+			return e.st, true
+		}
+		return stamp{}, true
+	case rd.Kind == wire.ReadIndex && o.kind == wire.ObjectList && rd.Index < uint64(len(o.list)):
+		return o.list[rd.Index].st, true
+	}
+	return stamp{}, false
+}
+
+// shadow is what write validation tracks of an object while it walks a
+// commit's ops.
+type shadow struct {
+	exists  bool
+	kind    wire.ObjectKind
+	listLen uint64
+}
+
+var opObjectKind = map[wire.OpKind]wire.ObjectKind{
+	wire.OpSetField: wire.ObjectRecord, wire.OpVarSet: wire.ObjectVar,
+	wire.OpCounterAdd: wire.ObjectCounter, wire.OpMapPut: wire.ObjectMap,
+	wire.OpMapDelete: wire.ObjectMap, wire.OpSetAdd: wire.ObjectSet,
+	wire.OpSetRemove: wire.ObjectSet, wire.OpListSet: wire.ObjectList,
+	wire.OpListAppend: wire.ObjectList,
+}
+
+// checkWrites validates ops against the current state without changing it.
+func (s *Share) checkWrites(ops []wire.Op) error {
+	shadows := map[wire.ObjectID]*shadow{}
+	get := func(id wire.ObjectID) *shadow {
+		if sh := shadows[id]; sh != nil {
+			return sh
+		}
+		sh := &shadow{}
+		if o := s.objects[id]; o != nil && !o.removed {
+			*sh = shadow{exists: true, kind: o.kind, listLen: uint64(len(o.list))}
+		}
+		shadows[id] = sh
+		return sh
+	}
+	for i := range ops {
+		op := &ops[i]
+		fail := func(format string, args ...any) error {
+			return fmt.Errorf("writes[%d] (%v on %v): %s", i, op.Kind, op.Object, fmt.Sprintf(format, args...))
+		}
+		switch op.Kind {
+		case wire.OpCreate:
+			_, inShare := s.objects[op.Object]
+			if inShare || shadows[op.Object] != nil {
+				return fail("object id already used")
+			}
+			if op.ObjectKind < wire.ObjectRecord || op.ObjectKind > wire.ObjectList {
+				return fail("bad object kind %v", op.ObjectKind)
+			}
+			if len(op.Fields) > 0 && op.ObjectKind != wire.ObjectRecord {
+				return fail("fields on a %v", op.ObjectKind)
+			}
+			shadows[op.Object] = &shadow{exists: true, kind: op.ObjectKind}
+			continue
+		case wire.OpRemove:
+			sh := get(op.Object)
+			if !sh.exists {
+				return fail("no such object in the share")
+			}
+			sh.exists = false
+			continue
+		}
+		want, ok := opObjectKind[op.Kind]
+		if !ok {
+			return fail("unknown op kind")
+		}
+		sh := get(op.Object)
+		switch {
+		case !sh.exists:
+			return fail("no such object in the share")
+		case sh.kind != want:
+			return fail("object is a %v", sh.kind)
+		case op.Kind == wire.OpListSet && op.Index >= sh.listLen:
+			return fail("index %d out of range (length %d)", op.Index, sh.listLen)
+		case op.Kind == wire.OpListAppend:
+			sh.listLen += uint64(len(op.Values))
+		}
+	}
+	return nil
+}
+
+// applyOp applies one op validated by checkWrites, as a write at version v
+// by replica.
+func (s *Share) applyOp(op *wire.Op, v, replica uint64) {
+	if op.Kind == wire.OpCreate {
+		o := newObject(op.Object, op.ObjectKind, op.Class)
+		o.life.write(v, replica)
+		o.whole.write(v, replica)
+		for _, f := range op.Fields {
+			o.setField(f.ID, f.Value, v, replica)
+		}
+		s.objects[op.Object] = o
+		return
+	}
+	o := s.objects[op.Object]
+	o.whole.write(v, replica)
+	switch op.Kind {
+	case wire.OpRemove:
+		// A tombstone: its id is never reused, and reads of it conflict.
+		*o = object{id: o.id, kind: o.kind, class: o.class, removed: true, life: o.life, whole: o.whole}
+		o.life.write(v, replica)
+	case wire.OpSetField:
+		o.setField(op.Field, op.Value, v, replica)
+	case wire.OpVarSet:
+		o.val.val = op.Value
+		o.val.st.write(v, replica)
+	case wire.OpCounterAdd:
+		o.counter += op.Delta // wraps, like int64 arithmetic everywhere
+	case wire.OpMapPut, wire.OpSetAdd:
+		o.setEntry(op.Key, true, op.Value, v, replica)
+	case wire.OpMapDelete, wire.OpSetRemove:
+		o.setEntry(op.Key, false, wire.Null(), v, replica)
+	case wire.OpListSet:
+		o.list[op.Index].val = op.Value
+		o.list[op.Index].st.write(v, replica)
+	case wire.OpListAppend:
+		for _, x := range op.Values {
+			e := elem{val: x}
+			e.st.write(v, replica)
+			o.list = append(o.list, e)
+		}
+	}
+}
+
+func (o *object) setField(id uint32, x wire.Value, v, replica uint64) {
+	f := o.fields[id]
+	if f == nil {
+		f = &elem{}
+		o.fields[id] = f
+	}
+	f.val = x
+	f.st.write(v, replica)
+}
+
+func (o *object) setEntry(k wire.Value, present bool, x wire.Value, v, replica uint64) {
+	e := o.entries[k]
+	if e == nil {
+		e = &entry{}
+		o.entries[k] = e
+	}
+	e.present, e.val = present, x
+	e.st.write(v, replica)
+}
+
+func (s *Share) appendLog(ch wire.Change) {
+	s.log = append(s.log, ch)
+	// Trim in batches, so that a commit costs O(1) amortised: the log holds
+	// between LogSize and 2*LogSize changes.
+	if len(s.log) > 2*s.cfg.LogSize {
+		s.log = append(s.log[:0:0], s.log[len(s.log)-s.cfg.LogSize:]...)
+	}
+	s.logFrom = s.log[0].Version - 1
+}

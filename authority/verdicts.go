@@ -1,0 +1,47 @@
+package authority
+
+import "github.com/weft-stm/weft/wire"
+
+// replicaVerdicts remembers one replica's most recently decided commits.
+type replicaVerdicts struct {
+	bySeq   map[uint64]verdict
+	order   []uint64 // seqs in decision order, oldest first
+	horizon uint64   // the highest seq forgotten; 0 if none
+}
+
+// verdict is what is kept of a decision: enough to answer a resend.
+type verdict struct {
+	ack       bool
+	version   uint64
+	code      wire.Code
+	message   string
+	conflicts []wire.Read
+}
+
+func (s *Share) lookup(id wire.CommitID) (verdict, bool, bool) {
+	rv := s.verdicts[id.Replica]
+	if rv == nil {
+		return verdict{}, false, false
+	}
+	v, ok := rv.bySeq[id.Seq]
+	return v, ok, !ok && id.Seq <= rv.horizon
+}
+
+func (s *Share) remember(id wire.CommitID, v verdict) {
+	rv := s.verdicts[id.Replica]
+	if rv == nil {
+		rv = &replicaVerdicts{bySeq: map[uint64]verdict{}}
+		s.verdicts[id.Replica] = rv
+	}
+	rv.bySeq[id.Seq] = v
+	rv.order = append(rv.order, id.Seq)
+	for len(rv.order) > s.cfg.Verdicts {
+		old := rv.order[0]
+		rv.order = rv.order[1:]
+		delete(rv.bySeq, old)
+		rv.horizon = max(rv.horizon, old)
+	}
+	if cap(rv.order) > 4*s.cfg.Verdicts { // let the dropped prefix be freed
+		rv.order = append([]uint64(nil), rv.order...)
+	}
+}
