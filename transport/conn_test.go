@@ -27,6 +27,7 @@ func testConn(t *testing.T, pair pairFunc) {
 	t.Run("AfterClose", func(t *testing.T) { testAfterClose(t, pair) })
 	t.Run("InvalidSendNotFinal", func(t *testing.T) { testInvalidSend(t, pair) })
 	t.Run("MalformedFrameIsFinal", func(t *testing.T) { testMalformed(t, pair) })
+	t.Run("FrameOverReceiverLimit", func(t *testing.T) { testFrameTooLarge(t, pair) })
 }
 
 // vectorMessages decodes the valid test vectors of the wire package: every
@@ -194,6 +195,20 @@ func testInvalidSend(t *testing.T, pair pairFunc) {
 	}
 	if m, err := s.Recv(ctx); err != nil || m.(*wire.Ping).Nonce != 2 {
 		t.Fatalf("Recv: %v, %v", m, err)
+	}
+}
+
+// A frame longer than the receiver's MaxFrameSize fails the receiver's
+// Recv with ErrFrameTooLarge, whatever the transport.
+func testFrameTooLarge(t *testing.T, pair pairFunc) {
+	c, s := pair(t)
+	ctx := context.Background()
+	s.(LimitSetter).SetLimits(wire.Limits{MaxFrameSize: 16})
+	if err := c.Send(ctx, &wire.Hello{Token: strings.Repeat("t", 64)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recv(ctx); !errors.Is(err, wire.ErrFrameTooLarge) {
+		t.Fatalf("Recv of a frame over the receiver's MaxFrameSize: %v", err)
 	}
 }
 

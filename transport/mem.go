@@ -473,24 +473,12 @@ func (c *MemConn) Send(ctx context.Context, m wire.Message) error {
 		if err := c.w.WriteMessage(m); err != nil {
 			return err // a *wire.FieldError: writing to a bytes.Buffer does not fail
 		}
-		frame := c.buf.Bytes()
-		_, k := uvarint(frame)
-		it.frame = bytes.Clone(frame[k:])
+		// The whole frame, length prefix included: the receiver reads it
+		// with a wire.Reader under its own limits, as over TCP.
+		it.frame = bytes.Clone(c.buf.Bytes())
 	}
 	n.sendLocked(c, it, m.Type())
 	return nil
-}
-
-// uvarint returns the frame length prefix at the start of b and its size.
-func uvarint(b []byte) (uint64, int) {
-	var v uint64
-	for i, c := range b {
-		v |= uint64(c&0x7f) << (7 * i)
-		if c < 0x80 {
-			return v, i + 1
-		}
-	}
-	return 0, 0
 }
 
 // Recv implements Conn. Messages already delivered are returned even after
@@ -514,7 +502,7 @@ func (c *MemConn) Recv(ctx context.Context) (wire.Message, error) {
 			c.inbox = c.inbox[1:]
 			m, err := it.m, error(nil)
 			if it.frame != nil {
-				if m, err = wire.DecodeMessage(it.frame, c.lim); err != nil {
+				if m, err = wire.NewReader(bytes.NewReader(it.frame), c.lim).ReadMessage(); err != nil {
 					c.rerr = err
 				}
 			}
