@@ -19,6 +19,7 @@ func commands() []command {
 	return []command{
 		{"demo", "run a local demo of the transactional core, printing live rates", runDemo},
 		{"gen", "generate Go types from a .weft schema", runGen},
+		{"serve", "run a Weft server", runServe},
 	}
 }
 

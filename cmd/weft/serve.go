@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/weft-stm/weft/server"
+	"github.com/weft-stm/weft/transport"
+)
+
+// runServe runs a Weft server until SIGINT or SIGTERM, then shuts it down
+// gracefully.
+func runServe(args []string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, args, stdout, stderr, nil)
+}
+
+// serve runs the server until ctx ends. It sends the address it listens on
+// to ready, if not nil, once it accepts connections.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:7878", "TCP `address` to listen on")
+	certFile := fs.String("tls-cert", "", "TLS certificate `file` (PEM); with -tls-key")
+	keyFile := fs.String("tls-key", "", "TLS private key `file` (PEM)")
+	devTLS := fs.Bool("dev-tls", false, "use TLS with a throwaway self-signed certificate (development only)")
+	token := fs.String("token", "", "accept only clients presenting this `token` (default: any client)")
+	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	verbose := fs.Bool("v", false, "log every commit's verdict (debug level)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: weft serve [-listen addr] [-tls-cert f -tls-key f | -dev-tls] [-token t]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+
+	var tlsCfg *tls.Config
+	switch {
+	case *devTLS && (*certFile != "" || *keyFile != ""):
+		return errors.New("-dev-tls and -tls-cert/-tls-key are exclusive")
+	case (*certFile == "") != (*keyFile == ""):
+		return errors.New("-tls-cert and -tls-key go together")
+	case *certFile != "":
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return err
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}}
+	case *devTLS:
+		cert, err := transport.DevCertificate()
+		if err != nil {
+			return err
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	cfg := server.Config{
+		DefaultAccess: server.AccessWrite,
+		Logger:        slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	}
+	if *token != "" {
+		cfg.Tokens = map[string]string{*token: "token"}
+	}
+	l, err := transport.ListenTCP(*listen, tlsCfg, cfg.Limits)
+	if err != nil {
+		return err
+	}
+	scheme := "tcp"
+	if tlsCfg != nil {
+		scheme = "tls"
+	}
+	fmt.Fprintf(stdout, "weft serve: listening on %s (%s)\n", l.Addr(), scheme)
+	if ready != nil {
+		ready <- l.Addr()
+	}
+
+	srv := server.New(cfg)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(context.WithoutCancel(ctx), l) }()
+	select {
+	case err := <-errc: // the listener failed
+		sctx, cancel := context.WithTimeout(context.Background(), *grace)
+		defer cancel()
+		srv.Shutdown(sctx)
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(stdout, "weft serve: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, server.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}

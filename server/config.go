@@ -1,0 +1,133 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/weft-stm/weft/authority"
+	"github.com/weft-stm/weft/wire"
+)
+
+// Access is what a principal may do with a share. Its zero value is
+// AccessNone, so a Config that says nothing grants nothing.
+type Access uint8
+
+// Accesses, weakest first.
+const (
+	AccessNone  Access = 0 // may not open the share: ShareClosed code forbidden
+	AccessRead  Access = 1 // may open it and receive updates; commits with writes are aborted (forbidden)
+	AccessWrite Access = 2 // may read and commit
+)
+
+func (a Access) String() string {
+	switch a {
+	case AccessNone:
+		return "none"
+	case AccessRead:
+		return "read"
+	case AccessWrite:
+		return "write"
+	}
+	return "access(?)"
+}
+
+// AnyShare is the share name in Config.Permissions whose entries apply to
+// every share that has no entry of its own for the principal.
+const AnyShare = "*"
+
+// Default values of Config fields left zero.
+const (
+	DefaultQueueSize        = 4096
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultFlushTimeout     = 5 * time.Second
+)
+
+// Config configures a Server. The zero Config accepts any token as the
+// anonymous principal and grants no access to any share.
+type Config struct {
+	// Tokens maps each accepted authentication token to the principal it
+	// authenticates. Nil (or empty): authentication is off and every token
+	// is accepted, as the principal "anonymous". Otherwise a token not in
+	// the map is refused with Error code auth; map "" to a principal to
+	// accept anonymous clients.
+	Tokens map[string]string
+
+	// Permissions maps a share name, then a principal, to its access.
+	// The access of a principal to a share is the first of:
+	// Permissions[share][principal], Permissions[AnyShare][principal],
+	// DefaultAccess.
+	Permissions map[string]map[string]Access
+	// DefaultAccess applies where Permissions says nothing.
+	DefaultAccess Access
+
+	// Shares are created, empty, by New. Other shares are created on their
+	// first successful OpenShare unless NoCreate is set, in which case
+	// opening them is answered with ShareClosed code not_found.
+	Shares   []string
+	NoCreate bool
+	// Share bounds the memory of each share (its change log and verdicts
+	// kept per replica); see authority.Config. Verdicts defaults to
+	// Limits.MaxPendingCommits, as protocol.md section 9 asks.
+	Share authority.Config
+
+	// Limits are announced in Welcome and enforced on every session once
+	// the handshake is done (before it, the default limits apply). Zero
+	// fields mean the defaults. MaxOpenShares is enforced by the session;
+	// MaxPendingCommits is met by construction (see the package doc).
+	Limits wire.Limits
+
+	// QueueSize bounds each session's outbound queue, in messages waiting
+	// to be written (a snapshot or delta transfer counts as one). A session
+	// whose queue is full when a message is added to it is closed with
+	// Error code limit. Default DefaultQueueSize.
+	QueueSize int
+	// HandshakeTimeout bounds the wait for a client's Hello. Default
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// FlushTimeout bounds the time a closing session spends writing what is
+	// left in its queue and its final Error. Default DefaultFlushTimeout.
+	FlushTimeout time.Duration
+
+	// Logger receives the server's structured logs. Nil: slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	c.Limits = c.Limits.WithDefaults()
+	if c.Share.Verdicts <= 0 {
+		c.Share.Verdicts = c.Limits.MaxPendingCommits
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.FlushTimeout <= 0 {
+		c.FlushTimeout = DefaultFlushTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// authenticate returns the principal of token, or false to refuse it.
+func (c *Config) authenticate(token string) (string, bool) {
+	if len(c.Tokens) == 0 {
+		return "anonymous", true
+	}
+	p, ok := c.Tokens[token]
+	return p, ok
+}
+
+// access returns what principal may do with the share named share.
+func (c *Config) access(share, principal string) Access {
+	if a, ok := c.Permissions[share][principal]; ok {
+		return a
+	}
+	if a, ok := c.Permissions[AnyShare][principal]; ok {
+		return a
+	}
+	return c.DefaultAccess
+}

@@ -1,0 +1,74 @@
+// Package server is a Weft server: the authority for a set of shares. It
+// speaks the session protocol of docs/protocol.md over any
+// transport.Listener (TCP with or without TLS, the in-memory Network), and
+// decides commits with one authority.Share per share.
+//
+// # Running a server
+//
+//  1. Build a Config: who may connect (Tokens), what each principal may do
+//     with each share (Permissions, DefaultAccess: none, read or write),
+//     which shares exist (Shares; others are created on first open unless
+//     NoCreate), the Limits to announce, a *slog.Logger.
+//  2. New(cfg), then Serve(ctx, listener) for each listener, each in its
+//     own goroutine. Serve owns the listener and closes it when it returns.
+//  3. To stop, call Shutdown(ctx): Serve returns ErrServerClosed, every
+//     session stops reading, finishes the message in hand, writes what is
+//     queued for it (Acks already decided, and the Updates of every
+//     acknowledged commit to every session with the share open), receives
+//     Error code shutdown and is closed. If ctx ends first, queued writes
+//     are abandoned. Shutdown returns when every session goroutine has.
+//     Ending the context given to Serve ends that Serve's sessions the
+//     same way, and Serve waits for them.
+//
+// # What a session gets
+//
+//   - Handshake: the highest common protocol version, or Error version; an
+//     unknown token (when Tokens is set) gets Error auth; anything but Hello
+//     first, or nothing within HandshakeTimeout, gets Error unexpected. Each
+//     Error is followed by the close of the connection. After Welcome the
+//     announced limits apply both ways.
+//   - OpenShare: ShareClosed forbidden (access none), not_found (NoCreate),
+//     limit (max_open_shares); else Opened with the access, then nothing
+//     (have equals the version), Deltas (0 < have < version and the change
+//     log still reaches have), or SnapshotChunks; then the share's Updates.
+//     Reopening a handle that is open is Error unexpected.
+//   - Commit: Abort closed (handle not open), forbidden (a write on a read
+//     share, or a CommitID whose replica is not the session's), limit (its
+//     Update would not fit in max_frame_size); else the share's verdict
+//     (authority.Share.Apply): Ack, or Abort conflict / dependency /
+//     invalid / internal. A resent commit gets its earlier verdict and is
+//     not applied or broadcast again. Each acknowledged commit is broadcast
+//     as an Update to every other handle open on the share, in version
+//     order, never to the committing handle and never to a session without
+//     the share open (so never to one without read access).
+//   - CloseShare: ShareClosed closed, after the answers to earlier commits.
+//   - Ping: Pong. Pong: ignored. Error: the session ends.
+//   - A malformed or oversized frame: Error protocol naming the field, then
+//     close; nothing of it is applied. A server-bound message type: Error
+//     unexpected, then close. Other sessions never notice.
+//
+// # Ordering and back-pressure
+//
+// A share's commits are decided one at a time under the share's lock, and
+// their Ack and Updates are queued, under the same lock, to each session's
+// outbound queue, so every session sees a share's versions in order and
+// without gaps. Queuing never blocks: each session has a writer goroutine
+// that drains its queue. A session whose queue already holds
+// Config.QueueSize messages (default 4096; a whole snapshot or delta
+// transfer counts as one) when another is added has fallen behind: its
+// queue is dropped and it gets Error code limit (best effort: it is written
+// once the write in progress is abandoned, within FlushTimeout) and is
+// closed. The other sessions are not slowed down.
+//
+// # Caveats
+//
+//   - State is in memory only: a restart loses every share. The point where
+//     a store will make an acknowledged commit durable before its Ack is
+//     share.durable.
+//   - Commits are decided as they are read, so a session never has more
+//     than one unanswered commit at the server; max_pending_commits holds
+//     by construction.
+//   - Heartbeats are not enforced (Welcome announces 0), and a second
+//     session of the same replica does not replace the first.
+//   - Permissions are read at OpenShare; changing them needs a restart.
+package server

@@ -1,0 +1,223 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/weft-stm/weft/authority"
+	"github.com/weft-stm/weft/transport"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("server: closed")
+
+// Server is the authority for a set of shares. Create it with New; it is
+// safe for concurrent use.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	sessions sync.WaitGroup // every session goroutine (reader and writer)
+	nextID   atomic.Uint64  // session ids
+	drain    chan struct{}  // closed by Shutdown once every session stopped reading
+	drainOne sync.Once
+
+	mu struct {
+		sync.Mutex
+		shares   map[string]*share
+		live     map[*session]struct{}
+		accepts  map[*context.CancelFunc]struct{} // the accept loops of Serve calls
+		shutdown bool
+	}
+}
+
+// New returns a server configured by cfg. It starts nothing: call Serve.
+func New(cfg Config) *Server {
+	s := &Server{cfg: cfg.withDefaults(), drain: make(chan struct{})}
+	s.log = s.cfg.Logger
+	s.mu.shares = map[string]*share{}
+	s.mu.live = map[*session]struct{}{}
+	s.mu.accepts = map[*context.CancelFunc]struct{}{}
+	for _, name := range s.cfg.Shares {
+		s.mu.shares[name] = newShare(name, s.cfg.Share)
+	}
+	return s
+}
+
+// Serve accepts sessions on l and runs each until it ends. It returns when
+// ctx ends (ctx.Err(), after ending its sessions as Shutdown does and
+// waiting for them), after Shutdown (ErrServerClosed, at once: Shutdown
+// waits for the sessions), or when Accept fails. It closes l before
+// returning. Serve may be called several times, on several listeners.
+func (s *Server) Serve(ctx context.Context, l transport.Listener) error {
+	defer l.Close()
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.mu.Lock()
+	if s.mu.shutdown {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.mu.accepts[&cancel] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.mu.accepts, &cancel)
+		s.mu.Unlock()
+	}()
+
+	var mine sync.WaitGroup // this Serve's sessions, waited when ctx ends
+	s.log.Info("server listening", "addr", l.Addr())
+	for {
+		conn, err := l.Accept(actx)
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				mine.Wait() // sessions' contexts derive from ctx: they are ending
+				return ctx.Err()
+			case s.shuttingDown():
+				return ErrServerClosed
+			}
+			return fmt.Errorf("server: accept: %w", err)
+		}
+		sess := s.newSession(ctx, conn)
+		if !s.register(sess, &mine) {
+			conn.Close()
+			return ErrServerClosed
+		}
+		go sess.run()
+	}
+}
+
+func (s *Server) shuttingDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.shutdown
+}
+
+// register adds sess to the live sessions and to both wait groups, unless
+// the server is shutting down.
+func (s *Server) register(sess *session, mine *sync.WaitGroup) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.shutdown {
+		return false
+	}
+	s.mu.live[sess] = struct{}{}
+	s.sessions.Add(1)
+	mine.Add(1)
+	sess.done = func() {
+		s.mu.Lock()
+		delete(s.mu.live, sess)
+		s.mu.Unlock()
+		mine.Done()
+		s.sessions.Done()
+	}
+	return true
+}
+
+// Shutdown stops the server gracefully: every Serve stops accepting, and
+// every session stops reading, finishes the message it was handling, has
+// what is in its outbound queue written (acknowledgements included), gets
+// Error code shutdown and is closed. Shutdown waits for all of it. If ctx
+// ends first, the sessions' remaining writes are abandoned and their
+// connections closed; Shutdown still waits for their goroutines to return
+// (which they then do promptly), and returns ctx.Err().
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.mu.shutdown = true
+	for cancel := range s.mu.accepts {
+		(*cancel)()
+	}
+	live := make([]*session, 0, len(s.mu.live))
+	for sess := range s.mu.live {
+		live = append(live, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range live {
+		sess.stopRead()
+	}
+	// Two phases: first every session stops reading (finishing the message
+	// it was handling, whose answers and Updates are queued), then every
+	// session writes its queue and closes. So every commit acknowledged
+	// reaches every session that has its share open.
+	expired := false
+	for _, sess := range live {
+		select {
+		case <-sess.readDone:
+		case <-ctx.Done():
+			expired = true
+		}
+		if expired {
+			break
+		}
+	}
+	s.drainOne.Do(func() { close(s.drain) })
+	if expired {
+		for _, sess := range live {
+			sess.abandon()
+		}
+	}
+	done := make(chan struct{})
+	go func() { // owned by Shutdown, which waits for done on every path
+		s.sessions.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.log.Info("server shut down")
+		return nil
+	case <-ctx.Done():
+		for _, sess := range live {
+			sess.abandon()
+		}
+		<-done
+		s.log.Warn("server shut down: flush abandoned", "err", ctx.Err())
+		return ctx.Err()
+	}
+}
+
+// share is the server's side of one share: the authoritative state and
+// the open handles of sessions, under one lock. Holding mu serialises
+// Apply and orders every session's Acks and Updates by version.
+//
+// Lock order: share.mu, then session.out.mu. Server.mu is never held with
+// either.
+type share struct {
+	name string
+	mu   sync.Mutex
+	st   *authority.Share
+	subs map[*handle]struct{} // open handles, of every session
+}
+
+func newShare(name string, cfg authority.Config) *share {
+	return &share{name: name, st: authority.NewWithConfig(name, cfg), subs: map[*handle]struct{}{}}
+}
+
+// share returns the share named name, creating it if the config allows.
+func (s *Server) share(name string) *share {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh := s.mu.shares[name]
+	if sh == nil && !s.cfg.NoCreate {
+		sh = newShare(name, s.cfg.Share)
+		s.mu.shares[name] = sh
+		s.log.Info("share created", "share", name)
+	}
+	return sh
+}
+
+// durable is the one place where an acknowledged commit becomes durable:
+// it is called with the share locked, after authority.Share.Apply accepted
+// the commit and before the Ack or any Update is queued. State is kept in
+// memory for now, so there is nothing to do. A store slots in here: write
+// r.Change (and, every so often, a snapshot) and return once it is synced
+// (group commit: batch the syncs of concurrent shares). A failure must keep
+// the Ack from being sent; the share must then be closed for every session
+// (ShareClosed code internal), since memory is ahead of the store.
+func (sh *share) durable(r authority.Result) {
+	_ = r
+}

@@ -1,0 +1,356 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/weft-stm/weft/transport"
+	"github.com/weft-stm/weft/wire"
+)
+
+// session is one client connection. Its reader goroutine (run) receives
+// and handles messages and owns the session's state; its writer goroutine
+// (writeLoop) sends what the outbox holds. run starts the writer and waits
+// for it.
+type session struct {
+	srv  *Server
+	id   uint64
+	conn transport.Conn
+	log  *slog.Logger
+	lim  wire.Limits
+	done func() // unregisters the session; set by Server.register
+
+	readCtx    context.Context // Recv's: ending it stops the session gracefully
+	stopRead   context.CancelFunc
+	hardCtx    context.Context // ending it abandons every write
+	cancelHard context.CancelFunc
+	dropCtx    context.Context // ending it abandons the queued writes, not the final Error
+	cancelDrop context.CancelFunc
+	writerDone chan struct{}
+	readDone   chan struct{} // closed when the reader stopped handling messages
+
+	// Set by the handshake, then read-only.
+	principal string
+	replica   uint64
+
+	handles map[wire.ShareHandle]*handle // open shares; reader goroutine only
+
+	out struct {
+		sync.Mutex
+		items   [][]wire.Message // waiting to be sent; a transfer is one item
+		wake    chan struct{}    // capacity 1: something was queued or closing set
+		closing bool             // nothing more is queued
+		final   *wire.Error      // sent after the queue, then the connection closes
+	}
+}
+
+// handle is a share opened by a session under a handle.
+type handle struct {
+	sess   *session
+	id     wire.ShareHandle
+	sh     *share
+	access Access
+}
+
+func (s *Server) newSession(ctx context.Context, conn transport.Conn) *session {
+	sess := &session{srv: s, id: s.nextID.Add(1), conn: conn, lim: s.cfg.Limits,
+		handles: map[wire.ShareHandle]*handle{}, writerDone: make(chan struct{}), readDone: make(chan struct{})}
+	sess.log = s.log.With("session", sess.id, "remote", conn.RemoteAddr())
+	sess.readCtx, sess.stopRead = context.WithCancel(ctx)
+	sess.hardCtx, sess.cancelHard = context.WithCancel(context.WithoutCancel(ctx))
+	sess.dropCtx, sess.cancelDrop = context.WithCancel(sess.hardCtx)
+	sess.out.wake = make(chan struct{}, 1)
+	return sess
+}
+
+// run is the session's reader goroutine.
+func (s *session) run() {
+	defer s.done()
+	go s.writeLoop()
+	final, reason := s.serve()
+	close(s.readDone)
+	if s.srv.shuttingDown() {
+		select { // see Shutdown
+		case <-s.srv.drain:
+		case <-s.hardCtx.Done():
+		}
+	}
+	for _, h := range s.handles {
+		h.sh.mu.Lock()
+		delete(h.sh.subs, h)
+		h.sh.mu.Unlock()
+	}
+	s.finish(final)
+	t := time.NewTimer(s.srv.cfg.FlushTimeout)
+	select {
+	case <-s.writerDone:
+	case <-t.C:
+		s.abandon()
+		<-s.writerDone
+	}
+	t.Stop()
+	s.conn.Close()
+	s.stopRead()
+	s.cancelHard()
+	s.out.Lock()
+	if s.out.final != nil {
+		reason = s.out.final.Error()
+	}
+	s.out.Unlock()
+	s.log.Info("session closed", "principal", s.principal, "reason", reason)
+}
+
+// serve runs the handshake and then handles messages until the session
+// ends. It returns the Error to send last (nil: none) and why it ended.
+func (s *session) serve() (*wire.Error, string) {
+	hctx, cancel := context.WithTimeout(s.readCtx, s.srv.cfg.HandshakeTimeout)
+	m, err := s.conn.Recv(hctx)
+	cancel()
+	if err != nil {
+		if s.readCtx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return &wire.Error{Code: wire.CodeUnexpected, Message: "no hello received in time"}, "handshake timeout"
+		}
+		return s.recvFailed(err)
+	}
+	if f := s.handshake(m); f != nil {
+		return f, "handshake refused"
+	}
+	for {
+		m, err := s.conn.Recv(s.readCtx)
+		if err != nil {
+			return s.recvFailed(err)
+		}
+		switch m := m.(type) {
+		case *wire.Ping:
+			s.push(&wire.Pong{Nonce: m.Nonce})
+		case *wire.Pong:
+		case *wire.OpenShare:
+			if f := s.open(m); f != nil {
+				return f, "unexpected open_share"
+			}
+		case *wire.CloseShare:
+			s.closeShare(m)
+		case *wire.Commit:
+			s.commit(m)
+		case *wire.Error:
+			return nil, "client error: " + m.Error()
+		default:
+			return &wire.Error{Code: wire.CodeUnexpected,
+				Message: fmt.Sprintf("%v is not a client message after the handshake", m.Type())}, "unexpected " + m.Type().String()
+		}
+	}
+}
+
+// recvFailed returns what to send after a final Recv error.
+func (s *session) recvFailed(err error) (*wire.Error, string) {
+	var fe *wire.FieldError
+	switch {
+	case errors.As(err, &fe):
+		s.log.Warn("malformed frame", "principal", s.principal, "err", err)
+		return &wire.Error{Code: wire.CodeProtocol, Message: fe.Error()}, "malformed frame"
+	case s.readCtx.Err() != nil:
+		// Shutdown, Serve's context, or the session is closing itself
+		// (queue overflow or a failed write: then the final Error is
+		// already chosen, and finish keeps it).
+		return &wire.Error{Code: wire.CodeShutdown, Message: "server shutting down"}, "stopped"
+	}
+	return nil, err.Error()
+}
+
+func (s *session) handshake(m wire.Message) *wire.Error {
+	hello, ok := m.(*wire.Hello)
+	if !ok {
+		return &wire.Error{Code: wire.CodeUnexpected, Message: fmt.Sprintf("expected hello, got %v", m.Type())}
+	}
+	v, ok := wire.Negotiate(hello.MinVersion, hello.MaxVersion, wire.MinProtocolVersion, wire.ProtocolVersion)
+	if !ok {
+		s.log.Info("handshake refused: version", "min", hello.MinVersion, "max", hello.MaxVersion)
+		return &wire.Error{Code: wire.CodeVersion, Message: fmt.Sprintf(
+			"this server speaks protocol versions %d to %d; the client speaks %d to %d",
+			wire.MinProtocolVersion, wire.ProtocolVersion, hello.MinVersion, hello.MaxVersion)}
+	}
+	principal, ok := s.srv.cfg.authenticate(hello.Token)
+	if !ok {
+		s.log.Info("handshake refused: auth", "replica", hello.Replica, "agent", hello.Agent)
+		return &wire.Error{Code: wire.CodeAuth, Message: "unknown token"}
+	}
+	s.principal, s.replica = principal, hello.Replica
+	s.push(&wire.Welcome{Version: v, Session: s.id, Limits: s.lim})
+	if ls, ok := s.conn.(transport.LimitSetter); ok {
+		ls.SetLimits(s.lim)
+	}
+	s.log.Info("session opened", "principal", principal, "replica", hello.Replica, "agent", hello.Agent, "version", v)
+	return nil
+}
+
+// open handles OpenShare. Only a handle already open is fatal.
+func (s *session) open(m *wire.OpenShare) *wire.Error {
+	if _, ok := s.handles[m.Share]; ok {
+		return &wire.Error{Code: wire.CodeUnexpected, Message: fmt.Sprintf("open_share on handle %d, which is open", m.Share)}
+	}
+	refuse := func(code wire.Code, msg string) {
+		s.log.Info("share refused", "principal", s.principal, "share", m.Name, "code", code)
+		s.push(&wire.ShareClosed{Share: m.Share, Code: code, Message: msg})
+	}
+	if len(s.handles) >= s.lim.MaxOpenShares {
+		refuse(wire.CodeLimit, fmt.Sprintf("at most %d shares may be open", s.lim.MaxOpenShares))
+		return nil
+	}
+	acc := s.srv.cfg.access(m.Name, s.principal)
+	if acc == AccessNone {
+		refuse(wire.CodeForbidden, fmt.Sprintf("%s may not read share %q", s.principal, m.Name))
+		return nil
+	}
+	sh := s.srv.share(m.Name)
+	if sh == nil {
+		refuse(wire.CodeNotFound, fmt.Sprintf("no share %q", m.Name))
+		return nil
+	}
+	h := &handle{sess: s, id: m.Share, sh: sh, access: acc}
+	s.handles[m.Share] = h
+
+	sh.mu.Lock()
+	msgs := s.transfer(sh, m, acc)
+	if s.push(msgs...) {
+		sh.subs[h] = struct{}{} // Updates start after the transfer
+	}
+	sh.mu.Unlock()
+	op := msgs[0].(*wire.Opened)
+	s.log.Info("share opened", "principal", s.principal, "share", m.Name, "handle", m.Share,
+		"access", acc, "have", m.Have, "version", op.Version, "transfer", op.Transfer)
+	return nil
+}
+
+// transfer returns Opened and the frames that bring a client holding
+// m.Have up to date. sh is locked.
+func (s *session) transfer(sh *share, m *wire.OpenShare, acc Access) []wire.Message {
+	op := &wire.Opened{Share: m.Share, Version: sh.st.Version(), Access: wire.AccessRead}
+	if acc == AccessWrite {
+		op.Access = wire.AccessWrite
+	}
+	if m.Have == op.Version && m.Have != 0 {
+		op.Transfer = wire.TransferNone
+		return []wire.Message{op}
+	}
+	if m.Have != 0 && m.Have < op.Version {
+		if changes, ok := sh.st.DeltaSince(m.Have); ok {
+			if deltas, ok := splitDelta(m.Share, changes, s.lim); ok {
+				op.Transfer = wire.TransferDelta
+				return append([]wire.Message{op}, deltas...)
+			}
+		}
+	}
+	op.Transfer = wire.TransferSnapshot
+	msgs := []wire.Message{op}
+	for _, c := range sh.st.Snapshot(s.lim) {
+		c.Share = m.Share
+		msgs = append(msgs, &c)
+	}
+	return msgs
+}
+
+// deltaHeader bounds a Delta's bytes besides its changes: type, handle,
+// more flag and change count.
+const deltaHeader = 1 + 5 + 1 + 5
+
+// splitDelta cuts changes into Deltas that fit lim, or returns false if a
+// change alone does not fit (the caller then sends a snapshot).
+func splitDelta(h wire.ShareHandle, changes []wire.Change, lim wire.Limits) ([]wire.Message, bool) {
+	budget := lim.MaxFrameSize - deltaHeader
+	var out []wire.Message
+	cur := &wire.Delta{Share: h}
+	size := 0
+	for _, ch := range changes {
+		// The encoding of a one-change Delta with handle 0 is 4 bytes
+		// (type, handle, more, count) plus the change.
+		n := len(wire.AppendMessage(nil, &wire.Delta{Changes: []wire.Change{ch}})) - 4
+		if n > budget {
+			return nil, false
+		}
+		if len(cur.Changes) == lim.MaxChanges || size+n > budget {
+			cur.More = true
+			out = append(out, cur)
+			cur, size = &wire.Delta{Share: h}, 0
+		}
+		cur.Changes = append(cur.Changes, ch) // copies the Change; its Writes are never modified
+		size += n
+	}
+	return append(out, cur), true
+}
+
+func (s *session) closeShare(m *wire.CloseShare) {
+	if h := s.handles[m.Share]; h != nil {
+		h.sh.mu.Lock()
+		delete(h.sh.subs, h)
+		h.sh.mu.Unlock()
+		delete(s.handles, m.Share)
+		s.log.Debug("share closed", "share", h.sh.name, "handle", m.Share)
+	}
+	s.push(&wire.ShareClosed{Share: m.Share, Code: wire.CodeClosed, Message: "closed as asked"})
+}
+
+// commit handles Commit: the session's checks, then the share's verdict,
+// made and answered under the share's lock so that every session gets its
+// Acks and Updates of the share in version order.
+//
+// Commits are decided as they are read, so a session never has an
+// unanswered commit when the next one arrives and max_pending_commits
+// holds by construction; an asynchronous store would count them here.
+func (s *session) commit(c *wire.Commit) {
+	h := s.handles[c.Share]
+	if h == nil {
+		s.abort(c, wire.CodeClosed, fmt.Sprintf("share handle %d is not open", c.Share))
+		return
+	}
+	if c.ID.Replica != s.replica {
+		s.abort(c, wire.CodeForbidden, fmt.Sprintf("commit %v is not from this session's replica %d", c.ID, s.replica))
+		return
+	}
+	if len(c.Writes) > 0 && h.access < AccessWrite {
+		s.abort(c, wire.CodeForbidden, fmt.Sprintf("%s may not write share %q", s.principal, h.sh.name))
+		return
+	}
+	if !updateFits(c, s.lim) {
+		s.abort(c, wire.CodeLimit, "its update would not fit in a frame")
+		return
+	}
+	sh := h.sh
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r := sh.st.Apply(c)
+	if r.Ack && !r.Duplicate {
+		sh.durable(r) // persist before acknowledging
+	}
+	s.push(r.Reply())
+	if u := r.Update(0); u != nil {
+		for sub := range sh.subs {
+			if sub == h {
+				continue
+			}
+			su := *u
+			su.Share = sub.id
+			sub.sess.push(&su)
+		}
+	}
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("commit", "share", sh.name, "id", c.ID.String(), "ack", r.Ack, "version", r.Version,
+			"code", r.Code, "duplicate", r.Duplicate, "message", r.Message)
+	}
+}
+
+func (s *session) abort(c *wire.Commit, code wire.Code, msg string) {
+	s.log.Debug("commit", "id", c.ID.String(), "ack", false, "code", code, "message", msg)
+	s.push(&wire.Abort{ID: c.ID, Code: code, Message: msg})
+}
+
+// updateFits reports whether c's Update fits in a frame, whatever the
+// handle and version (protocol.md section 9, sizes of broadcasts).
+func updateFits(c *wire.Commit, lim wire.Limits) bool {
+	u := wire.Update{Share: math.MaxUint32, Version: math.MaxUint64, Origin: c.ID, Writes: c.Writes}
+	return len(wire.AppendMessage(nil, &u)) <= lim.MaxFrameSize
+}
