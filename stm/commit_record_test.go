@@ -252,3 +252,101 @@ func TestApplyOpsRejectsMismatchedOps(t *testing.T) {
 		}
 	}
 }
+
+// TestMaterializeThenReplay is a replica's life in small: a record arrives
+// in a snapshot, is materialised with its ids, filled, and then kept in sync
+// by replaying the origin's commit records as ops.
+func TestMaterializeThenReplay(t *testing.T) {
+	var recs []*stm.CommitRecord
+	a := stm.NewWorkspace(stm.WithReplica(1), stm.WithCommitHook(func(r *stm.CommitRecord) { recs = append(recs, r) }))
+	ua := stm.NewObject(a, rClass)
+	if err := a.Atomically(ctx, func(tx *stm.Tx) error {
+		rName.Of(ua).Set(tx, "ada")
+		rTags.Of(ua).AddFast(tx, "x")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The snapshot: the record, and its set as an object of its own.
+	var w wire.Object
+	var tags []string
+	_ = a.View(ctx, func(tx *stm.Tx) error {
+		var err error
+		w, err = stm.EncodeRecord(tx, ua, stm.IDOf)
+		tags = slices.Collect(rTags.Of(ua).All(tx))
+		return err
+	})
+	recs = nil
+
+	b := stm.NewWorkspace(stm.WithReplica(2))
+	ub, err := stm.Materialize(b, rClass, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ub.ID() != ua.ID() || stm.IDOf(rTags.Of(ub)) != stm.IDOf(rTags.Of(ua)) {
+		t.Fatalf("ids: record %v vs %v, tags %v vs %v", ub.ID(), ua.ID(), stm.IDOf(rTags.Of(ub)), stm.IDOf(rTags.Of(ua)))
+	}
+	index := map[wire.ObjectID]stm.Observable{ub.ID(): ub}
+	for _, f := range rClass.Fields() {
+		if cell, ok := ub.Field(f.ID()); ok {
+			index[stm.IDOf(cell)] = cell
+		}
+	}
+	resolve := func(id wire.ObjectID) (stm.Observable, error) {
+		if x, ok := index[id]; ok {
+			return x, nil
+		}
+		return nil, fmt.Errorf("no object %v", id)
+	}
+	if err := b.Atomically(ctx, func(tx *stm.Tx) error {
+		if err := stm.DecodeRecord(tx, ub, w, func(wire.ObjectID) (*stm.Object, error) { return nil, errors.New("no refs here") }); err != nil {
+			return err
+		}
+		for _, tag := range tags {
+			rTags.Of(ub).AddFast(tx, tag)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Later commits at the origin, replayed as ops.
+	for i := range 5 {
+		_ = a.Atomically(ctx, func(tx *stm.Tx) error {
+			rName.Of(ua).Set(tx, fmt.Sprint("ada", i))
+			rTags.Of(ua).AddFast(tx, fmt.Sprint("t", i))
+			if i == 3 {
+				rTags.Of(ua).RemoveFast(tx, "x")
+			}
+			return nil
+		})
+	}
+	for _, r := range recs {
+		if err := b.Atomically(ctx, func(tx *stm.Tx) error { return stm.ApplyOps(tx, r.Writes, resolve) }); err != nil {
+			t.Fatalf("replaying version %d: %v", r.Version, err)
+		}
+	}
+	state := func(ws *stm.Workspace, o *stm.Object) string {
+		var s string
+		_ = ws.View(ctx, func(tx *stm.Tx) error {
+			s = fmt.Sprint(rName.Of(o).Get(tx), slices.Collect(rTags.Of(o).All(tx)))
+			return nil
+		})
+		return s
+	}
+	if sa, sb := state(a, ua), state(b, ub); sa != sb {
+		t.Fatalf("replica %s, origin %s", sb, sa)
+	}
+}
+
+func TestMaterializeRejectsWrongInput(t *testing.T) {
+	ws := stm.NewWorkspace()
+	other := stm.NewClass("Other", 10, stm.NewVarField[int](1, "n"))
+	if _, err := stm.Materialize(ws, other, wire.Object{Kind: wire.ObjectRecord, Class: 9}); !errors.Is(err, stm.ErrNotRecord) {
+		t.Fatalf("wrong class: %v", err)
+	}
+	bad := wire.Object{Kind: wire.ObjectRecord, Class: 9, Fields: []wire.Field{{ID: 3, Value: wire.String("not a ref")}}}
+	if _, err := stm.Materialize(ws, rClass, bad); !errors.Is(err, stm.ErrFieldKind) {
+		t.Fatalf("a collection field that is not a ref: %v", err)
+	}
+}

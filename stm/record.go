@@ -100,7 +100,18 @@ type recordField interface {
 	// decodeField checks that v fits the field and returns the write that
 	// stores it in o, or nil if there is nothing to write.
 	decodeField(o *Object, v wire.Value, resolve func(wire.ObjectID) (*Object, error)) (func(tx *Tx), error)
+	// isValue reports whether the field holds a value (a Var) rather than
+	// a collection, which is an object of its own on the wire.
+	isValue() bool
+	info() *fieldInfo
 }
+
+func (f *fieldInfo) info() *fieldInfo   { return f }
+func (f *VarField[T]) isValue() bool    { return true }
+func (f *CounterField) isValue() bool   { return false }
+func (f *MapField[K, V]) isValue() bool { return false }
+func (f *SetField[T]) isValue() bool    { return false }
+func (f *ListField[T]) isValue() bool   { return false }
 
 // EncodeRecord returns o's state as tx sees it: a wire.Object of kind
 // record, with o's class id and one field per field of the class and per
@@ -340,3 +351,48 @@ func (f *ListField[T]) encodeField(_ *Tx, o *Object, ref func(Observable) wire.O
 func (f *ListField[T]) decodeField(_ *Object, v wire.Value, _ func(wire.ObjectID) (*Object, error)) (func(tx *Tx), error) {
 	return nil, f.checkCollection(v, "list")
 }
+
+// Materialize makes the record w describes in ws, for a replica receiving
+// it from elsewhere: the object has w's id, and each of its collection
+// fields (counter, map, set, list) has the id of the collection object w's
+// field refers to, so that ops naming those ids reach it (see ApplyOps).
+// A collection field w lacks (data from an older class) gets a fresh id.
+// The fields' values are not set: decode w into the object with
+// DecodeRecord, and fill each collection from its own wire object. w must
+// be a record of class c.
+func Materialize(ws *Workspace, c *Class, w wire.Object) (*Object, error) {
+	if w.Kind != wire.ObjectRecord || w.Class != uint32(c.id) {
+		return nil, fmt.Errorf("%w: got a %v of class %d for class %s (%d)", ErrNotRecord, w.Kind, w.Class, c.name, c.id)
+	}
+	if err := checkDistinct(w.Fields); err != nil {
+		return nil, err
+	}
+	o := NewObject(ws, c)
+	o.id = w.ID
+	for _, wf := range w.Fields {
+		f := c.field(FieldID(wf.ID))
+		if f == nil || f.isValue() {
+			continue
+		}
+		if wf.Value.Kind() != wire.KindRef {
+			return nil, f.info().fromValueError(wrongKind(wf.Value, "a ref to a collection"))
+		}
+		cell, _ := o.Field(f.ID())
+		cell.observed().id = wf.Value.Ref()
+	}
+	return o, nil
+}
+
+// Field returns o's cell for the field with id: a *Var, *Counter, *Map,
+// *Set or *List, or false if o's class has no such field.
+func (o *Object) Field(id FieldID) (Observable, bool) {
+	for i, f := range o.class.fields {
+		if f.ID() == id {
+			return o.cells[i].(Observable), true
+		}
+	}
+	return nil, false
+}
+
+// IDOf returns the id of any transactional object.
+func IDOf(x Observable) ID { return x.observed().id }
