@@ -21,7 +21,14 @@ type CommitRecord struct {
 	Version  uint64
 	Reads    []wire.Read
 	Writes   []wire.Op
+	// Tag is what the transaction set with Tx.SetTag, or nil: a replica
+	// tags its own bookkeeping transactions so that its hook skips them.
+	Tag any
 }
+
+// SetTag attaches v to the transaction's commit record (see
+// WithCommitHook). The last call wins.
+func (tx *Tx) SetTag(v any) { tx.st().tag = v }
 
 // WithCommitHook calls f with the record of every commit that wrote
 // something, while the commit still holds the locks of the objects it
@@ -36,7 +43,7 @@ func WithCommitHook(f func(*CommitRecord)) Option {
 
 // makeRecord builds the record of s's commit at version ver.
 func (s *txState) makeRecord(ver uint64) (*CommitRecord, error) {
-	rec := &CommitRecord{Snapshot: s.snap, Version: ver}
+	rec := &CommitRecord{Snapshot: s.snap, Version: ver, Tag: s.tag}
 	for i := range s.entries {
 		e := &s.entries[i]
 		if e.read() || e.written() {

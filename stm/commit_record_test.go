@@ -350,3 +350,15 @@ func TestMaterializeRejectsWrongInput(t *testing.T) {
 		t.Fatalf("a collection field that is not a ref: %v", err)
 	}
 }
+
+func TestCommitRecordTag(t *testing.T) {
+	var tags []any
+	ws := stm.NewWorkspace(stm.WithCommitHook(func(r *stm.CommitRecord) { tags = append(tags, r.Tag) }))
+	v := stm.NewVar(ws, 0)
+	type internal struct{}
+	_ = ws.Atomically(ctx, func(tx *stm.Tx) error { tx.SetTag(internal{}); v.Set(tx, 1); return nil })
+	_ = ws.Atomically(ctx, func(tx *stm.Tx) error { v.Set(tx, 2); return nil }) // a reused state carries no old tag
+	if len(tags) != 2 || tags[0] != (internal{}) || tags[1] != nil {
+		t.Fatalf("tags %v", tags)
+	}
+}

@@ -133,6 +133,7 @@ type txState struct {
 	// several times in a row (read then write, a loop over a list).
 	hotB   *base
 	hotIdx int
+	tag    any // Tx.SetTag
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -280,7 +281,7 @@ func (s *txState) reset() {
 	clear(s.changes.items)
 	s.changes.items = s.changes.items[:0]
 	s.retract()
-	s.ws, s.err = nil, nil
+	s.ws, s.err, s.tag = nil, nil, nil
 	s.snap, s.gen, s.nextGen = 0, 0, 0
 	s.readOnly, s.retry = false, false
 }
