@@ -342,3 +342,15 @@ func (o *Object) applyOp(tx *Tx, op wire.Op, resolve func(wire.ObjectID) (*Objec
 	write(tx)
 	return nil
 }
+
+// Record returns the transaction's reads and writes in wire form without
+// committing: for a client that sends a transaction to its authority instead
+// of applying it locally. Version is 0 and Snapshot the transaction's
+// snapshot. The transaction stays open (commit or abort it after).
+func (tx *Tx) Record() (*CommitRecord, error) {
+	s := tx.st()
+	if s.err != nil {
+		return nil, s.err
+	}
+	return s.makeRecord(0)
+}

@@ -362,3 +362,18 @@ func TestCommitRecordTag(t *testing.T) {
 		t.Fatalf("tags %v", tags)
 	}
 }
+
+func TestTxRecordWithoutCommit(t *testing.T) {
+	ws := stm.NewWorkspace()
+	v := stm.NewVar(ws, 5)
+	tx := ws.Begin()
+	v.Set(tx, v.Get(tx)+1)
+	rec, err := tx.Record()
+	if err != nil || len(rec.Reads) != 1 || len(rec.Writes) != 1 || rec.Writes[0].Value.Int() != 6 || rec.Version != 0 {
+		t.Fatalf("record %+v, %v", rec, err)
+	}
+	tx.Abort()
+	if v.Get(stm.Auto) != 5 {
+		t.Fatal("Record committed")
+	}
+}
