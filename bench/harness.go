@@ -39,6 +39,18 @@ type Case struct {
 	Rows      []Row
 }
 
+// ErrSkip, returned (wrapped) by a Row's Setup, says the row cannot run
+// here, e.g. because a server binary is missing: the row is reported as
+// "skipped: reason" in the table, left out of the JSON, and is not a
+// failure. Use skipRow to build one.
+var ErrSkip = errors.New("skipped")
+
+// skipRow returns an error wrapping ErrSkip whose text is
+// "skipped: reason".
+func skipRow(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrSkip}, args...)...)
+}
+
 // A Row is one system's implementation of a case.
 type Row struct {
 	System string
@@ -155,6 +167,9 @@ func measure(inst *Instance, d time.Duration) (sample, error) {
 // runOnce sets up a fresh instance, measures it for d and closes it.
 func runOnce(row Row, d time.Duration) (s sample, err error) {
 	inst, err := row.Setup()
+	if errors.Is(err, ErrSkip) {
+		return sample{}, err
+	}
 	if err != nil {
 		return sample{}, fmt.Errorf("setup: %w", err)
 	}
@@ -180,6 +195,9 @@ type Result struct {
 	LowerIsBetter bool
 	Values        []float64 // one per repetition
 	Err           error
+	// Skipped, when set, is why the row did not run ("skipped: ..."):
+	// its Setup returned ErrSkip. Not a failure.
+	Skipped string
 }
 
 func (r *Result) Median() float64 { return median(r.Values) }
@@ -253,6 +271,15 @@ func (rn *runner) runCase(s *Suite, c *Case) []*Result {
 		}
 	}
 	fail := func(i int, err error) {
+		if errors.Is(err, ErrSkip) {
+			fmt.Fprintf(rn.progress, "%s/%s %s %v\n", s.Name, c.Name, c.Rows[i].System, err)
+			for _, r := range []*Result{res[i].thru, res[i].alloc} {
+				if r != nil {
+					r.Skipped, r.Values = err.Error(), nil
+				}
+			}
+			return
+		}
 		err = fmt.Errorf("%s/%s %s: %w", s.Name, c.Name, c.Rows[i].System, err)
 		fmt.Fprintf(rn.progress, "%v\n", err)
 		res[i].thru.Err = err
@@ -263,6 +290,9 @@ func (rn *runner) runCase(s *Suite, c *Case) []*Result {
 	if rn.warmup > 0 {
 		for i, row := range c.Rows {
 			fmt.Fprintf(rn.progress, "%s/%s %s warm-up\n", s.Name, c.Name, row.System)
+			if res[i].thru.Skipped != "" {
+				continue
+			}
 			if _, err := runOnce(row, rn.warmup); err != nil {
 				fail(i, err)
 			}
@@ -270,7 +300,7 @@ func (rn *runner) runCase(s *Suite, c *Case) []*Result {
 	}
 	for rep := 1; rep <= rn.count; rep++ {
 		for i, row := range c.Rows {
-			if res[i].thru.Err != nil {
+			if res[i].thru.Err != nil || res[i].thru.Skipped != "" {
 				continue
 			}
 			smp, err := runOnce(row, rn.duration)

@@ -24,6 +24,7 @@ import (
 func suites() []*Suite {
 	return []*Suite{
 		stmSuite(),
+		replicationSuite(),
 	}
 }
 

@@ -22,11 +22,12 @@ type jsonRow struct {
 }
 
 // writeJSON writes the median of every successful result, one object per
-// line. Failed rows are left out (their error went to stderr).
+// line. Failed and skipped rows are left out (their error or reason went
+// to stderr).
 func writeJSON(w io.Writer, results []*Result) error {
 	enc := json.NewEncoder(w)
 	for _, r := range results {
-		if r.Err != nil || len(r.Values) == 0 {
+		if r.Err != nil || r.Skipped != "" || len(r.Values) == 0 {
 			continue
 		}
 		row := jsonRow{
@@ -66,7 +67,7 @@ func writeTable(w io.Writer, s *Suite, results []*Result, duration time.Duration
 	}
 	refs := map[[2]string]*Result{} // (case, unit) -> reference result
 	for _, r := range results {
-		if r.System == s.Reference && r.Err == nil {
+		if r.System == s.Reference && r.Err == nil && r.Skipped == "" && len(r.Values) > 0 {
 			refs[[2]string{r.Case, r.Unit}] = r
 		}
 	}
@@ -79,6 +80,11 @@ func writeTable(w io.Writer, s *Suite, results []*Result, duration time.Duration
 			t.rows = append(t.rows, nil) // blank line between cases
 		}
 		prevCase = r.Case
+		if r.Skipped != "" {
+			// A short row: the reason spans the remaining columns.
+			t.rows = append(t.rows, []string{name, r.System, r.Skipped})
+			continue
+		}
 		if r.Err != nil || len(r.Values) == 0 {
 			t.rows = append(t.rows, []string{name, r.System, "FAILED", r.Unit, "", "", ""})
 			continue
@@ -135,6 +141,8 @@ func loadAverage() (float64, bool) {
 }
 
 // table is a minimal aligned text table; a nil row prints as a blank line.
+// A row shorter than the head is aligned up to its last cell, which is
+// written as is and does not widen its column.
 type table struct {
 	head  []string
 	right []bool // right-align column i
@@ -144,6 +152,9 @@ type table struct {
 func (t *table) write(b *strings.Builder) {
 	width := make([]int, len(t.head))
 	for _, row := range append([][]string{t.head}, t.rows...) {
+		if len(row) < len(t.head) {
+			row = row[:max(0, len(row)-1)]
+		}
 		for i, cell := range row {
 			width[i] = max(width[i], len([]rune(cell)))
 		}
@@ -151,6 +162,13 @@ func (t *table) write(b *strings.Builder) {
 	line := func(row []string) {
 		var l strings.Builder
 		for i, cell := range row {
+			if len(row) < len(t.head) && i == len(row)-1 {
+				if i > 0 {
+					l.WriteString("  ")
+				}
+				l.WriteString(cell)
+				continue
+			}
 			pad := strings.Repeat(" ", width[i]-len([]rune(cell)))
 			if i > 0 {
 				l.WriteString("  ")
