@@ -1,0 +1,372 @@
+package client_test
+
+import (
+	"errors"
+	"maps"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/weft-stm/weft/client"
+	"github.com/weft-stm/weft/server"
+	"github.com/weft-stm/weft/stm"
+	"github.com/weft-stm/weft/wire"
+)
+
+func TestOpenSnapshot(t *testing.T) {
+	both(t, func(t *testing.T, tcp bool) {
+		e := startServer(t, tcp, server.Config{})
+		ops := append(createAccount(1, 10), createAccount(2, 20)...)
+		ops = append(ops,
+			wire.Op{Kind: wire.OpCounterAdd, Object: oid(4), Delta: 5},
+			wire.Op{Kind: wire.OpMapPut, Object: oid(5), Key: wire.String("vip"), Value: wire.Int(1)},
+			// A standalone var: no record refers to it, so it stays out.
+			wire.Op{Kind: wire.OpCreate, Object: oid(99), ObjectKind: wire.ObjectVar},
+		)
+		ver := e.raw("bank", ops...)
+		_, s := e.open("bank")
+		if s.Version() != ver {
+			t.Fatalf("version %d, want %d", s.Version(), ver)
+		}
+		v, got := snapshot(t, s)
+		want := map[wire.ObjectID]accountState{
+			oid(3): {Balance: 10, Name: "acct1", Hits: 5, Tags: map[string]int64{"vip": 1}},
+			oid(6): {Balance: 20, Name: "acct2", Tags: map[string]int64{}},
+		}
+		if v != ver || !reflect.DeepEqual(got, want) {
+			t.Fatalf("snapshot at %d: %+v, want %+v at %d", v, got, want, ver)
+		}
+		if _, ok := s.Object(oid(99)); ok {
+			t.Fatal("a standalone var was materialised")
+		}
+	})
+}
+
+func TestUnknownClass(t *testing.T) {
+	e := startServer(t, false, server.Config{})
+	e.raw("bank", createAccount(1, 10)...)
+	c := e.client()
+	if _, err := c.Open(testCtx(t), "bank"); !errors.Is(err, client.ErrUnknownClass) {
+		t.Fatalf("Open with no classes: %v, want ErrUnknownClass", err)
+	}
+}
+
+func TestCommitSeenByOther(t *testing.T) {
+	both(t, func(t *testing.T, tcp bool) {
+		e := startServer(t, tcp, server.Config{})
+		e.raw("bank", createAccount(1, 10)...)
+		_, a := e.open("bank")
+		_, b := e.open("bank")
+		ctx := testCtx(t)
+		oa := record(t, a, 1)
+		err := a.Atomically(ctx, func(tx *stm.Tx) error {
+			balanceF.Of(oa).Set(tx, balanceF.Of(oa).Get(tx)+5)
+			nameF.Of(oa).Set(tx, "renamed")
+			hitsF.Of(oa).Add(tx, 2)
+			tagsF.Of(oa).PutFast(tx, "k", 7)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := accountState{Balance: 15, Name: "renamed", Hits: 2, Tags: map[string]int64{"k": 7}}
+		// The committer's replica has its own write once Atomically returns.
+		if _, got := snapshot(t, a); !reflect.DeepEqual(got[oid(3)], want) {
+			t.Fatalf("committer sees %+v, want %+v", got[oid(3)], want)
+		}
+		if err := b.WaitVersion(ctx, a.Version()); err != nil {
+			t.Fatal(err)
+		}
+		if _, got := snapshot(t, b); !reflect.DeepEqual(got[oid(3)], want) {
+			t.Fatalf("other client sees %+v, want %+v", got[oid(3)], want)
+		}
+		// And a later transaction on b reads and writes on top of it.
+		ob := record(t, b, 1)
+		if err := b.Atomically(ctx, func(tx *stm.Tx) error {
+			balanceF.Of(ob).Set(tx, balanceF.Of(ob).Get(tx)*2)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.WaitVersion(ctx, b.Version()); err != nil {
+			t.Fatal(err)
+		}
+		a.View(ctx, func(tx *stm.Tx) error {
+			if got := balanceF.Of(oa).Get(tx); got != 30 {
+				t.Errorf("balance %d, want 30", got)
+			}
+			return nil
+		})
+	})
+}
+
+// TestRemoteCreate: a record created after the open arrives by Update.
+func TestRemoteCreate(t *testing.T) {
+	e := startServer(t, false, server.Config{})
+	_, s := e.open("bank")
+	ver := e.raw("bank", createAccount(5, 50)...)
+	ctx := testCtx(t)
+	if err := s.WaitVersion(ctx, ver); err != nil {
+		t.Fatal(err)
+	}
+	o := record(t, s, 5)
+	if err := s.Atomically(ctx, func(tx *stm.Tx) error {
+		hitsF.Of(o).Add(tx, 1)
+		tagsF.Of(o).PutFast(tx, "new", 1)
+		balanceF.Of(o).Set(tx, balanceF.Of(o).Get(tx)+1)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, fresh := e.open("bank")
+	_, got := snapshot(t, fresh)
+	want := accountState{Balance: 51, Name: "acct5", Hits: 1, Tags: map[string]int64{"new": 1}}
+	if !reflect.DeepEqual(got[oid(15)], want) {
+		t.Fatalf("fresh snapshot %+v, want %+v", got[oid(15)], want)
+	}
+}
+
+// TestConflictRetried: a read-modify-write that loses the race to another
+// client's is retried on the new state, so both increments count once.
+func TestConflictRetried(t *testing.T) {
+	both(t, func(t *testing.T, tcp bool) {
+		e := startServer(t, tcp, server.Config{})
+		e.raw("bank", createAccount(1, 100)...)
+		_, a := e.open("bank")
+		_, b := e.open("bank")
+		ctx := testCtx(t)
+		oa, ob := record(t, a, 1), record(t, b, 1)
+		incr := func(o *stm.Object) func(tx *stm.Tx) error {
+			return func(tx *stm.Tx) error {
+				balanceF.Of(o).Set(tx, balanceF.Of(o).Get(tx)+1)
+				return nil
+			}
+		}
+		runs := 0
+		err := a.Atomically(ctx, func(tx *stm.Tx) error {
+			runs++
+			if err := incr(oa)(tx); err != nil {
+				return err
+			}
+			if runs == 1 {
+				// b commits after a read, before a commits: a's first
+				// attempt must be aborted by the server.
+				if err := b.Atomically(ctx, incr(ob)); err != nil {
+					t.Errorf("b: %v", err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if runs != 2 {
+			t.Errorf("a ran %d times, want 2 (one conflict, one retry)", runs)
+		}
+		_, fresh := e.open("bank")
+		for _, s := range []*client.Share{a, b, fresh} {
+			if err := s.WaitVersion(ctx, a.Version()); err != nil {
+				t.Fatal(err)
+			}
+			_, got := snapshot(t, s)
+			if got[oid(3)].Balance != 102 {
+				t.Errorf("%v: balance %d, want 102", s, got[oid(3)].Balance)
+			}
+		}
+	})
+}
+
+// TestConcurrentIncrements: many clients increment one field at once;
+// every increment lands exactly once.
+func TestConcurrentIncrements(t *testing.T) {
+	e := startServer(t, false, server.Config{})
+	e.raw("bank", createAccount(1, 0)...)
+	const clients, each = 4, 25
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	for range clients {
+		_, s := e.open("bank")
+		o := record(t, s, 1)
+		wg.Go(func() {
+			for range each {
+				if err := s.Atomically(ctx, func(tx *stm.Tx) error {
+					balanceF.Of(o).Set(tx, balanceF.Of(o).Get(tx)+1)
+					return nil
+				}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	_, fresh := e.open("bank")
+	if _, got := snapshot(t, fresh); got[oid(3)].Balance != clients*each {
+		t.Fatalf("balance %d, want %d", got[oid(3)].Balance, clients*each)
+	}
+}
+
+// TestBank: 4 clients move money among 100 accounts concurrently; every
+// snapshot any client takes sums to the initial total, and every replica
+// ends equal to a fresh client's snapshot.
+func TestBank(t *testing.T) {
+	both(t, func(t *testing.T, tcp bool) {
+		const accounts, clients, transfers, initial = 100, 4, 150, 100
+		e := startServer(t, tcp, server.Config{})
+		var ops []wire.Op
+		for n := uint64(1); n <= accounts; n++ {
+			ops = append(ops, createAccount(n, initial)...)
+		}
+		e.raw("bank", ops...)
+		ctx := testCtx(t)
+		shares := make([]*client.Share, clients)
+		for i := range shares {
+			_, shares[i] = e.open("bank")
+		}
+		total := func(t *testing.T, s *client.Share) {
+			v, got := snapshot(t, s)
+			var sum int64
+			for _, st := range got {
+				sum += st.Balance
+			}
+			if len(got) != accounts || sum != accounts*initial {
+				t.Errorf("%d accounts summing to %d at version %d, want %d and %d", len(got), sum, v, accounts, accounts*initial)
+			}
+		}
+		var wg sync.WaitGroup
+		for i, s := range shares {
+			rng := rand.New(rand.NewPCG(uint64(i), 7))
+			recs := s.Records()
+			wg.Go(func() {
+				for range transfers {
+					from, to := recs[rng.IntN(accounts)], recs[rng.IntN(accounts)]
+					amount := int64(rng.IntN(30))
+					err := s.Atomically(ctx, func(tx *stm.Tx) error {
+						fb := balanceF.Of(from).Get(tx)
+						if fb < amount {
+							return nil // not enough: a read-only transaction
+						}
+						balanceF.Of(from).Set(tx, fb-amount)
+						balanceF.Of(to).Set(tx, balanceF.Of(to).Get(tx)+amount)
+						hitsF.Of(to).Add(tx, 1)
+						return nil
+					})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					total(t, s)
+				}
+			})
+		}
+		wg.Wait()
+		_, fresh := e.open("bank")
+		fv, want := snapshot(t, fresh)
+		for i, s := range shares {
+			if err := s.WaitVersion(ctx, fv); err != nil {
+				t.Fatal(err)
+			}
+			v, got := snapshot(t, s)
+			if v != fv || !maps.EqualFunc(got, want, func(a, b accountState) bool { return reflect.DeepEqual(a, b) }) {
+				t.Errorf("client %d at version %d differs from the server's state at %d", i, v, fv)
+			}
+		}
+		total(t, fresh)
+	})
+}
+
+func TestLocalObjectRefused(t *testing.T) {
+	e := startServer(t, false, server.Config{})
+	_, s := e.open("empty")
+	// A transaction touching an object outside the share is refused before
+	// anything is sent.
+	local := stm.NewVar(s.Workspace(), 1)
+	err := s.Atomically(testCtx(t), func(tx *stm.Tx) error {
+		local.Set(tx, 2)
+		return nil
+	})
+	if !errors.Is(err, client.ErrNotInShare) {
+		t.Fatalf("write to a local object: %v, want ErrNotInShare", err)
+	}
+}
+
+func TestFnErrorUntouched(t *testing.T) {
+	e := startServer(t, false, server.Config{})
+	e.raw("bank", createAccount(1, 10)...)
+	_, s := e.open("bank")
+	o := record(t, s, 1)
+	boom := errors.New("boom")
+	err := s.Atomically(testCtx(t), func(tx *stm.Tx) error {
+		balanceF.Of(o).Set(tx, 0)
+		return boom
+	})
+	if err != boom {
+		t.Fatalf("got %v, want fn's error itself", err)
+	}
+	if _, got := snapshot(t, s); got[oid(3)].Balance != 10 {
+		t.Fatalf("balance %d after a failed fn, want 10", got[oid(3)].Balance)
+	}
+}
+
+func TestRetryWaitsForUpdate(t *testing.T) {
+	e := startServer(t, false, server.Config{})
+	e.raw("bank", createAccount(1, 0)...)
+	_, a := e.open("bank")
+	_, b := e.open("bank")
+	ctx := testCtx(t)
+	oa, ob := record(t, a, 1), record(t, b, 1)
+	done := make(chan error, 1)
+	started := make(chan struct{})
+	var once sync.Once
+	go func() {
+		done <- a.Atomically(ctx, func(tx *stm.Tx) error {
+			bal := balanceF.Of(oa).Get(tx)
+			if bal == 0 {
+				once.Do(func() { close(started) })
+				return tx.Retry()
+			}
+			balanceF.Of(oa).Set(tx, bal-1)
+			return nil
+		})
+	}()
+	<-started
+	if err := b.Atomically(ctx, func(tx *stm.Tx) error { balanceF.Of(ob).Set(tx, 5); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, got := snapshot(t, a); got[oid(3)].Balance != 4 {
+		t.Fatalf("balance %d, want 4", got[oid(3)].Balance)
+	}
+}
+
+func TestDialNeedsReplica(t *testing.T) {
+	e := startServer(t, false, server.Config{})
+	if _, err := client.Dial(testCtx(t), e.dial, e.addr, client.Options{}); err == nil {
+		t.Fatal("Dial with neither Replica nor Rand succeeded")
+	}
+	c, err := client.Dial(testCtx(t), e.dial, e.addr, client.Options{Replica: 77})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Replica() != 77 {
+		t.Fatalf("replica %d", c.Replica())
+	}
+}
+
+func TestCloseAfterServerShutdown(t *testing.T) {
+	e := startServer(t, false, server.Config{})
+	_, s := e.open("bank")
+	ctx := testCtx(t)
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err := s.WaitVersion(ctx, 100)
+	var we *wire.Error
+	if !errors.Is(err, client.ErrDisconnected) || !errors.As(err, &we) || we.Code != wire.CodeShutdown {
+		t.Fatalf("WaitVersion after shutdown: %v, want ErrDisconnected wrapping Error shutdown", err)
+	}
+}

@@ -1,0 +1,165 @@
+package client_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/weft-stm/weft/client"
+	"github.com/weft-stm/weft/stm"
+	"github.com/weft-stm/weft/transport"
+	"github.com/weft-stm/weft/wire"
+)
+
+// fakeServer is the server end of one session, driven by the test.
+type fakeServer struct {
+	t    *testing.T
+	conn transport.Conn
+}
+
+func (f *fakeServer) recv() wire.Message {
+	f.t.Helper()
+	m, err := f.conn.Recv(testCtx(f.t))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return m
+}
+
+func (f *fakeServer) send(m wire.Message) {
+	f.t.Helper()
+	if err := f.conn.Send(testCtx(f.t), m); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// fakeSession dials a client to a test-driven server end and opens share
+// "bank" holding account 1 at version 3.
+func fakeSession(t *testing.T) (*fakeServer, *client.Client, *client.Share) {
+	n := transport.NewNetwork(1)
+	l, err := n.Listen("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	type dialed struct {
+		c   *client.Client
+		err error
+	}
+	dc := make(chan dialed, 1)
+	go func() {
+		c, err := client.Dial(testCtx(t), n.Dialer("client"), "server", client.Options{Replica: 9})
+		dc <- dialed{c, err}
+	}()
+	conn, err := l.Accept(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	f := &fakeServer{t: t, conn: conn}
+	if h, ok := f.recv().(*wire.Hello); !ok || h.Replica != 9 {
+		t.Fatalf("hello: %+v", h)
+	}
+	f.send(&wire.Welcome{Version: 1, Session: 1})
+	d := <-dc
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	t.Cleanup(func() { d.c.Close() })
+	sc := make(chan *client.Share, 1)
+	go func() {
+		s, err := d.c.Open(testCtx(t), "bank", account)
+		if err != nil {
+			t.Error(err)
+		}
+		sc <- s
+	}()
+	op := f.recv().(*wire.OpenShare)
+	f.send(&wire.Opened{Share: op.Share, Version: 3, Access: wire.AccessWrite, Transfer: wire.TransferSnapshot})
+	objs := []wire.Object{
+		{ID: oid(4), Kind: wire.ObjectCounter, Counter: 2},
+		{ID: oid(5), Kind: wire.ObjectMap},
+	}
+	rec := createAccount(1, 10)[2]
+	// Split record: its fields in two pieces, in two chunks.
+	f.send(&wire.SnapshotChunk{Share: op.Share, More: true, Objects: append(objs, wire.Object{ID: rec.Object, Class: rec.Class, Kind: wire.ObjectRecord, Fields: rec.Fields[:2]})})
+	f.send(&wire.SnapshotChunk{Share: op.Share, Objects: []wire.Object{{ID: rec.Object, Class: rec.Class, Kind: wire.ObjectRecord, Fields: rec.Fields[2:]}}})
+	s := <-sc
+	if s == nil {
+		t.FailNow()
+	}
+	return f, d.c, s
+}
+
+// TestProtocol checks what the client sends and does with verdicts, with
+// the test playing the server: a read-only transaction sends nothing, a
+// commit carries share versions, an Ack applies it at its version, an
+// abort other than a conflict is an *AbortError, and Close unblocks a
+// commit waiting for its verdict and a WaitVersion.
+func TestProtocol(t *testing.T) {
+	f, c, s := fakeSession(t)
+	ctx := testCtx(t)
+	o := record(t, s, 1)
+	if _, got := snapshot(t, s); got[oid(3)].Hits != 2 || got[oid(3)].Balance != 10 || s.Version() != 3 {
+		t.Fatalf("snapshot %+v at %d", got, s.Version())
+	}
+	// Read-only: no round trip (the next frame the server gets is the
+	// commit below).
+	if err := s.Atomically(ctx, func(tx *stm.Tx) error { balanceF.Of(o).Get(tx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.Atomically(ctx, func(tx *stm.Tx) error {
+			balanceF.Of(o).Set(tx, balanceF.Of(o).Get(tx)+1)
+			return nil
+		})
+	}()
+	cm := f.recv().(*wire.Commit)
+	if cm.ID != (wire.CommitID{Replica: 9, Seq: 1}) || cm.Snapshot != 3 || len(cm.Reads) != 1 || cm.Reads[0].Version != 3 {
+		t.Fatalf("commit %+v", cm)
+	}
+	// An Update from elsewhere, then the Ack.
+	f.send(&wire.Update{Share: cm.Share, Version: 4, Origin: wire.CommitID{Replica: 2, Seq: 1},
+		Writes: []wire.Op{{Kind: wire.OpCounterAdd, Object: oid(4), Delta: 1}}})
+	f.send(&wire.Ack{ID: cm.ID, Version: 5})
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if _, got := snapshot(t, s); got[oid(3)].Hits != 3 || got[oid(3)].Balance != 11 || s.Version() != 5 {
+		t.Fatalf("after ack: %+v at %d", got, s.Version())
+	}
+
+	go func() {
+		errc <- s.Atomically(ctx, func(tx *stm.Tx) error { nameF.Of(o).Set(tx, "x"); return nil })
+	}()
+	cm = f.recv().(*wire.Commit)
+	if cm.Snapshot != 5 {
+		t.Fatalf("second commit's snapshot %d, want 5", cm.Snapshot)
+	}
+	f.send(&wire.Abort{ID: cm.ID, Code: wire.CodeForbidden, Message: "read only"})
+	var ae *client.AbortError
+	if err := <-errc; !errors.As(err, &ae) || ae.Code != wire.CodeForbidden {
+		t.Fatalf("got %v, want an AbortError forbidden", err)
+	}
+
+	// A commit left unanswered, and a wait for a version that never comes.
+	go func() {
+		errc <- s.Atomically(ctx, func(tx *stm.Tx) error { hitsF.Of(o).Add(tx, 1); return nil })
+	}()
+	f.recv()
+	waitc := make(chan error, 1)
+	go func() { waitc <- s.WaitVersion(ctx, 99) }()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, client.ErrInDoubt) || !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("pending commit after Close: %v, want ErrInDoubt and ErrClosed", err)
+	}
+	if err := <-waitc; !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("WaitVersion after Close: %v, want ErrClosed", err)
+	}
+	if err := s.Atomically(ctx, func(tx *stm.Tx) error { hitsF.Of(o).Add(tx, 1); return nil }); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("Atomically after Close: %v", err)
+	}
+}
