@@ -354,3 +354,16 @@ func (tx *Tx) Record() (*CommitRecord, error) {
 	}
 	return s.makeRecord(0)
 }
+
+// KindOf returns the wire kind of a transactional object: record, var,
+// counter, map, set or list.
+func KindOf(x Observable) wire.ObjectKind {
+	return x.(interface{ wireKind() wire.ObjectKind }).wireKind()
+}
+
+func (o *Object) wireKind() wire.ObjectKind    { return wire.ObjectRecord }
+func (v *Var[T]) wireKind() wire.ObjectKind    { return wire.ObjectVar }
+func (c *Counter) wireKind() wire.ObjectKind   { return wire.ObjectCounter }
+func (m *Map[K, V]) wireKind() wire.ObjectKind { return wire.ObjectMap }
+func (s *Set[T]) wireKind() wire.ObjectKind    { return wire.ObjectSet }
+func (l *List[T]) wireKind() wire.ObjectKind   { return wire.ObjectList }

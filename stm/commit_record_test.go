@@ -377,3 +377,14 @@ func TestTxRecordWithoutCommit(t *testing.T) {
 		t.Fatal("Record committed")
 	}
 }
+
+func TestKindOf(t *testing.T) {
+	r := newMirror()
+	for x, want := range map[stm.Observable]wire.ObjectKind{r.v: wire.ObjectVar, r.c: wire.ObjectCounter,
+		r.m: wire.ObjectMap, r.set: wire.ObjectSet, r.l: wire.ObjectList, r.rec: wire.ObjectRecord,
+		rTags.Of(r.rec): wire.ObjectSet, rName.Of(r.rec): wire.ObjectVar} {
+		if got := stm.KindOf(x); got != want {
+			t.Errorf("KindOf(%T) = %v, want %v", x, got, want)
+		}
+	}
+}
