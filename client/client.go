@@ -112,7 +112,8 @@ type Client struct {
 type pending struct {
 	share  *Share
 	writes []wire.Op
-	done   chan verdict // buffered: the reader never blocks on it
+	own    map[wire.ObjectID]*stm.Object // records the commit creates
+	done   chan verdict                  // buffered: the reader never blocks on it
 }
 
 type verdict struct {
@@ -280,7 +281,7 @@ func (c *Client) verdict(id wire.CommitID, v verdict) {
 	if v.ack != nil {
 		// The session's own commits are not echoed as Updates: apply them
 		// here, in version order with the Updates.
-		v.err = p.share.apply(v.ack.Version, p.writes)
+		v.err = p.share.apply(v.ack.Version, p.writes, p.own)
 	}
 	p.done <- v
 }
@@ -307,8 +308,9 @@ func (c *Client) fail(cause error) {
 }
 
 // submit sends cm with the next CommitID and waits for its verdict.
-func (c *Client) submit(ctx context.Context, s *Share, cm *wire.Commit) (verdict, error) {
-	p := &pending{share: s, writes: cm.Writes, done: make(chan verdict, 1)}
+// own holds the records the commit creates, by id.
+func (c *Client) submit(ctx context.Context, s *Share, cm *wire.Commit, own map[wire.ObjectID]*stm.Object) (verdict, error) {
+	p := &pending{share: s, writes: cm.Writes, own: own, done: make(chan verdict, 1)}
 	c.mu.Lock()
 	if err := c.mu.err; err != nil {
 		c.mu.Unlock()

@@ -17,7 +17,8 @@
 //     client's workspace: every record (stm.Materialize, of one of the
 //     classes given: another class is ErrUnknownClass) and the collections
 //     its fields refer to, filled as one internal local transaction.
-//     Find objects with Share.Object or Share.Records.
+//     Find objects with Share.Object or Share.Records; add records with
+//     Share.Create, inside Share.Atomically.
 //  3. Share.Atomically(ctx, fn) runs fn on the replica, sends what it read
 //     and wrote (reads translated to share versions) as a Commit, discards
 //     the local transaction and waits for the verdict:
@@ -45,12 +46,14 @@
 //
 // # Caveats (version 0)
 //
-//   - Objects come from the server: a share holds records (and the
-//     collections their fields refer to) created by some commit on the
-//     server. Creating objects from this client (a Share.Create sending
-//     create ops) is not there yet; records created by other sessions do
-//     arrive, through Updates. Objects no record refers to (a standalone
-//     var) are kept out of the replica.
+//   - Share.Create(tx, class) adds a record (and its collections) to the
+//     share within Atomically's transaction, Share.Remove(tx, o) removes
+//     one: the commit carries create ops (the record with its fields as
+//     the transaction left them, then each collection, empty) before the
+//     transaction's writes, and remove ops after them. A transaction that
+//     fails, retries or is aborted creates and removes nothing. Objects no
+//     record refers to (a standalone var) are kept out of the replica and
+//     cannot be created.
 //   - A transaction touches one share; touching anything else is
 //     ErrNotInShare. Do not commit on share objects with the workspace's
 //     own Atomically: that would change the replica behind the server's

@@ -13,8 +13,15 @@ import (
 // load replaces nothing: it materialises a snapshot's objects (or none)
 // in the workspace as one internal transaction, at share version v. It
 // runs on the reader.
-func (s *Share) load(v uint64, objs []wire.Object) error {
-	defer s.readyOnce.Do(func() { close(s.ready) })
+//
+// On success it ends the transfer (Open returns); on an error the caller's
+// s.fail does, after recording the error, so Open sees it.
+func (s *Share) load(v uint64, objs []wire.Object) (err error) {
+	defer func() {
+		if err == nil {
+			s.readyOnce.Do(func() { close(s.ready) })
+		}
+	}()
 	// Pieces of a split record extend the first (docs/protocol.md 8.3).
 	records := map[wire.ObjectID]*wire.Object{}
 	var order []wire.ObjectID
@@ -41,7 +48,7 @@ func (s *Share) load(v uint64, objs []wire.Object) error {
 	var decodes []decode
 	for _, id := range order {
 		w := records[id]
-		o, err := s.materializeLocked(*w, v)
+		o, err := s.materializeLocked(*w, v, nil)
 		if err != nil {
 			return err
 		}
@@ -96,16 +103,20 @@ func fillOps(o wire.Object) []wire.Op {
 	return nil
 }
 
-// materializeLocked makes the record w in the workspace and indexes it and
-// its collections as having joined the replica at share version v.
-func (s *Share) materializeLocked(w wire.Object, v uint64) (*stm.Object, error) {
-	cl := s.classes[w.Class]
-	if cl == nil {
-		return nil, fmt.Errorf("%w: object %v has class %d", ErrUnknownClass, w.ID, w.Class)
-	}
-	o, err := stm.Materialize(s.c.ws, cl, w)
-	if err != nil {
-		return nil, fmt.Errorf("client: record %v: %w", w.ID, err)
+// materializeLocked makes the record w in the workspace (or takes o, the
+// record this client created as w, if not nil) and indexes it and its
+// collections as having joined the replica at share version v.
+func (s *Share) materializeLocked(w wire.Object, v uint64, o *stm.Object) (*stm.Object, error) {
+	if o == nil {
+		cl := s.classes[w.Class]
+		if cl == nil {
+			return nil, fmt.Errorf("%w: object %v has class %d", ErrUnknownClass, w.ID, w.Class)
+		}
+		var err error
+		o, err = stm.Materialize(s.c.ws, cl, w)
+		if err != nil {
+			return nil, fmt.Errorf("client: record %v: %w", w.ID, err)
+		}
 	}
 	s.indexLocked(w.ID, o, v)
 	for _, f := range w.Fields {
@@ -172,7 +183,10 @@ func (s *Share) commitLocked(v uint64, fn func(tx *stm.Tx) error) error {
 // apply applies the writes of the commit that made share version v (an
 // Update, a Delta's change, or this client's acknowledged commit). It runs
 // on the reader, so applications follow the share's version order.
-func (s *Share) apply(v uint64, ops []wire.Op) error {
+//
+// own holds the records this client created in the commit (nil for
+// another's): they join the share as they are, instead of new objects.
+func (s *Share) apply(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.Object) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.err != nil {
@@ -190,7 +204,7 @@ func (s *Share) apply(v uint64, ops []wire.Op) error {
 	for _, op := range ops {
 		if op.Kind == wire.OpCreate && op.ObjectKind == wire.ObjectRecord {
 			w := wire.Object{ID: op.Object, Class: op.Class, Kind: wire.ObjectRecord, Fields: op.Fields}
-			o, err := s.materializeLocked(w, v)
+			o, err := s.materializeLocked(w, v, own[op.Object])
 			if err != nil {
 				return err
 			}
@@ -241,33 +255,58 @@ func (s *Share) translateLocked(local uint64) uint64 {
 	return s.mu.vmap[i-1].share
 }
 
-// commitOf turns a transaction's record into a commit for the server.
-func (s *Share) commitOf(rec *stm.CommitRecord) (*wire.Commit, error) {
+// commitOf turns a transaction's record, and what it creates and removes,
+// into a commit for the server: creates first, then the writes (less the
+// set_field ops on created records, whose create carries their fields),
+// then removes. Reads of created objects are left out: nothing else can
+// have written them. It also returns the created records by id. tx must
+// still be open (created records are encoded in it).
+func (s *Share) commitOf(tx *stm.Tx, rec *stm.CommitRecord, w *txWork) (*wire.Commit, map[wire.ObjectID]*stm.Object, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if w.err != nil {
+		return nil, nil, w.err
+	}
+	creates, created, own, err := s.createOpsLocked(tx, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	removes, err := s.removeOpsLocked(w)
+	if err != nil {
+		return nil, nil, err
+	}
 	check := func(id wire.ObjectID) error {
-		if _, ok := s.mu.index[id]; !ok {
+		if _, ok := s.mu.index[id]; !ok && !created[id] {
 			return fmt.Errorf("%w %q: %v", ErrNotInShare, s.name, id)
 		}
 		return nil
 	}
-	reads := make([]wire.Read, len(rec.Reads))
-	for i, r := range rec.Reads {
+	reads := make([]wire.Read, 0, len(rec.Reads))
+	for _, r := range rec.Reads {
 		if err := check(r.Object); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if created[r.Object] {
+			continue
 		}
 		// A cell never written since the object joined the replica reads
 		// at a local version older than the join: it holds the state the
 		// object joined with.
 		r.Version = max(s.translateLocked(r.Version), s.mu.entered[r.Object])
-		reads[i] = r
+		reads = append(reads, r)
 	}
-	for _, w := range rec.Writes {
-		if err := check(w.Object); err != nil {
-			return nil, err
+	writes := creates
+	for _, op := range rec.Writes {
+		if err := check(op.Object); err != nil {
+			return nil, nil, err
 		}
+		if op.Kind == wire.OpSetField && own[op.Object] != nil {
+			continue
+		}
+		writes = append(writes, op)
 	}
-	return &wire.Commit{Share: s.handle, Snapshot: s.translateLocked(rec.Snapshot), Reads: reads, Writes: rec.Writes}, nil
+	writes = append(writes, removes...)
+	return &wire.Commit{Share: s.handle, Snapshot: s.translateLocked(rec.Snapshot), Reads: reads, Writes: writes}, own, nil
 }
 
 // Atomically runs fn in a transaction on the replica and commits it on the
@@ -293,35 +332,20 @@ func (s *Share) Atomically(ctx context.Context, fn func(tx *stm.Tx) error) error
 		if err := s.Err(); err != nil {
 			return err
 		}
-		tx := s.c.ws.Begin()
-		err := runFn(tx, fn)
+		cm, own, seen, err := s.run(fn)
 		if errors.Is(err, stm.ErrRetry) {
-			s.mu.Lock()
-			seen := s.translateLocked(tx.Snapshot())
-			s.mu.Unlock()
-			tx.Abort()
 			if err := s.WaitVersion(ctx, seen+1); err != nil {
 				return err
 			}
 			continue
 		}
 		if err != nil {
-			tx.Abort()
 			return err
 		}
-		rec, err := tx.Record()
-		tx.Abort()
-		if err != nil {
-			return err
-		}
-		if len(rec.Writes) == 0 {
+		if cm == nil {
 			return nil
 		}
-		cm, err := s.commitOf(rec)
-		if err != nil {
-			return err
-		}
-		v, err := s.c.submit(ctx, s, cm)
+		v, err := s.c.submit(ctx, s, cm, own)
 		switch {
 		case err != nil:
 			return err
@@ -344,6 +368,37 @@ func (s *Share) Atomically(ctx context.Context, fn func(tx *stm.Tx) error) error
 			return &AbortError{Code: v.abort.Code, Message: v.abort.Message}
 		}
 	}
+}
+
+// run runs fn once in a transaction on the replica and returns the commit
+// to send (nil if it wrote, created and removed nothing) and the records it
+// creates; on stm.ErrRetry, the share version fn saw.
+func (s *Share) run(fn func(tx *stm.Tx) error) (cm *wire.Commit, own map[wire.ObjectID]*stm.Object, seen uint64, err error) {
+	tx := s.c.ws.Begin()
+	w := s.track(tx)
+	defer func() {
+		s.untrack(tx)
+		tx.Abort()
+	}()
+	err = runFn(tx, fn)
+	if errors.Is(err, stm.ErrRetry) {
+		s.mu.Lock()
+		seen = s.translateLocked(tx.Snapshot())
+		s.mu.Unlock()
+		return nil, nil, seen, err
+	}
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	rec, err := tx.Record()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if len(rec.Writes) == 0 && len(w.created) == 0 && len(w.removed) == 0 && w.err == nil {
+		return nil, nil, 0, nil
+	}
+	cm, own, err = s.commitOf(tx, rec, w)
+	return cm, own, 0, err
 }
 
 // runFn runs fn; on a panic it aborts tx and lets the panic go on.

@@ -38,6 +38,7 @@ type Share struct {
 		entered map[wire.ObjectID]uint64         // share version each joined the replica at
 		foreign map[wire.ObjectID]bool           // objects kept out of the replica
 		vmap    []verPair                        // increasing local
+		txs     map[*stm.Tx]*txWork              // Atomically's transactions running
 		changed chan struct{}                    // closed and replaced when version or err changes
 	}
 }
@@ -61,6 +62,7 @@ func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (
 	s.mu.index = map[wire.ObjectID]stm.Observable{}
 	s.mu.entered = map[wire.ObjectID]uint64{}
 	s.mu.foreign = map[wire.ObjectID]bool{}
+	s.mu.txs = map[*stm.Tx]*txWork{}
 	s.mu.changed = make(chan struct{})
 	c.mu.Lock()
 	if err := c.mu.err; err != nil {
@@ -232,7 +234,7 @@ func (s *Share) receive(m wire.Message) {
 		}
 	case *wire.Delta:
 		for _, ch := range m.Changes {
-			if err = s.apply(ch.Version, ch.Writes); err != nil {
+			if err = s.apply(ch.Version, ch.Writes, nil); err != nil {
 				break
 			}
 		}
@@ -240,7 +242,7 @@ func (s *Share) receive(m wire.Message) {
 			s.readyOnce.Do(func() { close(s.ready) })
 		}
 	case *wire.Update:
-		err = s.apply(m.Version, m.Writes)
+		err = s.apply(m.Version, m.Writes, nil)
 	case *wire.ShareClosed:
 		err = &ShareClosedError{Name: s.name, Code: m.Code, Message: m.Message}
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -14,40 +13,33 @@ import (
 	"github.com/weft-stm/weft/stm"
 )
 
-// runDemo is "weft demo": a bank of accounts in one workspace, tellers
-// transferring between them concurrently, an auditor checking the total on
-// consistent snapshots, a waiter blocked in Retry until a vault fills, and
-// an observer; it prints the commit and conflict rates each second.
-func runDemo(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dur := fs.Duration("d", 5*time.Second, "how long to run")
-	accounts := fs.Int("accounts", 100, "number of accounts")
-	tellers := fs.Int("tellers", 4, "concurrent transferring goroutines")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *accounts < 2 || *tellers < 1 {
+// localDemo is "weft demo -local": a bank of accounts in one workspace,
+// tellers transferring between them concurrently, an auditor checking the
+// total on consistent snapshots, a waiter blocked in Retry until a vault
+// fills, and an observer; it prints the commit and conflict rates each
+// second. No server, no network: the transactional core alone.
+func localDemo(dur time.Duration, accounts, tellers int, stdout io.Writer) error {
+	if accounts < 2 || tellers < 1 {
 		return errors.New("need at least 2 accounts and 1 teller")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *dur)
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
 
 	ws := stm.NewWorkspace()
 	defer ws.Close()
 	const start = 1000
-	acct := make([]*stm.Var[int], *accounts)
+	acct := make([]*stm.Var[int], accounts)
 	for i := range acct {
 		acct[i] = stm.NewVar(ws, start)
 	}
-	want := start * *accounts
+	want := start * accounts
 	vault := stm.NewCounter(ws)
 	var transfers, conflicts, audits atomic.Int64
 	var observed atomic.Int64
 	sub := ws.Subscribe(acct[0], func(c stm.Change) { observed.Add(int64(c.Commits)) })
 	defer sub.Close()
 
-	fmt.Fprintf(stdout, "weft demo: %d accounts of %d, %d tellers, %v\n", *accounts, start, *tellers, *dur)
+	fmt.Fprintf(stdout, "weft demo -local: %d accounts of %d, %d tellers, %v\n", accounts, start, tellers, dur)
 	var wg sync.WaitGroup
 	// The waiter blocks in Retry until the vault holds 1000 fees, on no timer.
 	vaultFull := make(chan time.Duration, 1)
@@ -66,7 +58,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	var bad atomic.Value
-	for t := range *tellers {
+	for t := range tellers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -17,7 +17,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"demo", "run a local demo of the transactional core, printing live rates", runDemo},
+		{"demo", "start a server and clients over TCP, printing live commit rates (-local: the core alone)", runDemo},
 		{"gen", "generate Go types from a .weft schema", runGen},
 		{"serve", "run a Weft server", runServe},
 	}
