@@ -2,9 +2,9 @@ package main
 
 // Suite replication: weft's replicated commits over a network, beside
 // servers that do a comparable job. The peer rows live in
-// suite_replication_peers.go. The weft rows come once weft's Go client
-// exists: each is one Setup function passed to weftRow in the case list
-// below (weftRow(weftCommitRTT) instead of weftRow(nil)).
+// suite_replication_peers.go, the weft rows (a weft server in process,
+// clients of package client over loopback TCP) in
+// suite_replication_weft.go.
 
 // Peer systems of the replication suite (weft is sysWeft).
 const (
@@ -22,14 +22,19 @@ const (
 	rttFrameBytes = 64   // frame echoed by tcp-echo
 )
 
-// weftRow is the weft row of a case: setup runs it, and nil (no client
-// yet) reports the row as skipped.
-func weftRow(setup func() (*Instance, error)) Row {
-	if setup == nil {
-		setup = func() (*Instance, error) { return nil, skipRow("weft client not built yet") }
-	}
-	return Row{System: sysWeft, Setup: setup}
+// weftRow is the weft row of a case.
+func weftRow(note string, setup func() (*Instance, error)) Row {
+	return Row{System: sysWeft, Note: note, Setup: setup}
 }
+
+// weftSkipped is the weft row of a case the client cannot do yet: it is
+// reported as skipped, for reason.
+func weftSkipped(reason string) Row {
+	return Row{System: sysWeft, Setup: func() (*Instance, error) { return nil, skipRow("%s", reason) }}
+}
+
+// weftChainedSkip is why commit-chained has no weft row yet.
+const weftChainedSkip = "needs speculative chained commits (client v0 waits for each ack)"
 
 func replicationSuite() *Suite {
 	return &Suite{
@@ -42,7 +47,8 @@ func replicationSuite() *Suite {
 				Doc:  "one client, one commit at a time (each waits for its acknowledgement)",
 				Unit: "round trips/s",
 				Rows: []Row{
-					weftRow(nil),
+					weftRow("in-process weft server, one client v0: Atomically reads and increments one Cell's value, commits and waits for the ack",
+						weftCommitRTT),
 					{System: sysTCPEcho, Note: "bare loopback TCP echo server, one client, 64-byte frame per round trip: the floor of any round trip",
 						Setup: tcpEchoRTT},
 				},
@@ -53,7 +59,7 @@ func replicationSuite() *Suite {
 				Unit:      "acked writes/s",
 				WorkPerOp: chainWindow,
 				Rows: []Row{
-					weftRow(nil),
+					weftSkipped(weftChainedSkip),
 					{System: sysRedis, Note: "go-redis Pipeline of 1000 SETs per Exec, on 1000 keys (at most 1000 in flight)",
 						Setup: redisChained},
 				},
@@ -63,7 +69,8 @@ func replicationSuite() *Suite {
 				Doc:  "8 clients, each a read-modify-write of a random key among 1000, retried on conflict",
 				Unit: "commits/s",
 				Rows: []Row{
-					weftRow(nil),
+					weftRow("8 clients, 1000 Cells: Atomically increments a random Cell's value; the client reruns it after an abort conflict",
+						weftReplRMW),
 					{System: sysRedis, Note: "8 connections, WATCH key, GET, MULTI, SET, EXEC; retried when EXEC aborts",
 						Setup: redisRMW},
 				},
@@ -73,7 +80,8 @@ func replicationSuite() *Suite {
 				Doc:  "8 clients incrementing one counter",
 				Unit: "increments/s",
 				Rows: []Row{
-					weftRow(nil),
+					weftRow("8 clients, Atomically adds 1 to one Tally's counter field (blind, never aborted)",
+						weftCounter),
 					{System: sysRedis, Note: "8 connections, INCR of one key",
 						Setup: redisCounter},
 				},
@@ -84,7 +92,8 @@ func replicationSuite() *Suite {
 				Unit:      "deliveries/s",
 				WorkPerOp: replClients,
 				Rows: []Row{
-					weftRow(nil),
+					weftRow("1 client commits blind writes to a Cell, each awaiting its ack; 8 clients with the share open count the commits applied to their replica (Subscribe, Change.Commits); writer at most 1000 ahead",
+						weftFanout),
 					{System: sysNATS, Note: "embedded nats-server, nats.go: 1 publisher and 8 subscriber connections on one subject; publisher at most 1000 messages ahead",
 						Setup: natsFanout},
 					{System: sysRedis, Note: "PUBLISH (each waits for its reply, receivers checked = 8) to 8 SUBSCRIBE connections",
@@ -95,8 +104,9 @@ func replicationSuite() *Suite {
 				Name:      "sync-100k",
 				Doc:       "a client opening a share of 100,000 objects, until it holds them all (one op = 100,000 objects)",
 				Unit:      "objects/s",
-				WorkPerOp: 100_000,
-				Rows:      []Row{weftRow(nil)},
+				WorkPerOp: float64(syncObjects),
+				Rows: []Row{weftRow("a share of 100,000 Cells; one op dials a fresh client, Opens the share (snapshot chunks, materialisation), checks it holds every Cell, closes the client",
+					weftSync)},
 			},
 		},
 	}
