@@ -235,22 +235,7 @@ func TestRowsCount(t *testing.T) {
 						}
 					}()
 				}
-				ops := make([]uint64, len(inst.Workers))
-				for i, w := range inst.Workers {
-					for range k {
-						if err := w(); err != nil {
-							t.Fatal(err)
-						}
-					}
-					ops[i] = k
-				}
-				if err := inst.Check(ops); err != nil {
-					t.Errorf("check after %v ops: %v", ops, err)
-				}
-				ops[len(ops)-1]++
-				if err := inst.Check(ops); err == nil {
-					t.Errorf("check accepted a miscount %v", ops)
-				}
+				checkCountsExact(t, inst, k)
 			})
 		}
 	}
@@ -393,5 +378,27 @@ func TestFormat(t *testing.T) {
 		if got := formatRatio(tc.x); got != tc.want {
 			t.Errorf("formatRatio(%v) = %q, want %q", tc.x, got, tc.want)
 		}
+	}
+}
+
+// checkCountsExact runs each of inst's workers k times, then requires its
+// Check to accept those counts and to reject one op more.
+func checkCountsExact(t *testing.T, inst *Instance, k uint64) {
+	t.Helper()
+	ops := make([]uint64, len(inst.Workers))
+	for i, w := range inst.Workers {
+		for range k {
+			if err := w(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ops[i] = k
+	}
+	if err := inst.Check(ops); err != nil {
+		t.Errorf("check after %v ops: %v", ops, err)
+	}
+	ops[len(ops)-1]++
+	if err := inst.Check(ops); err == nil {
+		t.Errorf("check accepted a miscount %v", ops)
 	}
 }

@@ -236,22 +236,7 @@ func TestReplicationRowsCount(t *testing.T) {
 						t.Error(err)
 					}
 				}()
-				ops := make([]uint64, len(inst.Workers))
-				for i, w := range inst.Workers {
-					for range k {
-						if err := w(); err != nil {
-							t.Fatal(err)
-						}
-					}
-					ops[i] = k
-				}
-				if err := inst.Check(ops); err != nil {
-					t.Errorf("check after %v ops: %v", ops, err)
-				}
-				ops[len(ops)-1]++
-				if err := inst.Check(ops); err == nil {
-					t.Errorf("check accepted a miscount %v", ops)
-				}
+				checkCountsExact(t, inst, k)
 			})
 		}
 	}
