@@ -228,6 +228,20 @@ func (e *weftEnv) seed(name string, batches ...[]wire.Op) (uint64, error) {
 
 // seedCells creates n Cells (ids seedID(1..n)) in share name, in commits
 // of at most seedBatch.
+// startSeeded starts a server and seeds share with n Cells, returning the
+// share version the seeding reached; on error nothing is left running.
+func startSeeded(share string, n int) (*weftEnv, uint64, error) {
+	e, err := startWeft()
+	if err != nil {
+		return nil, 0, err
+	}
+	ver, err := e.seedCells(share, n)
+	if err != nil {
+		return nil, 0, e.closeAfter(err)
+	}
+	return e, ver, nil
+}
+
 func (e *weftEnv) seedCells(name string, n int) (uint64, error) {
 	var batches [][]wire.Op
 	for first := 1; first <= n; first += seedBatch {
@@ -253,13 +267,10 @@ func cellsOf(s *client.Share, want int) ([]Cell, error) {
 // weftCommitRTT: one client, one transaction at a time incrementing a
 // Cell's value (read, write, Commit, wait for the Ack).
 func weftCommitRTT() (*Instance, error) {
-	e, err := startWeft()
+	const share = "rtt"
+	e, _, err := startSeeded(share, 1)
 	if err != nil {
 		return nil, err
-	}
-	const share = "rtt"
-	if _, err := e.seedCells(share, 1); err != nil {
-		return nil, e.closeAfter(err)
 	}
 	s, err := e.open(share)
 	if err != nil {
@@ -300,13 +311,10 @@ func weftCommitRTT() (*Instance, error) {
 // one of 1000 Cells; conflicts are retried by the client. The values sum
 // to the committed transactions.
 func weftReplRMW() (*Instance, error) {
-	e, err := startWeft()
+	const share = "rmw"
+	e, _, err := startSeeded(share, replKeys)
 	if err != nil {
 		return nil, err
-	}
-	const share = "rmw"
-	if _, err := e.seedCells(share, replKeys); err != nil {
-		return nil, e.closeAfter(err)
 	}
 	inst := &Instance{
 		Check: func(ops []uint64) error {
@@ -427,13 +435,10 @@ func (f *fanout) deliverCommits(i int, n uint64) {
 // applied to a replica counts as one delivery. The writer runs at most
 // fanoutWindow commits ahead of the slowest reader, as the peers do.
 func weftFanout() (*Instance, error) {
-	e, err := startWeft()
+	const share = "fanout"
+	e, _, err := startSeeded(share, 1)
 	if err != nil {
 		return nil, err
-	}
-	const share = "fanout"
-	if _, err := e.seedCells(share, 1); err != nil {
-		return nil, e.closeAfter(err)
 	}
 	f := newFanout(replClients)
 	var readers []*client.Share
@@ -503,15 +508,11 @@ func weftFanout() (*Instance, error) {
 // materialisation), checks that it holds every Cell, and closes the
 // client.
 func weftSync() (*Instance, error) {
-	e, err := startWeft()
-	if err != nil {
-		return nil, err
-	}
 	const share = "sync"
 	n := syncObjects
-	ver, err := e.seedCells(share, n)
+	e, ver, err := startSeeded(share, n)
 	if err != nil {
-		return nil, e.closeAfter(err)
+		return nil, err
 	}
 	var opened atomic.Uint64
 	ctx := context.Background()
