@@ -64,22 +64,29 @@ func (s *session) abandon() {
 }
 
 // writeLoop is the session's writer goroutine: it sends the queued items
-// in order, then the final Error, and returns. A failed write ends the
-// session.
+// in order, then the final Error, and returns. Each round takes every item
+// queued and sends them with one SendBatch, so that a burst of Acks and
+// Updates to a session costs one write. A failed write ends the session.
 func (s *session) writeLoop() {
 	defer close(s.writerDone)
+	var items [][]wire.Message // the items taken, reused between rounds
+	var batch []wire.Message   // their messages, in order
 	for {
 		s.out.Lock()
 		if len(s.out.items) > 0 {
-			item := s.out.items[0]
-			s.out.items[0] = nil
-			s.out.items = s.out.items[1:]
+			items, s.out.items = s.out.items, items[:0]
 			s.out.Unlock()
-			for _, m := range item {
-				if err := s.conn.Send(s.dropCtx, m); err != nil {
-					s.writeFailed(m, err)
-					break
-				}
+			for _, item := range items {
+				batch = append(batch, item...)
+			}
+			err := s.conn.SendBatch(s.dropCtx, batch)
+			// Drop the references, so that sent messages are not kept
+			// alive by the reused slices.
+			clear(items)
+			clear(batch)
+			batch = batch[:0]
+			if err != nil {
+				s.writeFailed(err)
 			}
 			continue
 		}
@@ -103,9 +110,11 @@ func (s *session) writeLoop() {
 	}
 }
 
-// writeFailed ends the session after Send failed: the connection is broken,
-// or the writes were abandoned, or (a bug) m is invalid under the limits.
-func (s *session) writeFailed(m wire.Message, err error) {
+// writeFailed ends the session after SendBatch failed: the connection is
+// broken, or the writes were abandoned, or (a bug) a message is invalid
+// under the limits, and then none of the batch was sent. The error's field
+// path starts with the type of the invalid message.
+func (s *session) writeFailed(err error) {
 	var fe *wire.FieldError
 	invalid := errors.As(err, &fe)
 	s.out.Lock()
@@ -118,7 +127,7 @@ func (s *session) writeFailed(m wire.Message, err error) {
 	s.out.items = nil
 	s.out.Unlock()
 	if invalid {
-		s.log.Error("message invalid under the session's limits", "type", m.Type(), "err", err)
+		s.log.Error("message invalid under the session's limits", "err", err)
 	} else if s.dropCtx.Err() == nil {
 		s.log.Debug("write failed", "err", err)
 	}

@@ -153,3 +153,25 @@ func TestShutdownDeadline(t *testing.T) {
 	}
 	slow.expectEnd()
 }
+
+// SendBatch gates a batch as Send gates its messages: the session's writer
+// sends with SendBatch, and without this the embedded Conn's SendBatch
+// would let Updates through the gate. The messages before the first Update
+// go at once, as they would one Send at a time.
+func (c *gateConn) SendBatch(ctx context.Context, msgs []wire.Message) error {
+	for i, m := range msgs {
+		if m.Type() != wire.TypeUpdate {
+			continue
+		}
+		if err := c.Conn.SendBatch(ctx, msgs[:i]); err != nil {
+			return err
+		}
+		for _, m := range msgs[i:] {
+			if err := c.Send(ctx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return c.Conn.SendBatch(ctx, msgs)
+}

@@ -28,6 +28,8 @@ func testConn(t *testing.T, pair pairFunc) {
 	t.Run("InvalidSendNotFinal", func(t *testing.T) { testInvalidSend(t, pair) })
 	t.Run("MalformedFrameIsFinal", func(t *testing.T) { testMalformed(t, pair) })
 	t.Run("FrameOverReceiverLimit", func(t *testing.T) { testFrameTooLarge(t, pair) })
+	t.Run("SendBatch", func(t *testing.T) { testSendBatch(t, pair) })
+	t.Run("InvalidBatchSendsNothing", func(t *testing.T) { testInvalidBatch(t, pair) })
 }
 
 // vectorMessages decodes the valid test vectors of the wire package: every

@@ -16,12 +16,14 @@
 //
 // # The caller's duties
 //
-//  1. One goroutine at a time calls Send and one calls Recv (they may be
-//     different ones); Close may be called from anywhere and unblocks both.
+//  1. One goroutine at a time calls Send or SendBatch and one calls Recv
+//     (they may be different ones); Close may be called from anywhere and
+//     unblocks both.
 //  2. Treat every error as final except: from Recv, a context error
-//     (nothing was consumed); from Send, a context error alone (nothing was
-//     sent) and a *wire.FieldError (the message was invalid under the
-//     limits; nothing was sent). See Conn for the full list.
+//     (nothing was consumed); from Send and SendBatch, a context error
+//     alone (nothing was sent) and a *wire.FieldError (a message was
+//     invalid under the limits; nothing was sent, not even the valid
+//     messages of a batch). See Conn for the full list.
 //  3. When Recv returns a *wire.FieldError (a malformed frame), send an
 //     Error with wire.CodeProtocol if you wish (Send still works), then
 //     Close: the stream can no longer be read.
@@ -31,10 +33,22 @@
 //  5. Always Close a connection, even after a final error: Close releases
 //     its goroutine (TCP) and its socket.
 //
+// # Batches and buffering
+//
+// SendBatch sends several messages at once: over TCP they are encoded into
+// one buffer and written with one system call, where Send makes one per
+// message. A writer that queues messages (as the server does for each
+// session) should send all it has queued with one SendBatch. Over TCP,
+// reads are buffered: one read brings in every frame that has arrived, and
+// Recv decodes a frame already buffered without waiting for any other
+// goroutine. Only bytes are read ahead, never frames: a frame is checked
+// and decoded under the limits in force when the Recv that returns it
+// starts (see TCPConn).
+//
 // # Ownership
 //
-// Send does not keep the message: the caller may reuse it as soon as Send
-// returns. Recv's message belongs to the caller: it aliases no buffer of
+// Send and SendBatch do not keep the messages: the caller may reuse them
+// as soon as they return. Recv's message belongs to the caller: it aliases no buffer of
 // the connection (unless an in-memory Network is told SetEncoding(false)).
 //
 // # Caveats

@@ -462,23 +462,63 @@ func (c *MemConn) Send(ctx context.Context, m wire.Message) error {
 	case c.reset:
 		return ErrReset
 	}
-	var it item
-	if n.raw {
-		if err := wire.Validate(m, c.lim); err != nil {
-			return err
-		}
-		it.m = m
-	} else {
-		c.buf.Reset()
-		if err := c.w.WriteMessage(m); err != nil {
-			return err // a *wire.FieldError: writing to a bytes.Buffer does not fail
-		}
-		// The whole frame, length prefix included: the receiver reads it
-		// with a wire.Reader under its own limits, as over TCP.
-		it.frame = bytes.Clone(c.buf.Bytes())
+	it, err := c.itemLocked(m)
+	if err != nil {
+		return err
 	}
 	n.sendLocked(c, it, m.Type())
 	return nil
+}
+
+// SendBatch implements Conn: the messages are validated (and encoded)
+// first, so that an invalid one sends none of them, then scheduled in
+// order exactly as that many Sends would, with the same random choices and
+// events.
+func (c *MemConn) SendBatch(ctx context.Context, msgs []wire.Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	n := c.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case c.closed:
+		return ErrClosed
+	case c.reset:
+		return ErrReset
+	}
+	its := make([]item, len(msgs))
+	for i, m := range msgs {
+		it, err := c.itemLocked(m)
+		if err != nil {
+			return err
+		}
+		its[i] = it
+	}
+	for i, it := range its {
+		n.sendLocked(c, it, msgs[i].Type())
+	}
+	return nil
+}
+
+// itemLocked validates m under c's limits and makes what travels for it.
+func (c *MemConn) itemLocked(m wire.Message) (item, error) {
+	var it item
+	if c.n.raw {
+		if err := wire.Validate(m, c.lim); err != nil {
+			return item{}, err
+		}
+		it.m = m
+		return it, nil
+	}
+	c.buf.Reset()
+	if err := c.w.WriteMessage(m); err != nil {
+		return item{}, err // a *wire.FieldError: writing to a bytes.Buffer does not fail
+	}
+	// The whole frame, length prefix included: the receiver reads it with
+	// a wire.Reader under its own limits, as over TCP.
+	it.frame = bytes.Clone(c.buf.Bytes())
+	return it, nil
 }
 
 // Recv implements Conn. Messages already delivered are returned even after

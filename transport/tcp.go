@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,30 +148,63 @@ func TCPDialer(cfg *tls.Config, lim wire.Limits) Dialer {
 // TCPConn is a connection over TCP (or TLS over TCP), framed with
 // wire.Reader and wire.Writer.
 //
-// A reader goroutine, owned by the connection and waited for by Close,
-// reads one frame for each Recv that asks; a Recv whose ctx ends leaves the
-// frame being read to the next Recv, so cancelling loses nothing. It never
-// reads ahead of the Recvs, so that SetLimits after a Recv governs the next
-// frame.
+// Sending: Send writes one frame with one Write; SendBatch encodes all its
+// messages into one buffer first and writes them with one Write, so that a
+// burst costs one system call.
+//
+// Receiving: the socket is read through a buffer of recvBufSize bytes, so
+// that one read system call brings in every frame that has arrived. Recv
+// decodes a frame in its own goroutine when the frame is whole in the
+// buffer, and otherwise waits for more bytes itself; an ended ctx
+// interrupts that wait with a past read deadline, which consumes nothing,
+// since no frame is parsed until all of it is buffered. Only what cannot
+// wait that way goes to a reader goroutine owned by the connection (and
+// waited for by Close): a frame longer than the buffer, read while its
+// bytes arrive, and, over TLS, the first frame, behind the server's
+// handshake. A Recv whose ctx ends while the goroutine reads leaves that
+// frame to the next Recv, so cancelling loses nothing either way.
+//
+// Bytes are read ahead, frames never are: a frame's length is checked
+// against MaxFrameSize, and its body decoded, only by the Recv that returns
+// it, under the limits in force when that Recv starts. So SetLimits after a
+// Recv governs the next frame (as the handshake needs: the client adopts
+// the limits from Welcome before it reads further), and nothing larger
+// than the buffer is held beyond what a frame within the limits needs.
 type TCPConn struct {
 	nc  net.Conn
 	lim atomic.Pointer[wire.Limits]
 
 	sendSem chan struct{} // held by the Send in progress
 	cw      countWriter
-	w       *wire.Writer
-	wlim    *wire.Limits // the limits w has
+	w       *wire.Writer // writes frames to cw
+	bw      *wire.Writer // encodes a batch into batch
+	batch   appendWriter
+	wlim    *wire.Limits // the limits w and bw have
 
+	// Owned by the Recv in progress (recvSem) unless asked, when the
+	// reader goroutine owns rb and r until it sends its result.
 	recvSem chan struct{} // held by the Recv in progress
-	asked   bool          // a frame was asked for and not yet returned (guarded by recvSem)
-	rerr    error         // the final Recv error (guarded by recvSem)
-	want    chan *wire.Limits
+	rb      readBuf
+	r       *wire.Reader // reads from rb
+	rlim    *wire.Limits // the limits r has
+	direct  bool         // Recv may read the socket itself: the TLS handshake is over
+	asked   bool         // the reader goroutine reads a frame not yet returned
+	rerr    error        // the final Recv error
+	want    chan struct{}
 	results chan recvResult
 
 	closeOnce sync.Once
 	closing   chan struct{}
 	wg        sync.WaitGroup
 }
+
+// recvBufSize is the size of a connection's read buffer: room for many
+// small frames per read system call, at a memory cost per connection.
+const recvBufSize = 16 << 10
+
+// maxBatchBuf is the largest batch buffer a connection keeps between
+// batches, so that one large burst does not hold memory for good.
+const maxBatchBuf = 256 << 10
 
 type recvResult struct {
 	m   wire.Message
@@ -190,12 +224,21 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// appendWriter collects the frames of a batch in memory; it never fails,
+// so the only errors of encoding a batch are the messages' own.
+type appendWriter struct{ b []byte }
+
+func (a *appendWriter) Write(p []byte) (int, error) {
+	a.b = append(a.b, p...)
+	return len(p), nil
+}
+
 func newTCPConn(nc net.Conn, lim wire.Limits) *TCPConn {
 	c := &TCPConn{
 		nc:      nc,
 		sendSem: make(chan struct{}, 1),
 		recvSem: make(chan struct{}, 1),
-		want:    make(chan *wire.Limits, 1),
+		want:    make(chan struct{}, 1),
 		results: make(chan recvResult, 1),
 		closing: make(chan struct{}),
 	}
@@ -203,16 +246,22 @@ func newTCPConn(nc net.Conn, lim wire.Limits) *TCPConn {
 	c.lim.Store(&l)
 	c.cw.w = nc
 	c.w = wire.NewWriter(&c.cw, l)
+	c.bw = wire.NewWriter(&c.batch, l)
 	c.wlim = &l
+	c.rb = readBuf{nc: nc, buf: make([]byte, recvBufSize)}
+	c.r = wire.NewReader(&c.rb, l) // rb is an io.ByteReader: not wrapped again
+	c.rlim = &l
+	_, isTLS := nc.(*tls.Conn)
+	c.direct = !isTLS
 	c.wg.Add(1)
-	go c.readLoop(wire.NewReader(nc, l))
+	go c.readLoop()
 	return c
 }
 
 // readLoop reads one message per request until a read fails or the
 // connection closes. results has room for the one outstanding request, so
 // the loop never blocks on it.
-func (c *TCPConn) readLoop(r *wire.Reader) {
+func (c *TCPConn) readLoop() {
 	defer c.wg.Done()
 	// A TLS server's handshake starts at once, not at the first Recv: the
 	// client's DialTCP waits for it. Close ends it by closing the socket.
@@ -222,8 +271,7 @@ func (c *TCPConn) readLoop(r *wire.Reader) {
 	}
 	for {
 		select {
-		case lim := <-c.want:
-			r.SetLimits(*lim)
+		case <-c.want:
 		case <-c.closing:
 			return
 		}
@@ -231,7 +279,7 @@ func (c *TCPConn) readLoop(r *wire.Reader) {
 			c.results <- recvResult{nil, fmt.Errorf("tls handshake: %w", hsErr)}
 			return
 		}
-		m, err := r.ReadMessage()
+		m, err := c.r.ReadMessage()
 		c.results <- recvResult{m, err}
 		if err != nil {
 			return
@@ -247,6 +295,35 @@ func (c *TCPConn) SetLimits(lim wire.Limits) {
 
 // Send implements Conn.
 func (c *TCPConn) Send(ctx context.Context, m wire.Message) error {
+	return c.send(ctx, func() error { return c.w.WriteMessage(m) })
+}
+
+// SendBatch implements Conn. Every message is validated and encoded into
+// one buffer before anything is written, so an invalid message, wherever
+// it is in msgs, sends none of them; the buffer then goes out with one
+// Write.
+func (c *TCPConn) SendBatch(ctx context.Context, msgs []wire.Message) error {
+	return c.send(ctx, func() error {
+		c.batch.b = c.batch.b[:0]
+		for _, m := range msgs {
+			if err := c.bw.WriteMessage(m); err != nil {
+				return err // a *wire.FieldError, and cw has written nothing
+			}
+		}
+		var err error
+		if len(c.batch.b) > 0 {
+			_, err = c.cw.Write(c.batch.b)
+		}
+		if cap(c.batch.b) > maxBatchBuf {
+			c.batch.b = nil
+		}
+		return err
+	})
+}
+
+// send runs write, which writes through c.cw, as the Send in progress,
+// with ctx's end interrupting it, and sorts out its error.
+func (c *TCPConn) send(ctx context.Context, write func() error) error {
 	select {
 	case c.sendSem <- struct{}{}:
 	case <-c.closing:
@@ -265,6 +342,7 @@ func (c *TCPConn) Send(ctx context.Context, m wire.Message) error {
 	}
 	if l := c.lim.Load(); l != c.wlim {
 		c.w.SetLimits(*l)
+		c.bw.SetLimits(*l)
 		c.wlim = l
 	}
 	// The wire.Writer takes no context: an ended ctx sets a past write
@@ -279,7 +357,7 @@ func (c *TCPConn) Send(ctx context.Context, m wire.Message) error {
 		})
 	}
 	c.cw.n = 0
-	err := c.w.WriteMessage(m)
+	err := write()
 	if stop != nil && !stop() {
 		<-fired
 		c.nc.SetWriteDeadline(time.Time{})
@@ -322,22 +400,197 @@ func (c *TCPConn) Recv(ctx context.Context) (wire.Message, error) {
 	default:
 	}
 	if !c.asked {
-		c.want <- c.lim.Load() // room for one, and the loop took the last
+		// r is ours: give it the limits this frame is read under.
+		if l := c.lim.Load(); l != c.rlim {
+			c.r.SetLimits(*l)
+			c.rlim = l
+		}
+		if c.direct {
+			ok, err := c.await(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return c.result(c.r.ReadMessage())
+			}
+		}
+		c.want <- struct{}{} // room for one, and the loop took the last
 		c.asked = true
 	}
 	select {
 	case r := <-c.results:
 		c.asked = false
-		if r.err != nil {
-			c.rerr = c.recvErr(r.err)
-			return nil, c.rerr
-		}
-		return r.m, nil
+		c.direct = true // the handshake is over, if there was one
+		return c.result(r.m, r.err)
 	case <-c.closing:
 		return nil, ErrClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+func (c *TCPConn) result(m wire.Message, err error) (wire.Message, error) {
+	if err != nil {
+		c.rerr = c.recvErr(err)
+		return nil, c.rerr
+	}
+	return m, nil
+}
+
+// await reads from the socket into the buffer until the next frame can be
+// read without blocking (ok), or needs the reader goroutine because it is
+// longer than the buffer (!ok). It returns ctx.Err() when ctx ends first:
+// what it read stays in the buffer, so nothing is lost. A failed read is
+// kept in the buffer, to be reported by the Reader as it would have been.
+func (c *TCPConn) await(ctx context.Context) (ok bool, err error) {
+	var w readWatch
+	ok, err = c.awaitWatched(ctx, &w)
+	if w.stop != nil && !w.stop() {
+		<-w.fired
+		c.nc.SetReadDeadline(time.Time{})
+	}
+	return ok, err
+}
+
+// readWatch is ctx's watch over the reads of an await, set up only when a
+// read may block; it stays on the stack, so a Recv that finds its frame
+// buffered allocates nothing for it.
+type readWatch struct {
+	fired chan struct{}
+	stop  func() bool
+}
+
+func (c *TCPConn) awaitWatched(ctx context.Context, w *readWatch) (bool, error) {
+	for {
+		switch c.rb.frameState(c.rlim.MaxFrameSize) {
+		case frameReady:
+			return true, nil
+		case frameTooLong:
+			return false, nil
+		}
+		if c.rb.err != nil {
+			return true, nil // the Reader reports it, without reading
+		}
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		// Only now, when a read may block, is ctx watched: a Recv that
+		// finds its frame buffered pays nothing for it.
+		if w.stop == nil && ctx.Done() != nil {
+			fired := make(chan struct{})
+			w.fired = fired
+			w.stop = context.AfterFunc(ctx, func() {
+				c.nc.SetReadDeadline(time.Unix(1, 0))
+				close(fired)
+			})
+		}
+		if err := c.rb.fill(); err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+				return false, ctxErr // interrupted: not a failure of the stream
+			}
+			c.rb.err = err
+		}
+	}
+}
+
+// readBuf buffers the socket for the wire.Reader, like a bufio.Reader, but
+// lets Recv look at the buffered bytes and fill the buffer itself with an
+// interruptible read.
+type readBuf struct {
+	nc   net.Conn
+	buf  []byte
+	r, w int   // buf[r:w] is unread
+	err  error // the error that ended the stream; kept once the buffer is drained
+}
+
+// Read implements io.Reader for the wire.Reader.
+func (b *readBuf) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if b.r == b.w {
+		if b.err != nil {
+			return 0, b.err
+		}
+		if len(p) >= len(b.buf) {
+			// A long frame body: read straight into it.
+			n, err := b.nc.Read(p)
+			b.err = err
+			return n, err
+		}
+		b.r, b.w = 0, 0
+		n, err := b.nc.Read(b.buf)
+		b.w, b.err = n, err
+		if n == 0 {
+			return 0, err
+		}
+	}
+	n := copy(p, b.buf[b.r:b.w])
+	b.r += n
+	return n, nil
+}
+
+// ReadByte implements io.ByteReader for the wire.Reader.
+func (b *readBuf) ReadByte() (byte, error) {
+	for empty := 0; b.r == b.w; empty++ {
+		if b.err != nil {
+			return 0, b.err
+		}
+		if empty == 100 {
+			return 0, io.ErrNoProgress
+		}
+		b.r, b.w = 0, 0
+		n, err := b.nc.Read(b.buf)
+		b.w, b.err = n, err
+	}
+	c := b.buf[b.r]
+	b.r++
+	return c, nil
+}
+
+// fill makes room at the end of the buffer and reads once into it.
+func (b *readBuf) fill() error {
+	if b.r > 0 {
+		b.w = copy(b.buf, b.buf[b.r:b.w])
+		b.r = 0
+	}
+	n, err := b.nc.Read(b.buf[b.w:])
+	b.w += n
+	return err
+}
+
+const (
+	frameShort   = iota // more bytes are needed
+	frameReady          // reading the next frame will not block: it is whole, or its length prefix is bad
+	frameTooLong        // the next frame cannot fit in the buffer
+)
+
+// frameState says whether the next frame is whole in the buffer. It reads
+// the length prefix as wire.Reader does, failing at the same byte for the
+// same reasons, so that a bad prefix is reported by the Reader without
+// waiting for bytes that may never come.
+func (b *readBuf) frameState(maxFrame int) int {
+	var n uint64
+	for i := 0; i < 5; i++ { // a length prefix has at most 5 bytes
+		if b.r+i >= b.w {
+			return frameShort
+		}
+		c := b.buf[b.r+i]
+		n |= uint64(c&0x7f) << (7 * i)
+		switch {
+		case n > uint64(maxFrame), c == 0 && i > 0:
+			return frameReady
+		case c < 0x80:
+			switch total := i + 1 + int(n); {
+			case total <= b.w-b.r:
+				return frameReady
+			case total > len(b.buf):
+				return frameTooLong
+			}
+			return frameShort
+		}
+	}
+	return frameReady // a fifth byte that says more follow
 }
 
 func (c *TCPConn) recvErr(err error) error {

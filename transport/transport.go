@@ -22,6 +22,14 @@ import (
 //     (possibly also wrapping the cause, such as ctx.Err() when ctx ended
 //     in the middle of a frame), ErrReset, or an I/O error.
 //
+// SendBatch(ctx, msgs) sends msgs in order, as that many Sends would, but
+// hands them to the network together (over TCP, with one write), so that a
+// burst costs one system call. Every message is validated before any is
+// sent: its errors are Send's, and a *wire.FieldError (for the first
+// invalid message, whatever its position) means none of msgs was sent and
+// the connection is still usable. An empty msgs sends nothing. msgs and
+// its messages are not retained.
+//
 // Recv(ctx) returns the next message; the caller owns it (it aliases
 // nothing of the connection's). Recv errors:
 //   - ctx.Err(): nothing was consumed; the next Recv returns the message
@@ -37,6 +45,7 @@ import (
 // RemoteAddr names the peer, for logs.
 type Conn interface {
 	Send(ctx context.Context, m wire.Message) error
+	SendBatch(ctx context.Context, msgs []wire.Message) error
 	Recv(ctx context.Context) (wire.Message, error)
 	Close() error
 	RemoteAddr() string
