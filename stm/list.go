@@ -22,8 +22,9 @@ type chunk[T any] struct {
 	vers  [chunkLen]uint64
 }
 
-// List is a transactional list: indexable and appendable. It only grows, so
-// an index valid at a snapshot stays valid. Conflicts are per index; Append
+// List is a transactional list: indexable and appendable. It only grows
+// (but for SetState, which a client uses to roll back an aborted speculative
+// append), so an index valid at a snapshot stays valid. Conflicts are per index; Append
 // is a blind write that reads nothing (the elements land at the end as of
 // the commit), while Len and reading an element appended by the transaction
 // itself read the length.
@@ -60,6 +61,7 @@ type listTx[T any] struct {
 	lastCI  int
 	lastP   int // position in dirty of chunk lastCI
 	appends []T
+	trunc   int // 1 + the length truncate set, 0 if none
 }
 
 // NewList returns an empty list of ws.
@@ -106,7 +108,33 @@ func (l *List[T]) Len(tx *Tx) int {
 	i, lt := l.state(s)
 	lt.reads.length = true
 	s.entries[i].flags |= fRead
+	if lt.trunc > 0 {
+		return lt.trunc - 1 + len(lt.appends)
+	}
 	return lt.snapLen + len(lt.appends)
+}
+
+// truncate shortens the list to n elements, n at most its length at the
+// snapshot, for SetState only: a client rolling back an aborted speculative
+// append. It reads the length, so a concurrent append conflicts, and writes
+// the dropped elements (to their zero value), so a concurrent read of one
+// conflicts too. Only Append and Len may follow it in the transaction.
+func (l *List[T]) truncate(tx *Tx, n int) {
+	s := tx.st()
+	ei, lt := l.state(s)
+	if n < 0 || n > lt.snapLen || len(lt.appends) > 0 || lt.trunc > 0 {
+		panic(fmt.Sprintf("stm: truncate to %d of a list of %d (+%d appended)", n, lt.snapLen, len(lt.appends)))
+	}
+	var zero T
+	for i := n; i < lt.snapLen; i++ {
+		l.Set(tx, i, zero)
+	}
+	ei, lt = l.state(s)
+	e := s.writable(ei)
+	lt = e.pending.(*listTx[T])
+	e.flags |= fWritten | fRead
+	lt.reads.length = true
+	lt.trunc = n + 1
 }
 
 // Get returns element i. An index out of range panics, as for a slice.
@@ -314,8 +342,11 @@ func (l *List[T]) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
 		}
 		c.push(d.n, ver, lw)
 	}
-	if len(lt.appends) > 0 {
+	if len(lt.appends) > 0 || lt.trunc > 0 {
 		n0 := l.length.latest().val
+		if lt.trunc > 0 {
+			n0 = lt.trunc - 1 // the length was read, so n0 was the latest
+		}
 		n1 := n0 + len(lt.appends)
 		if need := (n1 + chunkLen - 1) >> chunkBits; need > len(t) {
 			nt := make([]*chain[chunk[T]], need, max(need, 2*len(t)))
@@ -371,7 +402,7 @@ func (l *List[T]) fork(e *entry) {
 		return
 	}
 	cp := &listTx[T]{reads: lt.reads, snapLen: lt.snapLen, lastCI: -1,
-		appends: append([]T(nil), lt.appends...), pos: append([]int32(nil), lt.pos...)}
+		appends: append([]T(nil), lt.appends...), pos: append([]int32(nil), lt.pos...), trunc: lt.trunc}
 	if lt.dirty != nil {
 		cp.dirty = make([]dirtyChunk[T], len(lt.dirty))
 		t := *l.table.Load()

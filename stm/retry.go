@@ -99,3 +99,21 @@ func (w *waiter) wait(ctx context.Context, ws *Workspace) error {
 		return ctx.Err()
 	}
 }
+
+// AwaitChange ends tx (as Abort does) and blocks until a commit changes
+// something tx read, or ctx ends: what Atomically does when its function
+// returns ErrRetry, for a layer that runs its own commit loop (a client
+// committing on a replica). A transaction that read nothing returns
+// ErrRetryNothingRead at once.
+func (tx *Tx) AwaitChange(ctx context.Context) error {
+	if tx.s == nil {
+		return ErrTxDone
+	}
+	ws := tx.s.ws
+	w, err := ws.prepareWait(tx.s)
+	tx.end()
+	if err != nil {
+		return err
+	}
+	return w.wait(ctx, ws)
+}

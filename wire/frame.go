@@ -177,3 +177,19 @@ func (w *Writer) WriteMessage(m Message) error {
 	}
 	return err
 }
+
+// Check reports whether a Writer with limits lim would write m: nil, or
+// the *FieldError WriteMessage would return. A sender that queues messages
+// for another goroutine to write checks them first, so that an invalid one
+// is refused to its caller instead of failing the connection later.
+func Check(m Message, lim Limits) error {
+	lim = lim.WithDefaults()
+	v := validator{lim: &lim}
+	if err := v.message(m); err != nil {
+		return err
+	}
+	if n := len(AppendMessage(nil, m)); n > lim.MaxFrameSize {
+		return &FieldError{Field: m.Type().String(), Offset: -1, Err: ErrFrameTooLarge}
+	}
+	return nil
+}
