@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/weft-stm/weft/stm"
 	"github.com/weft-stm/weft/transport"
@@ -17,15 +19,15 @@ var (
 	// in the error of calls that were waiting when it was.
 	ErrClosed = errors.New("client: closed")
 	// ErrDisconnected is wrapped by the errors of calls made or waiting
-	// when the connection ended for another reason than Close (the server
-	// closed it, sent Error, or the network failed). The error also wraps
-	// the cause (a *wire.Error, io.EOF, ...).
+	// when the session ended for good for another reason than Close: the
+	// connection failed and Options.NoReconnect is set, or a reconnection
+	// was refused. The error also wraps the cause (a *wire.Error, io.EOF,
+	// ...).
 	ErrDisconnected = errors.New("client: disconnected")
-	// ErrInDoubt is wrapped by Share.Atomically's error when a commit was
-	// sent and its verdict will not be known: the connection ended, or ctx
-	// ended while waiting. The commit may or may not have been applied by
-	// the server, so retrying it blindly is not safe. (If the verdict does
-	// arrive later, the replica still applies it.)
+	// ErrInDoubt is wrapped by the error of a commit whose verdict will not
+	// be known: the session ended for good, or ctx ended while
+	// Share.Atomically waited. The commit may or may not have been applied
+	// by the server, so retrying it blindly is not safe.
 	ErrInDoubt = errors.New("client: commit outcome unknown")
 	// ErrNotInShare is returned by Share.Atomically when the transaction
 	// read or wrote an object that is not in the share (a local object,
@@ -37,14 +39,22 @@ var (
 	// ErrShareClosed is wrapped by the errors of a share that the server
 	// closed or refused (a *ShareClosedError carries the code).
 	ErrShareClosed = errors.New("client: share closed")
+	// ErrAlreadyOpen is returned by Open for a share the client has open:
+	// two replicas of one share under one replica id would each take the
+	// other's commits for their own.
+	ErrAlreadyOpen = errors.New("client: share already open")
 )
 
-// AbortError is a commit the server rejected for another reason than a
-// conflict (conflicts are retried): forbidden, invalid, limit, closed,
-// internal, dependency. The commit was not applied.
+// AbortError is a commit the server rejected (or, for CodeDependency, that
+// the client aborted because a commit it read from was rejected). The
+// commit was not applied, and its local effects were undone. It matches
+// stm.ErrAborted with errors.Is.
 type AbortError struct {
 	Code    wire.Code
 	Message string
+	// Conflicts are the reads the server found overwritten (CodeConflict),
+	// with the version that overwrote each.
+	Conflicts []wire.Read
 }
 
 func (e *AbortError) Error() string {
@@ -53,6 +63,9 @@ func (e *AbortError) Error() string {
 	}
 	return "client: commit aborted: " + e.Code.String() + ": " + e.Message
 }
+
+// Is makes an AbortError match stm.ErrAborted.
+func (e *AbortError) Is(target error) bool { return target == stm.ErrAborted }
 
 // ShareClosedError is a share the server refused to open or closed.
 type ShareClosedError struct {
@@ -67,64 +80,95 @@ func (e *ShareClosedError) Error() string {
 
 func (e *ShareClosedError) Unwrap() error { return ErrShareClosed }
 
+// State is the state of a client's connection.
+type State uint8
+
+const (
+	// Connected: the session is up and the shares follow the server.
+	Connected State = iota + 1
+	// Reconnecting: the connection failed; the client dials again with
+	// backoff. Commits go on locally and are sent once it is back.
+	Reconnecting
+	// Closed: Close was called, or the session ended for good (Err says
+	// why).
+	Closed
+)
+
+func (s State) String() string {
+	switch s {
+	case Connected:
+		return "connected"
+	case Reconnecting:
+		return "reconnecting"
+	case Closed:
+		return "closed"
+	}
+	return "unknown"
+}
+
 // Options configure Dial.
 type Options struct {
 	// Replica is this replica's id (docs/protocol.md section 5). If 0, one
 	// is drawn from Rand.
 	Replica uint64
-	// Rand is the source a replica id is drawn from when Replica is 0; the
-	// library has no randomness of its own. One of the two is required.
+	// Rand is the source a replica id is drawn from when Replica is 0, and
+	// that jitters reconnection backoff; the library has no randomness of
+	// its own. One of Replica and Rand is required.
 	Rand rand.Source
 	// Token authenticates the session; empty is anonymous.
 	Token string
-	// Agent names the software in the server's logs; default "weft-go/0".
+	// Agent names the software in the server's logs; default "weft-go/1".
 	Agent string
 	// Workspace options (WithBackoff, WithDispatcher, ...) for the replica;
 	// the client adds stm.WithReplica.
 	Workspace []stm.Option
+	// NoReconnect ends the session for good when the connection fails,
+	// instead of reconnecting.
+	NoReconnect bool
+	// MinBackoff and MaxBackoff bound the wait between reconnection
+	// attempts, which doubles from MinBackoff up to MaxBackoff (defaults
+	// 20ms and 2s), with jitter when Rand is set.
+	MinBackoff, MaxBackoff time.Duration
+	// OnState, if set, is called with each new connection state, in order,
+	// on the client's connection goroutine: it must not block.
+	OnState func(State)
 }
 
 // Client is one session with a Weft server, and the local replica of the
-// shares it opens (one stm.Workspace for all of them).
+// shares it opens (one stm.Workspace for all of them). After a network
+// failure it reconnects (see Options.NoReconnect).
 type Client struct {
-	conn    transport.Conn
+	dialer  transport.Dialer
+	addr    string
+	opts    Options
 	replica uint64
-	welcome wire.Welcome
 	ws      *stm.Workspace
 
-	sendMu sync.Mutex // one sender at a time (transport.Conn's rule)
-
 	closeOnce sync.Once
-	done      chan struct{} // closed when the reader has returned
+	closing   chan struct{} // closed by Close
+	done      chan struct{} // closed when the connection goroutine returns
 
 	mu struct {
 		sync.Mutex
-		err     error // why the session ended, once it has
-		closing bool
-		seq     uint64 // the last CommitID sequence used
+		err     error // why the session ended for good, once it has
+		state   State
+		changed chan struct{} // closed and replaced when state changes
+		conn    transport.Conn
+		limits  wire.Limits // the server's, from Welcome
+		out     []wire.Message
+		wake    chan struct{} // wakes the writer
+		seq     uint64        // the last CommitID sequence used
 		nextH   wire.ShareHandle
 		shares  map[wire.ShareHandle]*Share
-		pending map[uint64]*pending // by CommitID.Seq
+		pending map[uint64]*spec // unanswered commits, by CommitID.Seq
+		rng     *rand.Rand
 	}
 }
 
-// pending is a commit sent and not yet answered.
-type pending struct {
-	share  *Share
-	writes []wire.Op
-	own    map[wire.ObjectID]*stm.Object // records the commit creates
-	done   chan verdict                  // buffered: the reader never blocks on it
-}
-
-type verdict struct {
-	ack   *wire.Ack
-	abort *wire.Abort
-	err   error // applying an Ack locally failed
-}
-
 // Dial connects to addr with dialer, performs the handshake, and starts
-// the client's reader. The session's limits are those of Welcome. ctx
-// bounds the dial and handshake only.
+// the client's connection goroutine. The session's limits are those of
+// Welcome. ctx bounds the first dial and handshake only: a failure there
+// is returned, not retried.
 func Dial(ctx context.Context, dialer transport.Dialer, addr string, opts Options) (*Client, error) {
 	replica := opts.Replica
 	for replica == 0 {
@@ -133,46 +177,75 @@ func Dial(ctx context.Context, dialer transport.Dialer, addr string, opts Option
 		}
 		replica = opts.Rand.Uint64()
 	}
-	agent := opts.Agent
-	if agent == "" {
-		agent = "weft-go/0"
+	if opts.Agent == "" {
+		opts.Agent = "weft-go/1"
 	}
-	conn, err := dialer(ctx, addr)
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 20 * time.Millisecond
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = max(2*time.Second, opts.MinBackoff)
+	}
+	c := &Client{dialer: dialer, addr: addr, opts: opts, replica: replica,
+		closing: make(chan struct{}), done: make(chan struct{})}
+	conn, welcome, err := c.handshake(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("client: dial %s: %w", addr, err)
+		return nil, err
+	}
+	wsOpts := append(append([]stm.Option(nil), opts.Workspace...), stm.WithReplica(replica))
+	c.ws = stm.NewWorkspace(wsOpts...)
+	c.mu.state = Connected
+	c.mu.changed = make(chan struct{})
+	c.mu.conn = conn
+	c.mu.limits = welcome.Limits
+	c.mu.wake = make(chan struct{}, 1)
+	c.mu.shares = map[wire.ShareHandle]*Share{}
+	c.mu.pending = map[uint64]*spec{}
+	if opts.Rand != nil {
+		c.mu.rng = rand.New(opts.Rand)
+	}
+	go c.run(conn)
+	return c, nil
+}
+
+// handshake dials and says Hello; it returns the connection with the
+// server's limits adopted.
+func (c *Client) handshake(ctx context.Context) (transport.Conn, *wire.Welcome, error) {
+	conn, err := c.dialer(ctx, c.addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: dial %s: %w", c.addr, err)
 	}
 	hello := &wire.Hello{MinVersion: wire.MinProtocolVersion, MaxVersion: wire.ProtocolVersion,
-		Replica: replica, Token: opts.Token, Agent: agent}
+		Replica: c.replica, Token: c.opts.Token, Agent: c.opts.Agent}
 	if err := conn.Send(ctx, hello); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("client: hello: %w", err)
+		return nil, nil, fmt.Errorf("client: hello: %w", err)
 	}
 	m, err := conn.Recv(ctx)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("client: handshake: %w", err)
+		return nil, nil, fmt.Errorf("client: handshake: %w", err)
 	}
-	var welcome *wire.Welcome
 	switch m := m.(type) {
 	case *wire.Welcome:
-		welcome = m
+		if ls, ok := conn.(transport.LimitSetter); ok {
+			ls.SetLimits(m.Limits)
+		}
+		return conn, m, nil
 	case *wire.Error:
 		conn.Close()
-		return nil, fmt.Errorf("client: handshake refused: %w", m)
+		return nil, nil, &refusedError{fmt.Errorf("client: handshake refused: %w", m)}
 	default:
 		conn.Close()
-		return nil, fmt.Errorf("client: handshake: got %v, want welcome", m.Type())
+		return nil, nil, fmt.Errorf("client: handshake: got %v, want welcome", m.Type())
 	}
-	if ls, ok := conn.(transport.LimitSetter); ok {
-		ls.SetLimits(welcome.Limits)
-	}
-	wsOpts := append(append([]stm.Option(nil), opts.Workspace...), stm.WithReplica(replica))
-	c := &Client{conn: conn, replica: replica, welcome: *welcome, ws: stm.NewWorkspace(wsOpts...), done: make(chan struct{})}
-	c.mu.shares = map[wire.ShareHandle]*Share{}
-	c.mu.pending = map[uint64]*pending{}
-	go c.readLoop()
-	return c, nil
 }
+
+// refusedError is a handshake the server refused: reconnecting would not
+// help.
+type refusedError struct{ error }
+
+func (e *refusedError) Unwrap() error { return e.error }
 
 // Replica returns the replica id of the session.
 func (c *Client) Replica() uint64 { return c.replica }
@@ -180,55 +253,301 @@ func (c *Client) Replica() uint64 { return c.replica }
 // Workspace returns the local replica: every share's objects live in it.
 func (c *Client) Workspace() *stm.Workspace { return c.ws }
 
-// Close ends the session: it closes the connection, waits for the reader
-// to return, and makes every waiting call return an error wrapping
-// ErrClosed (ErrInDoubt too for a commit awaiting its verdict). The
-// workspace stays readable. Close is idempotent.
+// State returns the connection's state.
+func (c *Client) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.state
+}
+
+// WaitState waits until the connection is in state st, or ctx ends.
+func (c *Client) WaitState(ctx context.Context, st State) error {
+	for {
+		c.mu.Lock()
+		cur, ch := c.mu.state, c.mu.changed
+		c.mu.Unlock()
+		if cur == st {
+			return nil
+		}
+		if cur == Closed {
+			return c.Err()
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close ends the session: it closes the connection, waits for the
+// client's goroutines to return, and makes every waiting call return an
+// error wrapping ErrClosed (ErrInDoubt too for a commit awaiting its
+// verdict). The workspace stays readable. Close is idempotent.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
+		close(c.closing)
 		c.mu.Lock()
-		c.mu.closing = true
+		if c.mu.conn != nil {
+			c.mu.conn.Close()
+		}
 		c.mu.Unlock()
-		c.conn.Close()
 		<-c.done
 	})
 	return nil
 }
 
-// Err returns why the session ended, or nil while it is up.
+// Err returns why the session ended, or nil while it is up (connected or
+// reconnecting).
 func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.mu.err
 }
 
-func (c *Client) send(ctx context.Context, m wire.Message) error {
-	c.sendMu.Lock()
-	defer c.sendMu.Unlock()
-	return c.conn.Send(ctx, m)
+// Flush waits until every commit made before the call (on any share) is
+// acknowledged or aborted. It returns nil even if some were aborted (their
+// handles say so), ctx's error if it ends first, and the session's error
+// if it ends for good with commits unanswered.
+func (c *Client) Flush(ctx context.Context) error {
+	c.mu.Lock()
+	hs := make([]*stm.Handle, 0, len(c.mu.pending))
+	for _, p := range c.mu.pending {
+		hs = append(hs, p.handle)
+	}
+	c.mu.Unlock()
+	for _, h := range hs {
+		select {
+		case <-h.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
-// readLoop receives every message of the session and dispatches it. It
-// applies Acks and Updates to the replica itself, so that the replica
-// follows the share's version order.
-func (c *Client) readLoop() {
+// enqueueLocked queues m for the writer of the current connection. While
+// reconnecting there is none, and m is dropped: what matters is resent
+// from the shares' state once the connection is back. c.mu is locked.
+func (c *Client) enqueueLocked(m wire.Message) {
+	if c.mu.conn == nil {
+		return
+	}
+	c.mu.out = append(c.mu.out, m)
+	select {
+	case c.mu.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) enqueue(m wire.Message) {
+	c.mu.Lock()
+	c.enqueueLocked(m)
+	c.mu.Unlock()
+}
+
+// run owns the connection: it serves conn, and after a failure dials
+// again with backoff, resyncs the shares and resends unanswered commits,
+// until Close or a failure that ends the session for good.
+func (c *Client) run(conn transport.Conn) {
 	defer close(c.done)
 	for {
-		m, err := c.conn.Recv(context.Background())
-		if err != nil {
-			c.fail(err)
+		err := c.serve(conn)
+		c.mu.Lock()
+		c.mu.conn, c.mu.out = nil, nil
+		c.mu.Unlock()
+		select {
+		case <-c.closing:
+			c.end(ErrClosed)
 			return
+		default:
+		}
+		if c.opts.NoReconnect {
+			c.end(fmt.Errorf("%w: %w", ErrDisconnected, err))
+			return
+		}
+		c.setState(Reconnecting)
+		conn, err = c.reconnect()
+		if err != nil {
+			c.end(err)
+			return
+		}
+	}
+}
+
+// serve runs conn's writer and reads until the connection fails.
+func (c *Client) serve(conn transport.Conn) error {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.writeLoop(conn, quit)
+	}()
+	err := c.readLoop(conn)
+	conn.Close()
+	close(quit)
+	wg.Wait()
+	return err
+}
+
+// reconnect dials with backoff until a handshake succeeds, then reopens
+// every share from the version it holds and resends every unanswered
+// commit in order, in that order on the new connection. It returns an
+// error only when the session must end: Close, or a refused handshake.
+func (c *Client) reconnect() (transport.Conn, error) {
+	wait := c.opts.MinBackoff
+	for {
+		timer := time.NewTimer(c.jitter(wait))
+		select {
+		case <-c.closing:
+			timer.Stop()
+			return nil, ErrClosed
+		case <-timer.C:
+		}
+		wait = min(2*wait, c.opts.MaxBackoff)
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.MaxBackoff+5*time.Second)
+		go func() { // Close interrupts the attempt
+
+			select {
+			case <-c.closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		conn, welcome, err := c.handshake(ctx)
+		cancel()
+		var refused *refusedError
+		switch {
+		case errors.As(err, &refused):
+			return nil, fmt.Errorf("%w: %w", ErrDisconnected, err)
+		case err != nil:
+			continue
+		}
+		c.mu.Lock()
+		select {
+		case <-c.closing:
+			c.mu.Unlock()
+			conn.Close()
+			return nil, ErrClosed
+		default:
+		}
+		c.mu.conn, c.mu.limits = conn, welcome.Limits
+		shares := make([]*Share, 0, len(c.mu.shares))
+		for _, s := range c.mu.shares {
+			shares = append(shares, s)
+		}
+		slices.SortFunc(shares, func(a, b *Share) int { return int(a.handle) - int(b.handle) })
+		for _, s := range shares {
+			c.enqueueLocked(s.reopenMessage())
+		}
+		pending := make([]*spec, 0, len(c.mu.pending))
+		for _, p := range c.mu.pending {
+			pending = append(pending, p)
+		}
+		slices.SortFunc(pending, func(a, b *spec) int { return int(a.commit.ID.Seq - b.commit.ID.Seq) })
+		for _, p := range pending {
+			c.enqueueLocked(p.commit)
+		}
+		c.mu.Unlock()
+		c.setState(Connected)
+		return conn, nil
+	}
+}
+
+func (c *Client) jitter(d time.Duration) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.rng == nil || d <= 1 {
+		return d
+	}
+	return d/2 + time.Duration(c.mu.rng.Int64N(int64(d/2)))
+}
+
+func (c *Client) setState(st State) {
+	c.mu.Lock()
+	if c.mu.state == st || c.mu.state == Closed {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.state = st
+	close(c.mu.changed)
+	c.mu.changed = make(chan struct{})
+	c.mu.Unlock()
+	if c.opts.OnState != nil {
+		c.opts.OnState(st)
+	}
+}
+
+// end ends the session for good with err: every share stops, and every
+// unanswered commit is resolved as in doubt.
+func (c *Client) end(err error) {
+	c.mu.Lock()
+	if c.mu.err == nil {
+		c.mu.err = err
+	}
+	err = c.mu.err
+	shares := make([]*Share, 0, len(c.mu.shares))
+	for _, s := range c.mu.shares {
+		shares = append(shares, s)
+	}
+	pending := c.mu.pending
+	c.mu.pending = map[uint64]*spec{}
+	c.mu.Unlock()
+	for _, s := range shares {
+		s.fail(err)
+	}
+	for _, p := range pending {
+		p.handle.Resolve(0, fmt.Errorf("%w: commit %v: %w", ErrInDoubt, p.commit.ID, err))
+	}
+	c.setState(Closed)
+}
+
+// writeLoop sends what is queued, in order, in batches, until quit or a
+// failed send (which closes conn, so that the reader sees it).
+func (c *Client) writeLoop(conn transport.Conn, quit chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-quit
+		cancel()
+	}()
+	for {
+		c.mu.Lock()
+		msgs := c.mu.out
+		c.mu.out = nil
+		wake := c.mu.wake
+		c.mu.Unlock()
+		if len(msgs) == 0 {
+			select {
+			case <-wake:
+				continue
+			case <-quit:
+				return
+			}
+		}
+		if err := conn.SendBatch(ctx, msgs); err != nil {
+			conn.Close()
+			return
+		}
+	}
+}
+
+// readLoop receives every message of conn and dispatches it, until the
+// connection fails. It applies Acks and Updates to the replicas itself,
+// so that each follows its share's version order.
+func (c *Client) readLoop(conn transport.Conn) error {
+	for {
+		m, err := conn.Recv(context.Background())
+		if err != nil {
+			return err
 		}
 		switch m := m.(type) {
 		case *wire.Ping:
-			// Best effort: a failed send ends the connection, which the
-			// next Recv reports.
-			_ = c.send(context.Background(), &wire.Pong{Nonce: m.Nonce})
+			c.enqueue(&wire.Pong{Nonce: m.Nonce})
 		case *wire.Pong:
 		case *wire.Error:
-			c.fail(m)
-			c.conn.Close()
-			return
+			return m
 		case *wire.Opened:
 			c.toShare(m.Share, m)
 		case *wire.SnapshotChunk:
@@ -240,19 +559,19 @@ func (c *Client) readLoop() {
 		case *wire.ShareClosed:
 			if s := c.toShare(m.Share, m); s != nil {
 				c.mu.Lock()
-				delete(c.mu.shares, m.Share)
+				if c.mu.shares[m.Share] == s {
+					delete(c.mu.shares, m.Share)
+				}
 				c.mu.Unlock()
 			}
 		case *wire.Ack:
-			c.verdict(m.ID, verdict{ack: m})
+			c.verdict(m.ID, m, nil)
 		case *wire.Abort:
-			c.verdict(m.ID, verdict{abort: m})
+			c.verdict(m.ID, nil, m)
 		default:
 			err := fmt.Errorf("client: unexpected %v from the server", m.Type())
-			_ = c.send(context.Background(), &wire.Error{Code: wire.CodeUnexpected, Message: err.Error()})
-			c.fail(err)
-			c.conn.Close()
-			return
+			_ = conn.Send(context.Background(), &wire.Error{Code: wire.CodeUnexpected, Message: err.Error()})
+			return err
 		}
 	}
 }
@@ -267,81 +586,30 @@ func (c *Client) toShare(h wire.ShareHandle, m wire.Message) *Share {
 	return s
 }
 
-func (c *Client) verdict(id wire.CommitID, v verdict) {
+func (c *Client) verdict(id wire.CommitID, ack *wire.Ack, abort *wire.Abort) {
 	if id.Replica != c.replica {
 		return
 	}
 	c.mu.Lock()
 	p := c.mu.pending[id.Seq]
-	delete(c.mu.pending, id.Seq)
 	c.mu.Unlock()
 	if p == nil {
-		return
+		return // answered already (a resent commit), or aborted here first
 	}
-	if v.ack != nil {
-		// The session's own commits are not echoed as Updates: apply them
-		// here, in version order with the Updates.
-		v.err = p.share.apply(v.ack.Version, p.writes, p.own)
-	}
-	p.done <- v
-}
-
-// fail records why the session ended and wakes every waiter.
-func (c *Client) fail(cause error) {
-	c.mu.Lock()
-	if c.mu.err == nil {
-		if c.mu.closing {
-			c.mu.err = ErrClosed
-		} else {
-			c.mu.err = fmt.Errorf("%w: %w", ErrDisconnected, cause)
-		}
-	}
-	shares := make([]*Share, 0, len(c.mu.shares))
-	for _, s := range c.mu.shares {
-		shares = append(shares, s)
-	}
-	err := c.mu.err
-	c.mu.Unlock()
-	for _, s := range shares {
-		s.fail(err)
+	if ack != nil {
+		p.share.acked(p, ack.Version)
+	} else {
+		p.share.aborted(p, abort)
 	}
 }
 
-// submit sends cm with the next CommitID and waits for its verdict.
-// own holds the records the commit creates, by id.
-func (c *Client) submit(ctx context.Context, s *Share, cm *wire.Commit, own map[wire.ObjectID]*stm.Object) (verdict, error) {
-	p := &pending{share: s, writes: cm.Writes, own: own, done: make(chan verdict, 1)}
+// forget drops answered commits from the client's table.
+func (c *Client) forget(ps ...*spec) {
 	c.mu.Lock()
-	if err := c.mu.err; err != nil {
-		c.mu.Unlock()
-		return verdict{}, err
+	for _, p := range ps {
+		if c.mu.pending[p.commit.ID.Seq] == p {
+			delete(c.mu.pending, p.commit.ID.Seq)
+		}
 	}
-	c.mu.seq++
-	cm.ID = wire.CommitID{Replica: c.replica, Seq: c.mu.seq}
-	c.mu.pending[cm.ID.Seq] = p
 	c.mu.Unlock()
-	if err := c.send(ctx, cm); err != nil {
-		var fe *wire.FieldError
-		if errors.As(err, &fe) || (ctx.Err() != nil && errors.Is(err, ctx.Err()) && !errors.Is(err, transport.ErrClosed)) {
-			// Nothing was sent.
-			c.mu.Lock()
-			delete(c.mu.pending, cm.ID.Seq)
-			c.mu.Unlock()
-			return verdict{}, fmt.Errorf("client: commit not sent: %w", err)
-		}
-		return verdict{}, fmt.Errorf("%w: commit %v: %w", ErrInDoubt, cm.ID, err)
-	}
-	select {
-	case v := <-p.done:
-		return v, nil
-	case <-c.done:
-		select {
-		case v := <-p.done: // answered just before the end
-			return v, nil
-		default:
-		}
-		return verdict{}, fmt.Errorf("%w: commit %v: %w", ErrInDoubt, cm.ID, c.Err())
-	case <-ctx.Done():
-		return verdict{}, fmt.Errorf("%w: commit %v: %w", ErrInDoubt, cm.ID, ctx.Err())
-	}
 }

@@ -359,12 +359,16 @@ func TestDialNeedsReplica(t *testing.T) {
 
 func TestCloseAfterServerShutdown(t *testing.T) {
 	e := startServer(t, false, server.Config{})
-	_, s := e.open("bank")
+	c := e.clientWith(client.Options{NoReconnect: true})
 	ctx := testCtx(t)
+	s, err := c.Open(ctx, "bank", account)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := e.srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	err := s.WaitVersion(ctx, 100)
+	err = s.WaitVersion(ctx, 100)
 	var we *wire.Error
 	if !errors.Is(err, client.ErrDisconnected) || !errors.As(err, &we) || we.Code != wire.CodeShutdown {
 		t.Fatalf("WaitVersion after shutdown: %v, want ErrDisconnected wrapping Error shutdown", err)

@@ -1,68 +1,91 @@
-// Package client is the Go client of a Weft server, version 0: a
-// non-speculative replica. A transaction runs on the local replica (an
-// stm.Workspace) but is committed by the server: the client sends its
-// record and waits for the verdict before the transaction counts. So the
-// replica always equals the state the server acknowledged, and nothing is
-// ever rolled back. Speculative, chained commits (docs/replication.md
-// section 8b) are to come on top of this.
+// Package client is the Go client of a Weft server: a replica of the
+// shares it opens, on which transactions commit speculatively. A
+// transaction runs on the local replica (an stm.Workspace), is applied
+// there at once, and is sent to the server without waiting; the server's
+// verdict arrives later through the commit's stm.Handle. Transactions can
+// chain: one that reads what a pending commit wrote depends on it, and if
+// the server rejects a commit, it and exactly the transactions that
+// depended on it are aborted and undone. docs/replication.md section 8b
+// is the design.
 //
 // # Basics
 //
 //  1. Dial(ctx, dialer, addr, Options) connects (transport.TCPDialer, an
 //     in-memory transport.Network's Dialer, ...), says Hello and adopts the
 //     limits of Welcome. The replica id is Options.Replica, or drawn from
-//     Options.Rand: the package has no randomness of its own. The client
-//     owns one goroutine, its reader; Close ends it and waits for it.
+//     Options.Rand: the package has no randomness of its own.
 //  2. Open(ctx, name, classes...) opens a share and materialises it in the
 //     client's workspace: every record (stm.Materialize, of one of the
 //     classes given: another class is ErrUnknownClass) and the collections
-//     its fields refer to, filled as one internal local transaction.
-//     Find objects with Share.Object or Share.Records; add records with
-//     Share.Create, inside Share.Atomically.
-//  3. Share.Atomically(ctx, fn) runs fn on the replica, sends what it read
-//     and wrote (reads translated to share versions) as a Commit, discards
-//     the local transaction and waits for the verdict:
-//     - Ack: the writes are applied to the replica, as the share version
-//     the server gave them, before Atomically returns nil;
-//     - Abort conflict: Atomically waits until the replica holds the
-//     conflicting version and runs fn again;
-//     - any other Abort: an *AbortError with the code; nothing was applied.
-//     fn's own error is returned untouched and nothing is sent; a
-//     transaction that wrote nothing needs no round trip.
+//     its fields refer to. Find objects with Share.Object or
+//     Share.Records; add records with Share.Create and remove them with
+//     Share.Remove, inside a transaction.
+//  3. Share.Run(ctx, fn) runs fn on the replica, commits it there and
+//     sends it: it returns once the commit is applied locally, with a
+//     handle that is acknowledged (with the share version the server gave
+//     it) or aborted (an *AbortError). Share.Atomically is Run that waits
+//     for the verdict and runs fn again after a conflict or a dependency
+//     abort. Client.Flush waits until every commit made so far is
+//     answered.
 //  4. Share.View reads the replica; Share.WaitVersion waits for a version
-//     (after another client's commit, say); Share.Version is the version
-//     held.
+//     of the acknowledged state (after another client's commit, say);
+//     Share.Version is the version held, Share.Pending how many commits
+//     await their verdict.
 //
 // # How the replica follows the server
 //
-// The reader applies, in the share's version order, every Update (another
-// session's commit) and every Ack of this client's own commits (which the
-// server does not echo) as one local transaction each, tagged with
-// Tx.SetTag so that they can be told from the application's. It records
-// which local version holds which share version: a transaction's read at a
-// local version is sent at the share version of the internal commit that
-// wrote it (never older than the version at which its object joined the
-// replica), and its snapshot likewise.
+// A share keeps two states. The acknowledged one is the share as the
+// server decided it, in wire form (an authority.Share that only applies
+// decided changes); the replica, which the application reads, is the
+// acknowledged state with this client's pending commits applied on top,
+// in the order they were sent (which is their local commit order: a
+// commit is applied and queued under one lock).
 //
-// # Caveats (version 0)
+//   - An Update (another replica's commit, ordered by the server before
+//     every commit of ours still pending) is applied to both. In the
+//     replica it is applied as is to objects no pending commit writes;
+//     the objects one does are rebuilt instead: their acknowledged state
+//     (stm.SetState), then the pending commits' ops on them re-applied in
+//     order. So a blind write of ours stays on top of another's, and
+//     counter increments add up.
+//   - An Ack applies the commit to the acknowledged state; the replica
+//     shows it already.
+//   - An Abort rejects the commit and every pending commit that depends
+//     on it, transitively; the objects they wrote are rebuilt the same
+//     way, and objects they created leave the index.
 //
-//   - Share.Create(tx, class) adds a record (and its collections) to the
-//     share within Atomically's transaction, Share.Remove(tx, o) removes
-//     one: the commit carries create ops (the record with its fields as
-//     the transaction left them, then each collection, empty) before the
-//     transaction's writes, and remove ops after them. A transaction that
-//     fails, retries or is aborted creates and removes nothing. Objects no
-//     record refers to (a standalone var) are kept out of the replica and
-//     cannot be created.
+// Every read of a commit is sent at the share version of the acknowledged
+// state the transaction's snapshot held (the client maps local versions
+// to share versions as it applies changes), and the commit names as deps
+// the pending commits whose writes it read: the commit at the local
+// version of the value read, or those a rebuild re-applied (a read of a
+// rebuilt object depends on every commit re-applied to it, a safe
+// over-approximation). docs/protocol.md section 9 says how the server
+// judges such reads.
+//
+// # Reconnection
+//
+// When the connection fails, the client (unless Options.NoReconnect) dials
+// again with exponential backoff, says Hello with the same replica id,
+// reopens every share from the version of its acknowledged state, and
+// resends every unanswered commit, in order. The server answers a commit
+// it already decided with the same verdict without applying it twice; a
+// Delta that reports one of our commits acknowledges it. If the server
+// answers with a snapshot instead of a delta, the pending commits' writes
+// stop showing until their verdicts arrive, and an Ack newer than the
+// snapshot applies them. Client.State and Options.OnState tell the state;
+// commits go on locally while reconnecting. A refused handshake ends the
+// session for good (ErrDisconnected).
+//
+// # Caveats
+//
 //   - A transaction touches one share; touching anything else is
-//     ErrNotInShare. Do not commit on share objects with the workspace's
-//     own Atomically: that would change the replica behind the server's
-//     back.
-//   - Tx.Retry in Atomically waits for any new version of the share, not
-//     only for what fn read (View's Retry is precise).
-//   - No reconnection: when the session ends, calls fail with an error
-//     wrapping ErrDisconnected (or ErrClosed after Close), and a commit
-//     awaiting its verdict with ErrInDoubt: it may have been applied.
+//     ErrNotInShare. Do not commit on share objects outside Share.Run or
+//     Share.Atomically (with the workspace's own Atomically, or stm.Auto):
+//     that would change the replica behind the server's back.
+//   - Objects no record refers to (a standalone var) are kept out of the
+//     replica and cannot be created.
+//   - A share can be open once per client (ErrAlreadyOpen).
 //   - The map from local to share versions grows by one entry per version
 //     received, for the life of the share.
 //   - Ping is answered; heartbeats are not sent.

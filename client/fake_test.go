@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/weft-stm/weft/client"
@@ -161,5 +162,61 @@ func TestProtocol(t *testing.T) {
 	}
 	if err := s.Atomically(ctx, func(tx *stm.Tx) error { hitsF.Of(o).Add(tx, 1); return nil }); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("Atomically after Close: %v", err)
+	}
+}
+
+// TestProtocolCascade: with the test playing the server, a chain of
+// pending commits is sent with its deps and share versions, and an Abort
+// of the first aborts exactly its dependents at once, undoing their
+// writes, while an independent commit stays applied and pending.
+func TestProtocolCascade(t *testing.T) {
+	f, _, s := fakeSession(t)
+	o := record(t, s, 1)
+	b, hits, name := balanceF.Of(o), hitsF.Of(o), nameF.Of(o)
+	hA := run(t, s, func(tx *stm.Tx) error { b.Set(tx, b.Get(tx)+1); return nil })
+	hB := run(t, s, func(tx *stm.Tx) error { name.Set(tx, fmt.Sprint(b.Get(tx))); return nil })
+	hC := run(t, s, func(tx *stm.Tx) error { hits.Add(tx, 5); return nil })
+	hD := run(t, s, func(tx *stm.Tx) error { hits.Add(tx, hits.Get(tx)); return nil }) // reads C's
+	var cms []*wire.Commit
+	for range 4 {
+		cms = append(cms, f.recv().(*wire.Commit))
+	}
+	for i, cm := range cms {
+		if cm.ID.Seq != uint64(i+1) || cm.Snapshot != 3 {
+			t.Fatalf("commit %d: %+v", i, cm)
+		}
+		for _, r := range cm.Reads {
+			if r.Version != 3 {
+				t.Errorf("commit %d reads at %d, want the acknowledged 3", i, r.Version)
+			}
+		}
+	}
+	if len(cms[0].Deps) != 0 || len(cms[2].Deps) != 0 {
+		t.Errorf("A and C have deps: %v %v", cms[0].Deps, cms[2].Deps)
+	}
+	if len(cms[1].Deps) != 1 || cms[1].Deps[0] != cms[0].ID || len(cms[3].Deps) != 1 || cms[3].Deps[0] != cms[2].ID {
+		t.Errorf("deps: B %v, D %v; want A and C", cms[1].Deps, cms[3].Deps)
+	}
+	state := func() accountState { _, got := snapshot(t, s); return got[oid(3)] }
+	if st := state(); st.Balance != 11 || st.Name != "11" || st.Hits != 14 {
+		t.Fatalf("speculative state %+v", st)
+	}
+	f.send(&wire.Abort{ID: cms[0].ID, Code: wire.CodeConflict})
+	await(t, done(hA, hB))
+	var ae *client.AbortError
+	if !errors.As(hB.Err(), &ae) || ae.Code != wire.CodeDependency {
+		t.Fatalf("B: %v, want aborted as A's dependent", hB.Err())
+	}
+	if hC.Status() != stm.Applied || hD.Status() != stm.Applied || s.Pending() != 2 {
+		t.Fatalf("C %v, D %v, pending %d: want both still applied", hC.Status(), hD.Status(), s.Pending())
+	}
+	if st := state(); st.Balance != 10 || st.Name != "acct1" || st.Hits != 14 {
+		t.Fatalf("after the abort: %+v, want balance and name undone, hits kept", st)
+	}
+	f.send(&wire.Ack{ID: cms[2].ID, Version: 4})
+	f.send(&wire.Ack{ID: cms[3].ID, Version: 5})
+	await(t, done(hC, hD))
+	if st := state(); st.Hits != 14 || s.Version() != 5 || s.Pending() != 0 {
+		t.Fatalf("after the acks: %+v at %d, %d pending", st, s.Version(), s.Pending())
 	}
 }

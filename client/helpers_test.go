@@ -43,6 +43,7 @@ type env struct {
 	dial transport.Dialer
 	addr string
 	seed uint64
+	net  *transport.Network // the in-memory network, if not TCP
 }
 
 func startServer(t testing.TB, tcp bool, cfg server.Config) *env {
@@ -67,7 +68,7 @@ func startServer(t testing.TB, tcp bool, cfg server.Config) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, e.dial = ml, n.Dialer("client")
+		l, e.dial, e.net = ml, n.Dialer("client"), n
 	}
 	e.addr = l.Addr()
 	errc := make(chan error, 1)
@@ -94,8 +95,16 @@ func both(t *testing.T, f func(t *testing.T, tcp bool)) {
 // client dials a new client with a replica id from a seeded source.
 func (e *env) client() *client.Client {
 	e.t.Helper()
+	return e.clientWith(client.Options{})
+}
+
+// clientWith dials a new client with opts and a replica id from a seeded
+// source.
+func (e *env) clientWith(opts client.Options) *client.Client {
+	e.t.Helper()
 	e.seed++
-	c, err := client.Dial(testCtx(e.t), e.dial, e.addr, client.Options{Rand: rand.NewPCG(e.seed, 42)})
+	opts.Rand = rand.NewPCG(e.seed, 42)
+	c, err := client.Dial(testCtx(e.t), e.dial, e.addr, opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}

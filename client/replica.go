@@ -2,17 +2,23 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 
+	"github.com/weft-stm/weft/authority"
 	"github.com/weft-stm/weft/stm"
 	"github.com/weft-stm/weft/wire"
 )
 
-// load replaces nothing: it materialises a snapshot's objects (or none)
-// in the workspace as one internal transaction, at share version v. It
-// runs on the reader.
+// load takes a snapshot at share version v: the first transfer, or the
+// resync after a reconnection when the server no longer had the changes
+// since the version held. It runs on the reader.
+//
+// A resync replaces the acknowledged state; the replica's objects are
+// rewritten to it, objects the snapshot lacks leave the index, and the
+// pending commits' writes are no longer shown: the snapshot may or may
+// not include them, and their (resent) verdicts will tell. An Ack then
+// applies the commit's writes if its version is newer than the snapshot.
 //
 // On success it ends the transfer (Open returns); on an error the caller's
 // s.fail does, after recording the error, so Open sees it.
@@ -22,54 +28,301 @@ func (s *Share) load(v uint64, objs []wire.Object) (err error) {
 			s.readyOnce.Do(func() { close(s.ready) })
 		}
 	}()
-	// Pieces of a split record extend the first (docs/protocol.md 8.3).
-	records := map[wire.ObjectID]*wire.Object{}
-	var order []wire.ObjectID
-	var others []wire.Object
-	for _, o := range objs {
-		if o.Kind != wire.ObjectRecord {
-			others = append(others, o)
-			continue
-		}
-		if r := records[o.ID]; r != nil {
-			r.Fields = append(r.Fields, o.Fields...)
-			continue
-		}
-		cp := o
-		records[o.ID] = &cp
-		order = append(order, o.ID)
+	acked, err := authority.Load(s.name, authority.Config{}, v, []wire.SnapshotChunk{{Objects: objs}})
+	if err != nil {
+		return fmt.Errorf("client: share %q snapshot: %w", s.name, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	resync := s.mu.acked != nil
+	s.mu.acked = acked
+	// Records first (merged, since a snapshot may split them): a
+	// collection is known through its record's field.
+	seen := map[wire.ObjectID]bool{}
+	for _, o := range objs {
+		if o.Kind != wire.ObjectRecord || seen[o.ID] {
+			continue
+		}
+		seen[o.ID] = true
+		if _, ok := s.mu.index[o.ID]; ok {
+			continue
+		}
+		w, _ := acked.Object(o.ID)
+		if _, err := s.materializeLocked(w, nil); err != nil {
+			return err
+		}
+	}
+	for _, o := range objs {
+		if _, ok := s.mu.index[o.ID]; !ok {
+			s.mu.foreign[o.ID] = true
+		}
+	}
+	var gone []wire.ObjectID
+	for id := range s.mu.index {
+		if _, ok := acked.Object(id); !ok {
+			gone = append(gone, id)
+		}
+	}
+	for _, id := range gone {
+		delete(s.mu.index, id)
+		s.mu.foreign[id] = true
+	}
+	if resync {
+		for _, p := range s.mu.pending {
+			p.resync = true
+		}
+		s.mu.holds = map[uint64]*spec{}
+		s.mu.rebuilt = map[uint64][]*spec{}
+		s.mu.writers = map[wire.ObjectID]int{}
+	}
+	ids := make([]wire.ObjectID, 0, len(s.mu.index))
+	for id := range s.mu.index {
+		ids = append(ids, id)
+	}
+	local, err := s.internalLocked(func(tx *stm.Tx) error {
+		for _, id := range ids {
+			w, _ := acked.Object(id)
+			if err := stm.SetState(tx, s.mu.index[id], w, s.resolveLocked); err != nil {
+				return fmt.Errorf("client: object %v: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.advanceLocked(local, v)
+	return nil
+}
+
+// materializeLocked makes the record w in the workspace (or takes o, the
+// record this client created as w, if not nil) and indexes it and its
+// collections.
+func (s *Share) materializeLocked(w wire.Object, o *stm.Object) (*stm.Object, error) {
+	if o == nil {
+		cl := s.classes[w.Class]
+		if cl == nil {
+			return nil, fmt.Errorf("%w: object %v has class %d", ErrUnknownClass, w.ID, w.Class)
+		}
+		var err error
+		o, err = stm.Materialize(s.c.ws, cl, w)
+		if err != nil {
+			return nil, fmt.Errorf("client: record %v: %w", w.ID, err)
+		}
+	}
+	s.indexLocked(w.ID, o)
+	for _, f := range w.Fields {
+		if f.Value.Kind() != wire.KindRef {
+			continue
+		}
+		// A collection field's cell has the id of the ref; a reference
+		// field's cell does not.
+		if cell, ok := o.Field(stm.FieldID(f.ID)); ok && stm.IDOf(cell) == f.Value.Ref() {
+			s.indexLocked(f.Value.Ref(), cell)
+		}
+	}
+	return o, nil
+}
+
+func (s *Share) indexLocked(id wire.ObjectID, x stm.Observable) {
+	s.mu.index[id] = x
+	delete(s.mu.foreign, id)
+}
+
+func (s *Share) resolveLocked(id wire.ObjectID) (stm.Observable, error) {
+	if x, ok := s.mu.index[id]; ok {
+		return x, nil
+	}
+	return nil, fmt.Errorf("%w: %v", ErrNotInShare, id)
+}
+
+// internalLocked runs fn as an internal transaction on the replica and
+// returns its local version.
+func (s *Share) internalLocked(fn func(tx *stm.Tx) error) (uint64, error) {
+	h, err := s.c.ws.Run(context.Background(), func(tx *stm.Tx) error {
+		tx.SetTag(internal{share: s.name})
+		return fn(tx)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("client: share %q: %w", s.name, err)
+	}
+	return h.Version(), nil
+}
+
+// advanceLocked records that from local version local on, the replica
+// holds the acknowledged state at share version v.
+func (s *Share) advanceLocked(local, v uint64) {
+	local = max(local, s.mu.top)
+	s.mu.top = local
+	s.have.Store(v)
+	if n := len(s.mu.vmap); n > 0 && s.mu.vmap[n-1].local == local {
+		s.mu.vmap[n-1].share = v
+	} else {
+		s.mu.vmap = append(s.mu.vmap, verPair{local: local, share: v})
+	}
+	s.changedLocked()
+}
+
+// translateLocked returns the share version of the acknowledged state the
+// replica held at local version local.
+func (s *Share) translateLocked(local uint64) uint64 {
+	i := sort.Search(len(s.mu.vmap), func(i int) bool { return s.mu.vmap[i].local > local })
+	if i == 0 {
+		if len(s.mu.vmap) == 0 {
+			return 0
+		}
+		return s.mu.vmap[0].share
+	}
+	return s.mu.vmap[i-1].share
+}
+
+// change applies a change the server decided: another replica's commit
+// (an Update, or a Delta's change), or one of ours that a Delta reports
+// after a reconnection, which acknowledges it. It runs on the reader.
+func (s *Share) change(ch wire.Change) error {
+	s.mu.Lock()
+	if ch.Origin.Replica == s.c.replica {
+		for _, p := range s.mu.pending {
+			if p.commit.ID == ch.Origin {
+				s.mu.Unlock()
+				s.acked(p, ch.Version)
+				return nil
+			}
+		}
+	}
+	defer s.mu.Unlock()
+	if s.mu.acked == nil {
+		return fmt.Errorf("client: share %q: a change before the snapshot", s.name)
+	}
+	if err := s.mu.acked.ApplyChange(ch); err != nil {
+		return fmt.Errorf("client: share %q: %w", s.name, err)
+	}
+	return s.applyLocked(ch.Version, ch.Writes, nil)
+}
+
+// applyLocked applies ops, which the acknowledged state (at version v)
+// already holds, to the replica. Objects a pending commit writes too are
+// rebuilt instead: their acknowledged state, then the pending commits'
+// ops on them in order, so that the replica shows the server's order
+// (ops first, ours after). own holds the records this client created in
+// the commit, if it is one of ours, which join the share as they are.
+func (s *Share) applyLocked(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.Object) error {
 	type decode struct {
 		o *stm.Object
 		w wire.Object
 	}
 	var decodes []decode
-	for _, id := range order {
-		w := records[id]
-		o, err := s.materializeLocked(*w, v, nil)
-		if err != nil {
-			return err
+	// Records first: a collection is known through its record's field.
+	for _, op := range ops {
+		if op.Kind == wire.OpCreate && op.ObjectKind == wire.ObjectRecord {
+			w := wire.Object{ID: op.Object, Class: op.Class, Kind: wire.ObjectRecord, Fields: op.Fields}
+			o, err := s.materializeLocked(w, own[op.Object])
+			if err != nil {
+				return err
+			}
+			decodes = append(decodes, decode{o, w})
 		}
-		decodes = append(decodes, decode{o, *w})
 	}
-	var ops []wire.Op
-	for _, o := range others {
-		if _, ok := s.mu.index[o.ID]; !ok {
-			s.mu.foreign[o.ID] = true
-			continue
+	rest := make([]wire.Op, 0, len(ops))
+	rebuild := map[wire.ObjectID]bool{}
+	var removed []wire.ObjectID
+	for _, op := range ops {
+		switch {
+		case op.Kind == wire.OpCreate:
+			if _, ok := s.mu.index[op.Object]; !ok {
+				s.mu.foreign[op.Object] = true
+			}
+		case op.Kind == wire.OpRemove:
+			removed = append(removed, op.Object)
+		case s.mu.foreign[op.Object]:
+		case s.mu.writers[op.Object] > 0:
+			rebuild[op.Object] = true
+		default:
+			rest = append(rest, op)
 		}
-		ops = append(ops, fillOps(o)...)
 	}
-	return s.commitLocked(v, func(tx *stm.Tx) error {
+	local, reapplied, err := s.rebuildLocked(rebuild, func(tx *stm.Tx) error {
 		for _, d := range decodes {
 			if err := stm.DecodeRecord(tx, d.o, d.w, s.resolveRecordLocked); err != nil {
 				return fmt.Errorf("client: record %v: %w", d.w.ID, err)
 			}
 		}
-		return stm.ApplyOps(tx, ops, s.resolveLocked)
+		return stm.ApplyOps(tx, rest, s.resolveLocked)
 	})
+	for _, id := range removed {
+		delete(s.mu.index, id)
+		s.mu.foreign[id] = true
+	}
+	if err != nil {
+		return err
+	}
+	if len(reapplied) > 0 {
+		s.mu.rebuilt[local] = reapplied
+	}
+	s.advanceLocked(local, v)
+	return nil
+}
+
+// rebuildLocked runs first, then rewrites the objects ids to their
+// acknowledged state with the live pending commits' ops on them re-applied
+// in order, as one internal transaction. It returns its local version and
+// the commits re-applied (a read of a rebuilt object depends on them).
+// Objects the acknowledged state lacks (created by a pending commit, or
+// removed) are left alone.
+func (s *Share) rebuildLocked(ids map[wire.ObjectID]bool, first func(tx *stm.Tx) error) (uint64, []*spec, error) {
+	var reapplied []*spec
+	var again []wire.Op
+	states := map[wire.ObjectID]wire.Object{}
+	for id := range ids {
+		if _, ok := s.mu.index[id]; !ok {
+			continue
+		}
+		if w, ok := s.mu.acked.Object(id); ok {
+			states[id] = w
+		}
+	}
+	if len(states) > 0 {
+		for _, p := range s.mu.pending {
+			if p.resync {
+				continue
+			}
+			n := len(again)
+			for _, op := range p.commit.Writes {
+				if _, ok := states[op.Object]; ok && op.Kind != wire.OpCreate && op.Kind != wire.OpRemove {
+					again = append(again, op)
+				}
+			}
+			if len(again) > n {
+				reapplied = append(reapplied, p)
+			}
+		}
+	}
+	local, err := s.internalLocked(func(tx *stm.Tx) error {
+		if first != nil {
+			if err := first(tx); err != nil {
+				return err
+			}
+		}
+		for id, w := range states {
+			if err := stm.SetState(tx, s.mu.index[id], w, s.resolveLocked); err != nil {
+				return fmt.Errorf("client: object %v: %w", id, err)
+			}
+		}
+		return stm.ApplyOps(tx, again, s.resolveLocked)
+	})
+	return local, reapplied, err
+}
+
+func (s *Share) resolveRecordLocked(id wire.ObjectID) (*stm.Object, error) {
+	x, err := s.resolveLocked(id)
+	if err != nil {
+		return nil, err
+	}
+	o, ok := x.(*stm.Object)
+	if !ok {
+		return nil, fmt.Errorf("client: ref %v is a %T, not a record", id, x)
+	}
+	return o, nil
 }
 
 // fillOps returns the ops that fill an empty collection with o's state.
@@ -101,334 +354,4 @@ func fillOps(o wire.Object) []wire.Op {
 		return []wire.Op{{Kind: wire.OpListAppend, Object: o.ID, Values: o.Elems}}
 	}
 	return nil
-}
-
-// materializeLocked makes the record w in the workspace (or takes o, the
-// record this client created as w, if not nil) and indexes it and its
-// collections as having joined the replica at share version v.
-func (s *Share) materializeLocked(w wire.Object, v uint64, o *stm.Object) (*stm.Object, error) {
-	if o == nil {
-		cl := s.classes[w.Class]
-		if cl == nil {
-			return nil, fmt.Errorf("%w: object %v has class %d", ErrUnknownClass, w.ID, w.Class)
-		}
-		var err error
-		o, err = stm.Materialize(s.c.ws, cl, w)
-		if err != nil {
-			return nil, fmt.Errorf("client: record %v: %w", w.ID, err)
-		}
-	}
-	s.indexLocked(w.ID, o, v)
-	for _, f := range w.Fields {
-		if f.Value.Kind() != wire.KindRef {
-			continue
-		}
-		// A collection field's cell has the id of the ref; a reference
-		// field's cell does not.
-		if cell, ok := o.Field(stm.FieldID(f.ID)); ok && stm.IDOf(cell) == f.Value.Ref() {
-			s.indexLocked(f.Value.Ref(), cell, v)
-		}
-	}
-	return o, nil
-}
-
-func (s *Share) indexLocked(id wire.ObjectID, x stm.Observable, v uint64) {
-	s.mu.index[id] = x
-	s.mu.entered[id] = v
-	delete(s.mu.foreign, id)
-}
-
-func (s *Share) resolveLocked(id wire.ObjectID) (stm.Observable, error) {
-	if x, ok := s.mu.index[id]; ok {
-		return x, nil
-	}
-	return nil, fmt.Errorf("%w: %v", ErrNotInShare, id)
-}
-
-func (s *Share) resolveRecordLocked(id wire.ObjectID) (*stm.Object, error) {
-	x, err := s.resolveLocked(id)
-	if err != nil {
-		return nil, err
-	}
-	o, ok := x.(*stm.Object)
-	if !ok {
-		return nil, fmt.Errorf("client: ref %v is a %T, not a record", id, x)
-	}
-	return o, nil
-}
-
-// commitLocked runs fn as an internal transaction and records that its
-// local version holds share version v.
-func (s *Share) commitLocked(v uint64, fn func(tx *stm.Tx) error) error {
-	h, err := s.c.ws.Run(context.Background(), func(tx *stm.Tx) error {
-		tx.SetTag(internal{share: s.name})
-		return fn(tx)
-	})
-	if err != nil {
-		return fmt.Errorf("client: share %q version %d: %w", s.name, v, err)
-	}
-	local := h.Version()
-	if n := len(s.mu.vmap); n > 0 && s.mu.vmap[n-1].local == local {
-		// Nothing was written: the same local state holds both versions.
-		s.mu.vmap[n-1].share = v
-	} else {
-		s.mu.vmap = append(s.mu.vmap, verPair{local: local, share: v})
-	}
-	s.mu.version = v
-	close(s.mu.changed)
-	s.mu.changed = make(chan struct{})
-	return nil
-}
-
-// apply applies the writes of the commit that made share version v (an
-// Update, a Delta's change, or this client's acknowledged commit). It runs
-// on the reader, so applications follow the share's version order.
-//
-// own holds the records this client created in the commit (nil for
-// another's): they join the share as they are, instead of new objects.
-func (s *Share) apply(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.Object) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.mu.err != nil {
-		return s.mu.err
-	}
-	if v <= s.mu.version {
-		return fmt.Errorf("client: share %q: version %d after %d", s.name, v, s.mu.version)
-	}
-	type decode struct {
-		o *stm.Object
-		w wire.Object
-	}
-	var decodes []decode
-	// Records first: a collection is known through its record's field.
-	for _, op := range ops {
-		if op.Kind == wire.OpCreate && op.ObjectKind == wire.ObjectRecord {
-			w := wire.Object{ID: op.Object, Class: op.Class, Kind: wire.ObjectRecord, Fields: op.Fields}
-			o, err := s.materializeLocked(w, v, own[op.Object])
-			if err != nil {
-				return err
-			}
-			decodes = append(decodes, decode{o, w})
-		}
-	}
-	rest := make([]wire.Op, 0, len(ops))
-	var removed []wire.ObjectID
-	for _, op := range ops {
-		switch {
-		case op.Kind == wire.OpCreate:
-			if _, ok := s.mu.index[op.Object]; !ok {
-				s.mu.foreign[op.Object] = true
-			}
-		case op.Kind == wire.OpRemove:
-			removed = append(removed, op.Object)
-		case s.mu.foreign[op.Object]:
-		default:
-			rest = append(rest, op)
-		}
-	}
-	err := s.commitLocked(v, func(tx *stm.Tx) error {
-		for _, d := range decodes {
-			if err := stm.DecodeRecord(tx, d.o, d.w, s.resolveRecordLocked); err != nil {
-				return fmt.Errorf("client: record %v: %w", d.w.ID, err)
-			}
-		}
-		return stm.ApplyOps(tx, rest, s.resolveLocked)
-	})
-	for _, id := range removed {
-		delete(s.mu.index, id)
-		delete(s.mu.entered, id)
-		s.mu.foreign[id] = true
-	}
-	return err
-}
-
-// translateLocked returns the share version of the state at local version
-// local: that of the newest internal commit at or before it.
-func (s *Share) translateLocked(local uint64) uint64 {
-	i := sort.Search(len(s.mu.vmap), func(i int) bool { return s.mu.vmap[i].local > local })
-	if i == 0 {
-		if len(s.mu.vmap) == 0 {
-			return 0
-		}
-		return s.mu.vmap[0].share
-	}
-	return s.mu.vmap[i-1].share
-}
-
-// commitOf turns a transaction's record, and what it creates and removes,
-// into a commit for the server: creates first, then the writes (less the
-// set_field ops on created records, whose create carries their fields),
-// then removes. Reads of created objects are left out: nothing else can
-// have written them. It also returns the created records by id. tx must
-// still be open (created records are encoded in it).
-func (s *Share) commitOf(tx *stm.Tx, rec *stm.CommitRecord, w *txWork) (*wire.Commit, map[wire.ObjectID]*stm.Object, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if w.err != nil {
-		return nil, nil, w.err
-	}
-	creates, created, own, err := s.createOpsLocked(tx, w)
-	if err != nil {
-		return nil, nil, err
-	}
-	removes, err := s.removeOpsLocked(w)
-	if err != nil {
-		return nil, nil, err
-	}
-	check := func(id wire.ObjectID) error {
-		if _, ok := s.mu.index[id]; !ok && !created[id] {
-			return fmt.Errorf("%w %q: %v", ErrNotInShare, s.name, id)
-		}
-		return nil
-	}
-	reads := make([]wire.Read, 0, len(rec.Reads))
-	for _, r := range rec.Reads {
-		if err := check(r.Object); err != nil {
-			return nil, nil, err
-		}
-		if created[r.Object] {
-			continue
-		}
-		// A cell never written since the object joined the replica reads
-		// at a local version older than the join: it holds the state the
-		// object joined with.
-		r.Version = max(s.translateLocked(r.Version), s.mu.entered[r.Object])
-		reads = append(reads, r)
-	}
-	writes := creates
-	for _, op := range rec.Writes {
-		if err := check(op.Object); err != nil {
-			return nil, nil, err
-		}
-		if op.Kind == wire.OpSetField && own[op.Object] != nil {
-			continue
-		}
-		writes = append(writes, op)
-	}
-	writes = append(writes, removes...)
-	return &wire.Commit{Share: s.handle, Snapshot: s.translateLocked(rec.Snapshot), Reads: reads, Writes: writes}, own, nil
-}
-
-// Atomically runs fn in a transaction on the replica and commits it on the
-// server: fn runs against the acknowledged state; its reads and writes are
-// sent as one commit, and the local transaction is discarded. On Ack the
-// writes are applied to the replica (before Atomically returns); on a
-// conflict Atomically waits until the replica holds the write that
-// invalidated the transaction and runs fn again. A transaction that wrote
-// nothing returns at once, with no round trip.
-//
-// fn's own error is returned untouched, and nothing is sent. Other errors:
-// an *AbortError (the server rejected the commit for another reason than a
-// conflict), ErrNotInShare, errors wrapping ErrInDoubt (the verdict was
-// lost: ctx ended or the session did while waiting), ErrClosed or
-// ErrDisconnected, the share's Err. fn may run several times and must have
-// no effects outside the transaction. tx.Retry waits until the share's
-// version changes, then runs fn again.
-func (s *Share) Atomically(ctx context.Context, fn func(tx *stm.Tx) error) error {
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := s.Err(); err != nil {
-			return err
-		}
-		cm, own, seen, err := s.run(fn)
-		if errors.Is(err, stm.ErrRetry) {
-			if err := s.WaitVersion(ctx, seen+1); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if cm == nil {
-			return nil
-		}
-		v, err := s.c.submit(ctx, s, cm, own)
-		switch {
-		case err != nil:
-			return err
-		case v.ack != nil:
-			return v.err
-		case v.abort.Code == wire.CodeConflict:
-			var need uint64
-			for _, r := range v.abort.Conflicts {
-				need = max(need, r.Version)
-			}
-			if need == 0 {
-				// Not a write the replica can wait for: an object the
-				// server does not have.
-				return &AbortError{Code: v.abort.Code, Message: v.abort.Message}
-			}
-			if err := s.WaitVersion(ctx, need); err != nil {
-				return err
-			}
-		default:
-			return &AbortError{Code: v.abort.Code, Message: v.abort.Message}
-		}
-	}
-}
-
-// run runs fn once in a transaction on the replica and returns the commit
-// to send (nil if it wrote, created and removed nothing) and the records it
-// creates; on stm.ErrRetry, the share version fn saw.
-func (s *Share) run(fn func(tx *stm.Tx) error) (cm *wire.Commit, own map[wire.ObjectID]*stm.Object, seen uint64, err error) {
-	tx := s.c.ws.Begin()
-	w := s.track(tx)
-	defer func() {
-		s.untrack(tx)
-		tx.Abort()
-	}()
-	err = runFn(tx, fn)
-	if errors.Is(err, stm.ErrRetry) {
-		s.mu.Lock()
-		seen = s.translateLocked(tx.Snapshot())
-		s.mu.Unlock()
-		return nil, nil, seen, err
-	}
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	rec, err := tx.Record()
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	if len(rec.Writes) == 0 && len(w.created) == 0 && len(w.removed) == 0 && w.err == nil {
-		return nil, nil, 0, nil
-	}
-	cm, own, err = s.commitOf(tx, rec, w)
-	return cm, own, 0, err
-}
-
-// runFn runs fn; on a panic it aborts tx and lets the panic go on.
-func runFn(tx *stm.Tx, fn func(tx *stm.Tx) error) error {
-	ok := false
-	defer func() {
-		if !ok {
-			tx.Abort()
-		}
-	}()
-	err := fn(tx)
-	ok = true
-	return err
-}
-
-// View runs fn in a read-only transaction on the replica: the share's
-// acknowledged state at one version, with no round trip. tx.Retry waits
-// for a change to what fn read, Updates included.
-func (s *Share) View(ctx context.Context, fn func(tx *stm.Tx) error) error {
-	return s.c.ws.View(ctx, fn)
-}
-
-// ViewVersion is View that also reports the share version fn saw.
-func (s *Share) ViewVersion(ctx context.Context, fn func(tx *stm.Tx) error) (uint64, error) {
-	var ver uint64
-	err := s.c.ws.View(ctx, func(tx *stm.Tx) error {
-		s.mu.Lock()
-		ver = s.translateLocked(tx.Snapshot())
-		s.mu.Unlock()
-		return fn(tx)
-	})
-	return ver, err
 }

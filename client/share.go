@@ -5,17 +5,21 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
+	"github.com/weft-stm/weft/authority"
 	"github.com/weft-stm/weft/stm"
 	"github.com/weft-stm/weft/wire"
 )
 
 // internal tags the client's own transactions on the replica (snapshot
-// loads, Updates, acknowledged commits), as opposed to the application's.
+// loads, Updates, rebuilds), as opposed to the application's.
 type internal struct{ share string }
 
 // Share is an open share: its records and their collections, materialised
-// in the client's workspace, kept equal to the server's acknowledged state.
+// in the client's workspace. The replica holds the share's acknowledged
+// state with this client's pending commits applied on top (see the
+// package doc).
 type Share struct {
 	c       *Client
 	name    string
@@ -23,7 +27,11 @@ type Share struct {
 	classes map[uint32]*stm.Class
 
 	readyOnce sync.Once
-	ready     chan struct{} // closed when the transfer is done or failed
+	ready     chan struct{} // closed when the first transfer is done or failed
+
+	// have is the version of the acknowledged state (the last vmap
+	// entry's), readable without the share's lock.
+	have atomic.Uint64
 
 	// Used by the reader goroutine only.
 	transfer []wire.Object
@@ -31,43 +39,65 @@ type Share struct {
 
 	mu struct {
 		sync.Mutex
-		err     error
-		access  wire.Access
-		version uint64                           // the share version the replica holds
+		err    error
+		access wire.Access
+		// acked is the share as the server acknowledged it, in wire form:
+		// what the replica's objects are rebuilt from when pending writes
+		// must be undone or reordered. nil until the first transfer.
+		acked   *authority.Share
 		index   map[wire.ObjectID]stm.Observable // records and their collections
-		entered map[wire.ObjectID]uint64         // share version each joined the replica at
 		foreign map[wire.ObjectID]bool           // objects kept out of the replica
-		vmap    []verPair                        // increasing local
-		txs     map[*stm.Tx]*txWork              // Atomically's transactions running
-		changed chan struct{}                    // closed and replaced when version or err changes
+		// vmap says, for increasing local versions, which share version of
+		// the acknowledged state the replica holds from there on.
+		vmap []verPair
+		top  uint64 // the local version of the last vmap entry's state
+		// pending are the share's unanswered commits, in CommitID order
+		// (which is their local commit order).
+		pending []*spec
+		// holds maps the local version of each pending commit to it, and
+		// rebuilt that of each rebuild to the pending commits it
+		// re-applied: a read of a value at such a version depends on them.
+		holds   map[uint64]*spec
+		rebuilt map[uint64][]*spec
+		writers map[wire.ObjectID]int // how many pending commits write each object
+		txs     map[*stm.Tx]*txWork   // transactions of Atomically and Run running
+		changed chan struct{}         // closed and replaced when the replica changes
 	}
 }
 
 // verPair says that the replica's local version local holds the share at
-// version share.
+// version share (and maybe pending commits).
 type verPair struct{ local, share uint64 }
 
 // Open opens the share name, receives its objects and materialises them in
 // the client's workspace. Every record in the share must be of one of
 // classes (else ErrUnknownClass); objects no record refers to (a
 // standalone var or collection) are kept out of the replica, and writes to
-// them in Updates are ignored. Open returns once the replica holds the
-// share's state as of Opened's version; Updates follow in the background.
-// Opening the same name twice gives two independent replicas.
+// them are ignored. Open returns once the replica holds the share's state
+// as of Opened's version; Updates follow in the background. A share can be
+// open once per client (ErrAlreadyOpen).
 func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (*Share, error) {
 	s := &Share{c: c, name: name, classes: map[uint32]*stm.Class{}, ready: make(chan struct{})}
 	for _, cl := range classes {
 		s.classes[uint32(cl.ID())] = cl
 	}
 	s.mu.index = map[wire.ObjectID]stm.Observable{}
-	s.mu.entered = map[wire.ObjectID]uint64{}
 	s.mu.foreign = map[wire.ObjectID]bool{}
+	s.mu.holds = map[uint64]*spec{}
+	s.mu.rebuilt = map[uint64][]*spec{}
+	s.mu.writers = map[wire.ObjectID]int{}
 	s.mu.txs = map[*stm.Tx]*txWork{}
 	s.mu.changed = make(chan struct{})
 	c.mu.Lock()
 	if err := c.mu.err; err != nil {
 		c.mu.Unlock()
 		return nil, err
+	}
+	for _, o := range c.mu.shares {
+		if o.name == name {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%w: %q", ErrAlreadyOpen, name)
+		}
 	}
 	for {
 		c.mu.nextH++
@@ -76,14 +106,14 @@ func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (
 		}
 	}
 	s.handle = c.mu.nextH
-	c.mu.shares[s.handle] = s
-	c.mu.Unlock()
-	if err := c.send(ctx, &wire.OpenShare{Share: s.handle, Name: name}); err != nil {
-		c.mu.Lock()
-		delete(c.mu.shares, s.handle)
+	m := s.reopenMessage()
+	if err := wire.Check(m, c.mu.limits); err != nil {
 		c.mu.Unlock()
 		return nil, fmt.Errorf("client: open %q: %w", name, err)
 	}
+	c.mu.shares[s.handle] = s
+	c.enqueueLocked(m)
+	c.mu.Unlock()
 	select {
 	case <-s.ready:
 	case <-ctx.Done():
@@ -97,6 +127,12 @@ func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (
 	return s, nil
 }
 
+// reopenMessage is the OpenShare that (re)opens s from the version it
+// holds. It does not take the share's lock (the client's may be held).
+func (s *Share) reopenMessage() *wire.OpenShare {
+	return &wire.OpenShare{Share: s.handle, Name: s.name, Have: s.have.Load()}
+}
+
 // Name returns the share's name.
 func (s *Share) Name() string { return s.name }
 
@@ -104,11 +140,26 @@ func (s *Share) Name() string { return s.name }
 // client's).
 func (s *Share) Workspace() *stm.Workspace { return s.c.ws }
 
-// Version returns the share version the replica holds.
+// Version returns the share version of the acknowledged state the replica
+// holds.
 func (s *Share) Version() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.mu.version
+	return s.versionLocked()
+}
+
+func (s *Share) versionLocked() uint64 {
+	if s.mu.acked == nil {
+		return 0
+	}
+	return s.mu.acked.Version()
+}
+
+// Pending returns how many of the share's commits await their verdict.
+func (s *Share) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mu.pending)
 }
 
 // Err returns why the share stopped following the server (closed by it,
@@ -120,7 +171,7 @@ func (s *Share) Err() error {
 }
 
 // Object returns the share's record or collection with id, if the replica
-// has it.
+// has it (pending creations included).
 func (s *Share) Object(id wire.ObjectID) (stm.Observable, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -128,7 +179,8 @@ func (s *Share) Object(id wire.ObjectID) (stm.Observable, bool) {
 	return x, ok
 }
 
-// Records returns the share's records, in id order.
+// Records returns the share's records, in id order (pending creations
+// included, pending removals excluded).
 func (s *Share) Records() []*stm.Object {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -163,7 +215,7 @@ func compareIDs(a, b wire.ObjectID) int {
 func (s *Share) WaitVersion(ctx context.Context, v uint64) error {
 	for {
 		s.mu.Lock()
-		ver, err, ch := s.mu.version, s.mu.err, s.mu.changed
+		ver, err, ch := s.versionLocked(), s.mu.err, s.mu.changed
 		s.mu.Unlock()
 		if ver >= v {
 			return nil
@@ -180,34 +232,44 @@ func (s *Share) WaitVersion(ctx context.Context, v uint64) error {
 }
 
 // Close closes the share on the server. The replica's objects stay in the
-// workspace with their last state; the share no longer follows the server.
+// workspace with their last state; the share no longer follows the
+// server, and its commits awaiting a verdict are in doubt.
 func (s *Share) Close(ctx context.Context) error {
 	s.fail(fmt.Errorf("%w: closed by the client", ErrShareClosed))
 	s.c.mu.Lock()
 	if s.c.mu.shares[s.handle] == s {
 		delete(s.c.mu.shares, s.handle)
 	}
-	dead := s.c.mu.err != nil
-	s.c.mu.Unlock()
-	if dead {
-		return nil
-	}
 	// The server answers ShareClosed, ignored now that the handle is free;
 	// a reuse of the handle before that answer would be confused with it,
 	// so handles are not reused while the counter has not wrapped.
-	return s.c.send(ctx, &wire.CloseShare{Share: s.handle})
+	s.c.enqueueLocked(&wire.CloseShare{Share: s.handle})
+	s.c.mu.Unlock()
+	return nil
 }
 
-// fail stops the share with err (the first error wins).
+// fail stops the share with err (the first error wins); its unanswered
+// commits are resolved as in doubt.
 func (s *Share) fail(err error) {
 	s.mu.Lock()
+	var pending []*spec
 	if s.mu.err == nil {
 		s.mu.err = err
-		close(s.mu.changed)
-		s.mu.changed = make(chan struct{})
+		pending = s.mu.pending
+		s.mu.pending = nil
+		s.changedLocked()
 	}
 	s.mu.Unlock()
+	s.c.forget(pending...)
+	for _, p := range pending {
+		p.handle.Resolve(0, fmt.Errorf("%w: commit %v: %w", ErrInDoubt, p.commit.ID, err))
+	}
 	s.readyOnce.Do(func() { close(s.ready) })
+}
+
+func (s *Share) changedLocked() {
+	close(s.mu.changed)
+	s.mu.changed = make(chan struct{})
 }
 
 // receive handles a message for the share; it runs on the reader.
@@ -220,12 +282,17 @@ func (s *Share) receive(m wire.Message) {
 	case *wire.Opened:
 		s.mu.Lock()
 		s.mu.access = m.Access
+		first := s.mu.acked == nil
 		s.mu.Unlock()
 		s.opened = m.Version
-		if m.Transfer == wire.TransferNone {
-			err = s.load(m.Version, nil)
-		}
 		s.transfer = nil
+		if m.Transfer == wire.TransferNone {
+			if first {
+				err = s.load(m.Version, nil)
+			} else {
+				s.readyOnce.Do(func() { close(s.ready) })
+			}
+		}
 	case *wire.SnapshotChunk:
 		s.transfer = append(s.transfer, m.Objects...)
 		if !m.More {
@@ -234,7 +301,7 @@ func (s *Share) receive(m wire.Message) {
 		}
 	case *wire.Delta:
 		for _, ch := range m.Changes {
-			if err = s.apply(ch.Version, ch.Writes, nil); err != nil {
+			if err = s.change(ch); err != nil {
 				break
 			}
 		}
@@ -242,7 +309,7 @@ func (s *Share) receive(m wire.Message) {
 			s.readyOnce.Do(func() { close(s.ready) })
 		}
 	case *wire.Update:
-		err = s.apply(m.Version, m.Writes, nil)
+		err = s.change(wire.Change{Version: m.Version, Origin: m.Origin, Writes: m.Writes})
 	case *wire.ShareClosed:
 		err = &ShareClosedError{Name: s.name, Code: m.Code, Message: m.Message}
 	}

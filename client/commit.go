@@ -1,0 +1,456 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+
+	"github.com/weft-stm/weft/stm"
+	"github.com/weft-stm/weft/wire"
+)
+
+// spec is a commit applied to the replica and sent, awaiting its verdict.
+type spec struct {
+	share   *Share
+	commit  *wire.Commit
+	local   uint64                        // the local version it committed at
+	writes  []wire.ObjectID               // objects of the share it writes (not those it creates)
+	own     map[wire.ObjectID]*stm.Object // records it creates
+	created []wire.ObjectID               // everything it creates
+	removed map[wire.ObjectID]stm.Observable
+	deps    []*spec // pending commits it read from
+	handle  *stm.Handle
+	done    bool // answered (under the share's lock)
+	// resync: a snapshot replaced the acknowledged state after it was
+	// sent; its writes are no longer shown, and an Ack newer than the
+	// snapshot applies them.
+	resync bool
+}
+
+// Run runs fn in a transaction on the replica, applies it there at once
+// and sends it to the server without waiting: the returned handle is
+// Applied, then Acknowledged with the share version the server gave it,
+// or Aborted. Transactions that read what a pending commit wrote depend
+// on it, and are aborted with it (an *AbortError with CodeDependency);
+// when a commit is aborted, its writes and its dependents' are undone in
+// the replica, and other pending commits stay. A conflict found locally
+// runs fn again at once; one found by the server aborts the handle (use
+// Atomically to retry).
+//
+// fn's own error is returned untouched, and nothing is applied. A
+// transaction that wrote nothing is acknowledged at once, with no round
+// trip. tx.Retry waits for a change to what fn read (another replica's
+// commit, or this one's), then runs fn again. Other errors: ErrNotInShare,
+// a *wire.FieldError for a commit over the server's limits, the share's
+// Err, ctx's error.
+func (s *Share) Run(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Handle, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := s.Err(); err != nil {
+			return nil, err
+		}
+		h, err := s.attempt(ctx, fn)
+		switch {
+		case errors.Is(err, errAgain):
+			continue
+		case errors.Is(err, stm.ErrConflict):
+			runtime.Gosched()
+			continue
+		case err != nil:
+			return nil, err
+		}
+		return h, nil
+	}
+}
+
+// errAgain: run fn again (after Retry's wait).
+var errAgain = errors.New("client: again")
+
+func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Handle, error) {
+	tx := s.c.ws.Begin()
+	w := s.track(tx)
+	defer func() {
+		s.untrack(tx)
+		tx.Abort()
+	}()
+	err := runFn(tx, fn)
+	if errors.Is(err, stm.ErrRetry) {
+		if err := tx.AwaitChange(ctx); err != nil {
+			return nil, err
+		}
+		return nil, errAgain
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.commit(tx, w)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		h := stm.NewHandle()
+		h.Resolve(s.Version(), nil)
+		return h, nil
+	}
+	return p.handle, nil
+}
+
+// runFn runs fn; on a panic it aborts tx and lets the panic go on.
+func runFn(tx *stm.Tx, fn func(tx *stm.Tx) error) error {
+	ok := false
+	defer func() {
+		if !ok {
+			tx.Abort()
+		}
+	}()
+	err := fn(tx)
+	ok = true
+	return err
+}
+
+// Atomically runs fn in a transaction on the replica and commits it on the
+// server, waiting for the verdict: Run, then wait on the handle. A commit
+// the server aborts for a conflict runs fn again once the replica holds
+// the write that invalidated it; one aborted because a commit it read from
+// was, runs fn again at once. A transaction that wrote nothing returns at
+// once, with no round trip.
+//
+// fn's own error is returned untouched, and nothing is sent. Other errors:
+// an *AbortError (the server rejected the commit for another reason than
+// a conflict), ErrNotInShare, errors wrapping ErrInDoubt (ctx ended while
+// waiting for the verdict, or the session ended for good), the share's
+// Err. fn may run several times and must have no effects outside the
+// transaction.
+func (s *Share) Atomically(ctx context.Context, fn func(tx *stm.Tx) error) error {
+	for {
+		h, err := s.Run(ctx, fn)
+		if err != nil {
+			return err
+		}
+		select {
+		case <-h.Done():
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrInDoubt, ctx.Err())
+		}
+		err = h.Err()
+		var ae *AbortError
+		if err == nil || !errors.As(err, &ae) {
+			return err
+		}
+		switch ae.Code {
+		case wire.CodeDependency:
+			continue
+		case wire.CodeConflict:
+			var need uint64
+			for _, r := range ae.Conflicts {
+				need = max(need, r.Version)
+			}
+			if need == 0 {
+				// Not a write the replica can wait for: an object the
+				// server does not have.
+				return err
+			}
+			if err := s.WaitVersion(ctx, need); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// commit commits tx on the replica and sends it, as one step under the
+// share's lock, so that commits are sent in their local order (which the
+// server then keeps) and none is built from a state a concurrent abort is
+// undoing. It returns nil for a transaction that wrote nothing.
+func (s *Share) commit(tx *stm.Tx, w *txWork) (*spec, error) {
+	rec, err := tx.Record()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.err != nil {
+		return nil, s.mu.err
+	}
+	if w.err != nil {
+		return nil, w.err
+	}
+	if len(rec.Writes) == 0 && len(w.created) == 0 && len(w.removed) == 0 {
+		if _, err := tx.Commit(); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	p := &spec{share: s, handle: stm.NewHandle()}
+	cm, err := s.buildLocked(tx, rec, w, p)
+	if err != nil {
+		return nil, err
+	}
+	c := s.c
+	c.mu.Lock()
+	lim := c.mu.limits
+	c.mu.Unlock()
+	cm.ID = wire.CommitID{Replica: c.replica, Seq: 1}
+	if err := wire.Check(cm, lim); err != nil {
+		return nil, fmt.Errorf("client: commit not sent: %w", err)
+	}
+	h, err := tx.Commit()
+	if err != nil {
+		return nil, err
+	}
+	p.local = h.Version()
+	p.commit = cm
+	c.mu.Lock()
+	c.mu.seq++
+	cm.ID.Seq = c.mu.seq
+	c.mu.pending[cm.ID.Seq] = p
+	c.enqueueLocked(cm)
+	c.mu.Unlock()
+	s.mu.pending = append(s.mu.pending, p)
+	s.mu.holds[p.local] = p
+	for _, id := range p.writes {
+		s.mu.writers[id]++
+	}
+	for id, o := range p.own {
+		s.indexLocked(id, o)
+		for _, cell := range collections(o) {
+			s.indexLocked(stm.IDOf(cell), cell)
+		}
+	}
+	for id := range p.removed {
+		delete(s.mu.index, id)
+	}
+	s.changedLocked()
+	return p, nil
+}
+
+// buildLocked turns tx's record, and what it creates and removes, into a
+// commit for the server: creates first, then the writes (less the
+// set_field ops on created records, whose create carries their fields),
+// then removes. Every read is sent at the share version of the
+// acknowledged state the transaction's snapshot held, and names as deps
+// the pending commits whose writes it read. Reads of created objects are
+// left out: nothing else can have written them. tx must still be open.
+func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spec) (*wire.Commit, error) {
+	creates, created, own, err := s.createOpsLocked(tx, w)
+	if err != nil {
+		return nil, err
+	}
+	removes, err := s.removeOpsLocked(w)
+	if err != nil {
+		return nil, err
+	}
+	check := func(id wire.ObjectID) error {
+		if _, ok := s.mu.index[id]; !ok && !created[id] {
+			return fmt.Errorf("%w %q: %v", ErrNotInShare, s.name, id)
+		}
+		return nil
+	}
+	at := s.translateLocked(rec.Snapshot)
+	reads := make([]wire.Read, 0, len(rec.Reads))
+	deps := map[*spec]bool{}
+	for _, r := range rec.Reads {
+		if err := check(r.Object); err != nil {
+			return nil, err
+		}
+		if created[r.Object] {
+			continue
+		}
+		for _, q := range append(s.mu.rebuilt[r.Version], s.mu.holds[r.Version]) {
+			if q != nil && !q.done && !q.resync && !deps[q] {
+				deps[q] = true
+				p.deps = append(p.deps, q)
+			}
+		}
+		r.Version = at
+		reads = append(reads, r)
+	}
+	writes := creates
+	seen := map[wire.ObjectID]bool{}
+	for _, op := range rec.Writes {
+		if err := check(op.Object); err != nil {
+			return nil, err
+		}
+		if created[op.Object] {
+			if op.Kind == wire.OpSetField && own[op.Object] != nil {
+				continue
+			}
+		} else if !seen[op.Object] {
+			seen[op.Object] = true
+			p.writes = append(p.writes, op.Object)
+		}
+		writes = append(writes, op)
+	}
+	writes = append(writes, removes...)
+	for _, op := range removes {
+		if p.removed == nil {
+			p.removed = map[wire.ObjectID]stm.Observable{}
+		}
+		p.removed[op.Object] = s.mu.index[op.Object]
+		if !seen[op.Object] {
+			seen[op.Object] = true
+			p.writes = append(p.writes, op.Object)
+		}
+	}
+	for id := range created {
+		p.created = append(p.created, id)
+	}
+	p.own = own
+	cm := &wire.Commit{Share: s.handle, Snapshot: at, Reads: reads, Writes: writes}
+	for _, q := range p.deps {
+		cm.Deps = append(cm.Deps, q.commit.ID)
+	}
+	return cm, nil
+}
+
+// acked handles the Ack of p with share version v (or a Delta's change
+// that reports it). It runs on the reader.
+func (s *Share) acked(p *spec, v uint64) {
+	s.mu.Lock()
+	if p.done || s.mu.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.dropLocked(p)
+	ch := wire.Change{Version: v, Origin: p.commit.ID, Writes: p.commit.Writes}
+	var err error
+	switch {
+	case !p.resync:
+		// The replica shows p already.
+		if err = s.mu.acked.ApplyChange(ch); err == nil {
+			s.advanceLocked(p.local, v)
+		}
+	case v > s.mu.acked.Version():
+		if err = s.mu.acked.ApplyChange(ch); err == nil {
+			err = s.applyLocked(v, ch.Writes, p.own)
+		}
+	}
+	s.mu.Unlock()
+	s.c.forget(p)
+	if err != nil {
+		err = fmt.Errorf("client: share %q: %w", s.name, err)
+		p.handle.Resolve(0, fmt.Errorf("%w: %w", ErrInDoubt, err))
+		s.fail(err)
+		return
+	}
+	p.handle.Resolve(v, nil)
+}
+
+// aborted handles the Abort of p: p and every pending commit that depends
+// on it, directly or not, are aborted, and the objects they wrote are
+// rebuilt from the acknowledged state with the surviving pending commits
+// re-applied. It runs on the reader.
+func (s *Share) aborted(p *spec, m *wire.Abort) {
+	s.mu.Lock()
+	if p.done || s.mu.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	gone := []*spec{p}
+	isGone := map[*spec]bool{p: true}
+	for _, q := range s.mu.pending {
+		for _, d := range q.deps {
+			if isGone[d] && !isGone[q] {
+				isGone[q] = true
+				gone = append(gone, q)
+			}
+		}
+	}
+	rebuild := map[wire.ObjectID]bool{}
+	for _, q := range gone {
+		s.dropLocked(q)
+		if q.resync {
+			continue // not shown
+		}
+		for _, id := range q.writes {
+			rebuild[id] = true
+		}
+		for _, id := range q.created {
+			delete(s.mu.index, id)
+			s.mu.foreign[id] = true
+		}
+		for id, x := range q.removed {
+			if _, ok := s.mu.acked.Object(id); ok {
+				s.indexLocked(id, x)
+			}
+		}
+	}
+	var err error
+	if len(rebuild) > 0 {
+		var local uint64
+		var reapplied []*spec
+		local, reapplied, err = s.rebuildLocked(rebuild, nil)
+		if err == nil {
+			if len(reapplied) > 0 {
+				s.mu.rebuilt[local] = reapplied
+			}
+			s.advanceLocked(local, s.mu.acked.Version())
+		}
+	}
+	s.mu.Unlock()
+	s.c.forget(gone...)
+	if err != nil {
+		s.fail(err)
+	}
+	p.handle.Resolve(0, &AbortError{Code: m.Code, Message: m.Message, Conflicts: m.Conflicts})
+	for _, q := range gone[1:] {
+		q.handle.Resolve(0, &AbortError{Code: wire.CodeDependency,
+			Message: fmt.Sprintf("read from commit %v, which was aborted (%v)", p.commit.ID, m.Code)})
+	}
+}
+
+// dropLocked removes an answered p from the share's pending state.
+func (s *Share) dropLocked(p *spec) {
+	p.done = true
+	for i, q := range s.mu.pending {
+		if q == p {
+			s.mu.pending = append(s.mu.pending[:i], s.mu.pending[i+1:]...)
+			break
+		}
+	}
+	if s.mu.holds[p.local] == p {
+		delete(s.mu.holds, p.local)
+	}
+	if !p.resync {
+		for _, id := range p.writes {
+			if s.mu.writers[id]--; s.mu.writers[id] <= 0 {
+				delete(s.mu.writers, id)
+			}
+		}
+	}
+	// Rebuilds' entries naming only answered commits go too.
+	for v, hs := range s.mu.rebuilt {
+		live := false
+		for _, q := range hs {
+			live = live || !q.done
+		}
+		if !live {
+			delete(s.mu.rebuilt, v)
+		}
+	}
+}
+
+// View runs fn in a read-only transaction on the replica: one consistent
+// state (acknowledged state and pending commits), with no round trip.
+// tx.Retry waits for a change to what fn read, Updates included.
+func (s *Share) View(ctx context.Context, fn func(tx *stm.Tx) error) error {
+	return s.c.ws.View(ctx, fn)
+}
+
+// ViewVersion is View that also reports the share version of the
+// acknowledged state fn saw (pending commits of this client may show on
+// top of it).
+func (s *Share) ViewVersion(ctx context.Context, fn func(tx *stm.Tx) error) (uint64, error) {
+	var ver uint64
+	err := s.c.ws.View(ctx, func(tx *stm.Tx) error {
+		s.mu.Lock()
+		ver = s.translateLocked(tx.Snapshot())
+		s.mu.Unlock()
+		return fn(tx)
+	})
+	return ver, err
+}
