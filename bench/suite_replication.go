@@ -27,15 +27,6 @@ func weftRow(note string, setup func() (*Instance, error)) Row {
 	return Row{System: sysWeft, Note: note, Setup: setup}
 }
 
-// weftSkipped is the weft row of a case the client cannot do yet: it is
-// reported as skipped, for reason.
-func weftSkipped(reason string) Row {
-	return Row{System: sysWeft, Setup: func() (*Instance, error) { return nil, skipRow("%s", reason) }}
-}
-
-// weftChainedSkip is why commit-chained has no weft row yet.
-const weftChainedSkip = "needs speculative chained commits (client v0 waits for each ack)"
-
 func replicationSuite() *Suite {
 	return &Suite{
 		Name:      "replication",
@@ -47,7 +38,7 @@ func replicationSuite() *Suite {
 				Doc:  "one client, one commit at a time (each waits for its acknowledgement)",
 				Unit: "round trips/s",
 				Rows: []Row{
-					weftRow("in-process weft server, one client v0: Atomically reads and increments one Cell's value, commits and waits for the ack",
+					weftRow("in-process weft server, one client: Atomically reads and increments one Cell's value, commits and waits for the ack",
 						weftCommitRTT),
 					{System: sysTCPEcho, Note: "bare loopback TCP echo server, one client, 64-byte frame per round trip: the floor of any round trip",
 						Setup: tcpEchoRTT},
@@ -59,7 +50,8 @@ func replicationSuite() *Suite {
 				Unit:      "acked writes/s",
 				WorkPerOp: chainWindow,
 				Rows: []Row{
-					weftSkipped(weftChainedSkip),
+					weftRow("one client, 1000 Cells: Run sets each Cell's value (blind) without waiting, then the 1000 handles are awaited",
+						weftChained),
 					{System: sysRedis, Note: "go-redis Pipeline of 1000 SETs per Exec, on 1000 keys (at most 1000 in flight)",
 						Setup: redisChained},
 				},
@@ -92,7 +84,7 @@ func replicationSuite() *Suite {
 				Unit:      "deliveries/s",
 				WorkPerOp: replClients,
 				Rows: []Row{
-					weftRow("1 client commits blind writes to a Cell, each awaiting its ack; 8 clients with the share open count the commits applied to their replica (Subscribe, Change.Commits); writer at most 1000 ahead",
+					weftRow("1 client commits blind writes to a Cell with Run (pipelined, every handle checked); 8 clients with the share open count the commits applied to their replica (Subscribe, Change.Commits); writer at most 1000 ahead",
 						weftFanout),
 					{System: sysNATS, Note: "embedded nats-server, nats.go: 1 publisher and 8 subscriber connections on one subject; publisher at most 1000 messages ahead",
 						Setup: natsFanout},

@@ -27,9 +27,6 @@ var replPeers = [][2]string{
 
 var replCases = []string{"commit-rtt", "commit-chained", "rmw-8c", "counter-8c", "fanout-1w-8r", "sync-100k"}
 
-// weftSkippedCases are the cases whose weft row is skipped, and why.
-var weftSkippedCases = map[string]string{"commit-chained": weftChainedSkip}
-
 // smokeSyncObjects is the size of sync-100k's share in tests: the case's
 // code, not its full size, is what they check.
 const smokeSyncObjects = 2_500
@@ -44,8 +41,8 @@ func haveRedis() bool {
 	return err == nil
 }
 
-// TestReplicationSuiteShape: every case has its weft row (skipped where
-// client v0 cannot do the case) and the peers of the issue.
+// TestReplicationSuiteShape: every case has its weft row and the peers of
+// the issue.
 func TestReplicationSuiteShape(t *testing.T) {
 	s := replicationSuite()
 	rows := map[[2]string]bool{}
@@ -57,11 +54,6 @@ func TestReplicationSuiteShape(t *testing.T) {
 		}
 		if c.Rows[0].System != sysWeft {
 			t.Errorf("%s: first row %s, want weft", c.Name, c.Rows[0].System)
-		}
-		if reason, ok := weftSkippedCases[c.Name]; ok {
-			if _, err := c.Rows[0].Setup(); !errors.Is(err, ErrSkip) || err.Error() != "skipped: "+reason {
-				t.Errorf("%s: weft row setup: %v, want skipped: %s", c.Name, err, reason)
-			}
 		}
 	}
 	if strings.Join(names, ",") != strings.Join(replCases, ",") {
@@ -93,9 +85,6 @@ func TestReplicationSmoke(t *testing.T) {
 	if strings.Contains(out, "FAILED") {
 		t.Errorf("table has a failed row:\n%s", out)
 	}
-	if n := strings.Count(out, "skipped: "+weftChainedSkip); n != 1 {
-		t.Errorf("%d weft rows skipped for chained commits, want 1:\n%s", n, out)
-	}
 	// Rows carry the case name only on a case's first line; track it.
 	seen := map[[2]string]string{} // (case, system) -> rest of the line
 	cur := ""
@@ -113,12 +102,11 @@ func TestReplicationSmoke(t *testing.T) {
 	}
 	for _, c := range replCases {
 		got, ok := seen[[2]string{c, sysWeft}]
-		_, skip := weftSkippedCases[c]
 		switch {
 		case !ok:
 			t.Errorf("table has no weft row for %s:\n%s", c, out)
-		case skip != strings.HasPrefix(got, "skipped: "):
-			t.Errorf("weft row of %s: %q, skipped should be %v", c, got, skip)
+		case strings.HasPrefix(got, "skipped"):
+			t.Errorf("weft row of %s skipped: %q", c, got)
 		}
 	}
 	for _, p := range replPeers {
@@ -171,9 +159,6 @@ func TestReplicationSmoke(t *testing.T) {
 		}
 	}
 	for _, c := range replCases {
-		if _, skip := weftSkippedCases[c]; skip {
-			continue
-		}
 		want++
 		if !got[[2]string{c, sysWeft}] {
 			t.Errorf("no JSON row for weft on %s:\n%s", c, stdout.String())

@@ -18,10 +18,10 @@ import (
 
 // weft rows of the replication suite. Each instance runs a weft server in
 // this process (server.New, Serve on a loopback TCP listener on port 0)
-// and clients (package client, version 0) dialling it over real loopback
-// TCP, as the peers' clients reach theirs. The objects are created on the
-// server by a raw protocol session (client v0 cannot create objects) as
-// replica seedReplica; the clients then open the share and find them.
+// and clients (package client) dialling it over real loopback TCP, as the
+// peers' clients reach theirs. The objects are created on the server by a
+// raw protocol session as replica seedReplica (quicker than through a
+// replica); the clients then open the share and find them.
 
 //go:generate go run github.com/weft-stm/weft/cmd/weft gen -o replication.weft.go replication.weft
 
@@ -307,6 +307,69 @@ func weftCommitRTT() (*Instance, error) {
 	}, nil
 }
 
+// weftChained: one client sets the values of chainWindow Cells, one Run
+// each (a blind write, sent without waiting), then awaits the handles:
+// what a pipeline of SETs does.
+func weftChained() (*Instance, error) {
+	const share = "chained"
+	e, _, err := startSeeded(share, chainWindow)
+	if err != nil {
+		return nil, err
+	}
+	s, err := e.open(share)
+	if err != nil {
+		return nil, e.closeAfter(err)
+	}
+	cells, err := cellsOf(s, chainWindow)
+	if err != nil {
+		return nil, e.closeAfter(err)
+	}
+	ctx := context.Background()
+	var round int64
+	var cell Cell
+	fn := func(tx *stm.Tx) error {
+		cell.SetValue(tx, round)
+		return nil
+	}
+	hs := make([]*stm.Handle, chainWindow)
+	return &Instance{
+		Workers: []func() error{func() error {
+			round++
+			for i, c := range cells {
+				cell = c
+				h, err := s.Run(ctx, fn)
+				if err != nil {
+					return err
+				}
+				hs[i] = h
+			}
+			wctx, cancel := context.WithTimeout(ctx, opTimeout)
+			defer cancel()
+			for _, h := range hs {
+				if err := h.Wait(wctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		Check: func(ops []uint64) error {
+			return e.check(share, func(s *client.Share, tx *stm.Tx) error {
+				cells, err := cellsOf(s, chainWindow)
+				if err != nil {
+					return err
+				}
+				for i, c := range cells {
+					if got := c.Value(tx); uint64(got) != ops[0] {
+						return fmt.Errorf("server: cell %d holds %d after %d rounds", i, got, ops[0])
+					}
+				}
+				return nil
+			})
+		},
+		Close: e.close,
+	}, nil
+}
+
 // weftReplRMW: 8 clients, each transaction incrementing the value of a random
 // one of 1000 Cells; conflicts are retried by the client. The values sum
 // to the committed transactions.
@@ -479,14 +542,32 @@ func weftFanout() (*Instance, error) {
 		wcell.SetValue(tx, next) // blind: reads nothing
 		return nil
 	}
+	onDone := func(h *stm.Handle) {
+		if err := h.Err(); err != nil {
+			f.fail(fmt.Errorf("writer's commit: %w", err))
+		}
+	}
 	return &Instance{
 		Workers: []func() error{f.publisher(func(p []byte) error {
 			seq, _ := decodeSeq(p)
 			next = int64(seq)
-			return ws.Atomically(ctx, fn)
+			h, err := ws.Run(ctx, fn)
+			if err != nil {
+				return err
+			}
+			h.OnDone(onDone)
+			return nil
 		})},
 		Check: func(ops []uint64) error {
 			if err := f.check(ops); err != nil {
+				return err
+			}
+			flushCtx, cancel := context.WithTimeout(ctx, opTimeout)
+			defer cancel()
+			if err := ws.Flush(flushCtx); err != nil {
+				return err
+			}
+			if err := f.failed(); err != nil {
 				return err
 			}
 			for i, s := range readers {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 
 	"github.com/weft-stm/weft/stm"
 	"github.com/weft-stm/weft/wire"
@@ -406,11 +407,12 @@ func (s *Share) aborted(p *spec, m *wire.Abort) {
 // dropLocked removes an answered p from the share's pending state.
 func (s *Share) dropLocked(p *spec) {
 	p.done = true
-	for i, q := range s.mu.pending {
-		if q == p {
-			s.mu.pending = append(s.mu.pending[:i], s.mu.pending[i+1:]...)
-			break
-		}
+	// Verdicts come mostly in order: the head goes without moving the rest.
+	if len(s.mu.pending) > 0 && s.mu.pending[0] == p {
+		s.mu.pending[0] = nil
+		s.mu.pending = s.mu.pending[1:]
+	} else if i := slices.Index(s.mu.pending, p); i >= 0 {
+		s.mu.pending = slices.Delete(s.mu.pending, i, i+1)
 	}
 	if s.mu.holds[p.local] == p {
 		delete(s.mu.holds, p.local)

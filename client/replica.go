@@ -34,10 +34,67 @@ func (s *Share) load(v uint64, objs []wire.Object) (err error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	resync := s.mu.acked != nil
+	if s.mu.acked != nil {
+		return s.resyncLocked(acked, v, objs)
+	}
 	s.mu.acked = acked
-	// Records first (merged, since a snapshot may split them): a
-	// collection is known through its record's field.
+	// Pieces of a split record extend the first (docs/protocol.md 8.3).
+	records := map[wire.ObjectID]*wire.Object{}
+	var order []wire.ObjectID
+	var others []wire.Object
+	for _, o := range objs {
+		if o.Kind != wire.ObjectRecord {
+			others = append(others, o)
+			continue
+		}
+		if r := records[o.ID]; r != nil {
+			r.Fields = append(r.Fields, o.Fields...)
+			continue
+		}
+		cp := o
+		records[o.ID] = &cp
+		order = append(order, o.ID)
+	}
+	type decode struct {
+		o *stm.Object
+		w wire.Object
+	}
+	decodes := make([]decode, 0, len(order))
+	for _, id := range order {
+		w := records[id]
+		o, err := s.materializeLocked(*w, nil)
+		if err != nil {
+			return err
+		}
+		decodes = append(decodes, decode{o, *w})
+	}
+	var ops []wire.Op
+	for _, o := range others {
+		if _, ok := s.mu.index[o.ID]; !ok {
+			s.mu.foreign[o.ID] = true
+			continue
+		}
+		ops = append(ops, fillOps(o)...)
+	}
+	local, err := s.internalLocked(func(tx *stm.Tx) error {
+		for _, d := range decodes {
+			if err := stm.DecodeRecord(tx, d.o, d.w, s.resolveRecordLocked); err != nil {
+				return fmt.Errorf("client: record %v: %w", d.w.ID, err)
+			}
+		}
+		return stm.ApplyOps(tx, ops, s.resolveLocked)
+	})
+	if err != nil {
+		return err
+	}
+	s.advanceLocked(local, v)
+	return nil
+}
+
+// resyncLocked replaces the acknowledged state with a snapshot at version
+// v, after a reconnection (see load).
+func (s *Share) resyncLocked(acked *authority.Share, v uint64, objs []wire.Object) error {
+	s.mu.acked = acked
 	seen := map[wire.ObjectID]bool{}
 	for _, o := range objs {
 		if o.Kind != wire.ObjectRecord || seen[o.ID] {
@@ -57,31 +114,23 @@ func (s *Share) load(v uint64, objs []wire.Object) (err error) {
 			s.mu.foreign[o.ID] = true
 		}
 	}
-	var gone []wire.ObjectID
+	states := map[wire.ObjectID]wire.Object{}
 	for id := range s.mu.index {
-		if _, ok := acked.Object(id); !ok {
-			gone = append(gone, id)
+		if w, ok := acked.Object(id); ok {
+			states[id] = w
+		} else {
+			delete(s.mu.index, id)
+			s.mu.foreign[id] = true
 		}
 	}
-	for _, id := range gone {
-		delete(s.mu.index, id)
-		s.mu.foreign[id] = true
+	for _, p := range s.mu.pending {
+		p.resync = true
 	}
-	if resync {
-		for _, p := range s.mu.pending {
-			p.resync = true
-		}
-		s.mu.holds = map[uint64]*spec{}
-		s.mu.rebuilt = map[uint64][]*spec{}
-		s.mu.writers = map[wire.ObjectID]int{}
-	}
-	ids := make([]wire.ObjectID, 0, len(s.mu.index))
-	for id := range s.mu.index {
-		ids = append(ids, id)
-	}
+	s.mu.holds = map[uint64]*spec{}
+	s.mu.rebuilt = map[uint64][]*spec{}
+	s.mu.writers = map[wire.ObjectID]int{}
 	local, err := s.internalLocked(func(tx *stm.Tx) error {
-		for _, id := range ids {
-			w, _ := acked.Object(id)
+		for id, w := range states {
 			if err := stm.SetState(tx, s.mu.index[id], w, s.resolveLocked); err != nil {
 				return fmt.Errorf("client: object %v: %w", id, err)
 			}

@@ -162,6 +162,25 @@ func (s *Share) Pending() int {
 	return len(s.mu.pending)
 }
 
+// Flush waits until every commit made on the share before the call is
+// acknowledged or aborted (their handles say which), or ctx ends.
+func (s *Share) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	hs := make([]*stm.Handle, len(s.mu.pending))
+	for i, p := range s.mu.pending {
+		hs[i] = p.handle
+	}
+	s.mu.Unlock()
+	for _, h := range hs {
+		select {
+		case <-h.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
 // Err returns why the share stopped following the server (closed by it,
 // the session ended, an Update that could not be applied), or nil.
 func (s *Share) Err() error {

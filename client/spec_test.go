@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/weft-stm/weft/authority"
 	"github.com/weft-stm/weft/client"
 	"github.com/weft-stm/weft/server"
 	"github.com/weft-stm/weft/stm"
@@ -312,5 +313,62 @@ func TestReconnectResend(t *testing.T) {
 	defer smu.Unlock()
 	if len(states) < 2 || states[0] != client.Reconnecting || states[len(states)-1] != client.Connected {
 		t.Errorf("states %v, want reconnecting then connected", states)
+	}
+}
+
+// TestReconnectSnapshot: while a client is cut off with commits pending,
+// others commit more than the server's log keeps, so the reconnection
+// resyncs from a snapshot: the pending commits are resent, each applied
+// exactly once, and every replica converges.
+func TestReconnectSnapshot(t *testing.T) {
+	e := startServer(t, false, server.Config{Share: authority.Config{LogSize: 4}})
+	e.raw("bank", createAccount(1, 0)...)
+	var mu sync.Mutex
+	var conns []*transport.MemConn
+	dial := func(ctx context.Context, addr string) (transport.Conn, error) {
+		c, err := e.net.Dial(ctx, "client", addr)
+		if err == nil {
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+		return c, err
+	}
+	c, err := client.Dial(testCtx(t), dial, e.addr, client.Options{Replica: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	x, err := c.Open(testCtx(t), "bank", account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, y := e.open("bank")
+	ox, oy := record(t, x, 1), record(t, y, 1)
+	// Hold x's traffic so that its commits are pending when it is cut.
+	e.net.SetFaults(transport.Faults{MinDelay: 1 << 40, MaxDelay: 1 << 40})
+	var hs []*stm.Handle
+	for range 20 {
+		hs = append(hs, run(t, x, func(tx *stm.Tx) error { hitsF.Of(ox).Add(tx, 1); return nil }))
+	}
+	mu.Lock()
+	e.net.Cut(conns[0])
+	mu.Unlock()
+	e.net.SetFaults(transport.Faults{})
+	for range 10 {
+		if err := y.Atomically(testCtx(t), func(tx *stm.Tx) error { hitsF.Of(oy).Add(tx, 100); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Flush(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range hs {
+		if err := h.Err(); err != nil {
+			t.Fatalf("commit %d: %v", i, err)
+		}
+	}
+	if got := converge(t, e, x, y)[oid(3)].Hits; got != 1020 {
+		t.Fatalf("hits %d, want 1020", got)
 	}
 }
