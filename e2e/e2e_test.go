@@ -41,6 +41,9 @@ func TestMain(m *testing.M) {
 	if args := os.Getenv(clientEnv); args != "" {
 		os.Exit(clientMain(args))
 	}
+	if addr := os.Getenv(cascadeEnv); addr != "" {
+		os.Exit(cascadeMain(addr))
+	}
 	os.Exit(m.Run())
 }
 
