@@ -73,10 +73,7 @@ var errAgain = errors.New("client: again")
 func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Handle, error) {
 	tx := s.c.ws.Begin()
 	w := s.track(tx)
-	defer func() {
-		s.untrack(tx)
-		tx.Abort()
-	}()
+	defer tx.Abort()
 	err := runFn(tx, fn)
 	if errors.Is(err, stm.ErrRetry) {
 		if err := tx.AwaitChange(ctx); err != nil {

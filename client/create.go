@@ -10,6 +10,7 @@ import (
 // txWork is what one run of Share.Atomically adds to and removes from the
 // share, besides its writes.
 type txWork struct {
+	share   *Share
 	created []*stm.Object
 	removed []*stm.Object
 	err     error // the first misuse, returned by Atomically
@@ -61,28 +62,19 @@ func (s *Share) Remove(tx *stm.Tx, o *stm.Object) {
 // work returns what tx, a transaction of s.Atomically, creates and
 // removes.
 func (s *Share) work(tx *stm.Tx, what string) *txWork {
-	s.mu.Lock()
-	w := s.mu.txs[tx]
-	s.mu.Unlock()
-	if w == nil {
+	w, _ := tx.Tag().(*txWork)
+	if w == nil || w.share != s {
 		panic("client: Share." + what + " with a transaction that is not one of the share's Atomically")
 	}
 	return w
 }
 
-// track registers tx as a transaction of Atomically; untrack forgets it.
+// track marks tx as a transaction of the share's Run, with the txWork
+// Create and Remove fill (the tag also tells it from internal ones).
 func (s *Share) track(tx *stm.Tx) *txWork {
-	w := &txWork{}
-	s.mu.Lock()
-	s.mu.txs[tx] = w
-	s.mu.Unlock()
+	w := &txWork{share: s}
+	tx.SetTag(w)
 	return w
-}
-
-func (s *Share) untrack(tx *stm.Tx) {
-	s.mu.Lock()
-	delete(s.mu.txs, tx)
-	s.mu.Unlock()
 }
 
 // collectionKind returns the wire kind of a record's collection cell, or

@@ -209,20 +209,32 @@ func (s *Share) advanceLocked(local, v uint64) {
 	} else {
 		s.mu.vmap = append(s.mu.vmap, verPair{local: local, share: v})
 	}
+	if n := len(s.mu.vmap); n > 2*vmapKeep {
+		s.mu.trimmed = s.mu.vmap[n-vmapKeep-1]
+		s.mu.vmap = append(s.mu.vmap[:0], s.mu.vmap[n-vmapKeep:]...)
+	}
 	s.changedLocked()
 }
 
+// vmapKeep is how many of the latest local-to-share version entries a
+// share keeps: a transaction whose snapshot is older than all of them (it
+// ran across thousands of changes) reads at version 0, which the server
+// finds stale, so it aborts and runs again. Only a version too new would
+// be wrong.
+const vmapKeep = 4096
+
 // translateLocked returns the share version of the acknowledged state the
-// replica held at local version local.
+// replica held at local version local (0 if not known: older than the
+// first load, or than the entries kept).
 func (s *Share) translateLocked(local uint64) uint64 {
 	i := sort.Search(len(s.mu.vmap), func(i int) bool { return s.mu.vmap[i].local > local })
-	if i == 0 {
-		if len(s.mu.vmap) == 0 {
-			return 0
-		}
-		return s.mu.vmap[0].share
+	if i > 0 {
+		return s.mu.vmap[i-1].share
 	}
-	return s.mu.vmap[i-1].share
+	if t := s.mu.trimmed; t.local != 0 && t.local <= local {
+		return t.share
+	}
+	return 0
 }
 
 // change applies a change the server decided: another replica's commit

@@ -50,7 +50,10 @@ type Share struct {
 		// vmap says, for increasing local versions, which share version of
 		// the acknowledged state the replica holds from there on.
 		vmap []verPair
-		top  uint64 // the local version of the last vmap entry's state
+		// trimmed is the newest entry dropped from vmap (which keeps the
+		// last vmapKeep entries): older local versions translate to 0.
+		trimmed verPair
+		top     uint64 // the local version of the last vmap entry's state
 		// pending are the share's unanswered commits, in CommitID order
 		// (which is their local commit order).
 		pending []*spec
@@ -60,8 +63,7 @@ type Share struct {
 		holds   map[uint64]*spec
 		rebuilt map[uint64][]*spec
 		writers map[wire.ObjectID]int // how many pending commits write each object
-		txs     map[*stm.Tx]*txWork   // transactions of Atomically and Run running
-		changed chan struct{}         // closed and replaced when the replica changes
+		changed chan struct{}         // closed when the replica changes; nil while no one waits
 	}
 }
 
@@ -86,8 +88,6 @@ func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (
 	s.mu.holds = map[uint64]*spec{}
 	s.mu.rebuilt = map[uint64][]*spec{}
 	s.mu.writers = map[wire.ObjectID]int{}
-	s.mu.txs = map[*stm.Tx]*txWork{}
-	s.mu.changed = make(chan struct{})
 	c.mu.Lock()
 	if err := c.mu.err; err != nil {
 		c.mu.Unlock()
@@ -234,7 +234,7 @@ func compareIDs(a, b wire.ObjectID) int {
 func (s *Share) WaitVersion(ctx context.Context, v uint64) error {
 	for {
 		s.mu.Lock()
-		ver, err, ch := s.versionLocked(), s.mu.err, s.mu.changed
+		ver, err, ch := s.versionLocked(), s.mu.err, s.waitLocked()
 		s.mu.Unlock()
 		if ver >= v {
 			return nil
@@ -287,8 +287,19 @@ func (s *Share) fail(err error) {
 }
 
 func (s *Share) changedLocked() {
-	close(s.mu.changed)
-	s.mu.changed = make(chan struct{})
+	if s.mu.changed != nil {
+		close(s.mu.changed)
+		s.mu.changed = nil
+	}
+}
+
+// waitLocked returns a channel closed at the next change of the replica.
+// It is made only when someone waits: most changes have no waiter.
+func (s *Share) waitLocked() chan struct{} {
+	if s.mu.changed == nil {
+		s.mu.changed = make(chan struct{})
+	}
+	return s.mu.changed
 }
 
 // receive handles a message for the share; it runs on the reader.

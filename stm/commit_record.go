@@ -30,6 +30,9 @@ type CommitRecord struct {
 // WithCommitHook). The last call wins.
 func (tx *Tx) SetTag(v any) { tx.st().tag = v }
 
+// Tag returns what SetTag attached to the transaction, or nil.
+func (tx *Tx) Tag() any { return tx.st().tag }
+
 // WithCommitHook calls f with the record of every commit that wrote
 // something, while the commit still holds the locks of the objects it
 // wrote: a commit's record is always passed before the record of any

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"sync"
 )
 
 // maxHeaderLen is the longest frame length prefix a Reader reads: frame sizes
@@ -188,8 +189,17 @@ func Check(m Message, lim Limits) error {
 	if err := v.message(m); err != nil {
 		return err
 	}
-	if n := len(AppendMessage(nil, m)); n > lim.MaxFrameSize {
+	bp := checkBufs.Get().(*[]byte)
+	*bp = AppendMessage((*bp)[:0], m)
+	n := len(*bp)
+	if cap(*bp) <= 1<<16 { // don't keep one huge message's buffer
+		checkBufs.Put(bp)
+	}
+	if n > lim.MaxFrameSize {
 		return &FieldError{Field: m.Type().String(), Offset: -1, Err: ErrFrameTooLarge}
 	}
 	return nil
 }
+
+// checkBufs are Check's encoding buffers: it only measures the frame.
+var checkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
