@@ -22,11 +22,15 @@ type spec struct {
 	removed map[wire.ObjectID]stm.Observable
 	deps    []*spec // pending commits it read from
 	handle  *stm.Handle
-	done    bool // answered (under the share's lock)
-	// resync: a snapshot replaced the acknowledged state after it was
-	// sent; its writes are no longer shown, and an Ack newer than the
-	// snapshot applies them.
-	resync bool
+	done    bool            // answered (under the share's lock)
+	reads   []wire.ObjectID // objects of the share it read
+	// hidden: its writes are no longer shown in the replica, because the
+	// state it read was overwritten by a change the server decided before
+	// it (so the server will abort it, unless the overlap was only at the
+	// object level), or a snapshot replaced the acknowledged state after
+	// it was sent. An Ack newer than the acknowledged state applies its
+	// writes like another replica's change.
+	hidden bool
 }
 
 // Run runs fn in a transaction on the replica, applies it there at once
@@ -70,6 +74,12 @@ func (s *Share) Run(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Handle
 // errAgain: run fn again (after Retry's wait).
 var errAgain = errors.New("client: again")
 
+// hiddenError: the transaction touched objects hidden commits wrote; run
+// it again once they are answered.
+type hiddenError struct{ specs []*spec }
+
+func (e *hiddenError) Error() string { return "client: touches objects of hidden commits" }
+
 func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Handle, error) {
 	tx := s.c.ws.Begin()
 	w := s.track(tx)
@@ -85,6 +95,18 @@ func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Ha
 		return nil, err
 	}
 	p, err := s.commit(tx, w)
+	var he *hiddenError
+	if errors.As(err, &he) {
+		tx.Abort()
+		for _, q := range he.specs {
+			select {
+			case <-q.handle.Done():
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return nil, errAgain
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +210,13 @@ func (s *Share) commit(tx *stm.Tx, w *txWork) (*spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	if hs := s.hiddenWritersLocked(p.reads, p.writes); len(hs) > 0 {
+		// What tx touched was written by commits no longer shown: it saw
+		// a state without them, which the server would not know. Wait for
+		// their verdicts (they show again if acknowledged), then run fn
+		// again.
+		return nil, &hiddenError{hs}
+	}
 	c := s.c
 	c.mu.Lock()
 	lim := c.mu.limits
@@ -209,9 +238,8 @@ func (s *Share) commit(tx *stm.Tx, w *txWork) (*spec, error) {
 	c.enqueueLocked(cm)
 	c.mu.Unlock()
 	s.mu.pending = append(s.mu.pending, p)
-	s.mu.holds[p.local] = p
 	for _, id := range p.writes {
-		s.mu.writers[id]++
+		s.mu.writers[id] = append(s.mu.writers[id], p)
 	}
 	for id, o := range p.own {
 		s.indexLocked(id, o)
@@ -250,7 +278,6 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 	}
 	at := s.translateLocked(rec.Snapshot)
 	reads := make([]wire.Read, 0, len(rec.Reads))
-	deps := map[*spec]bool{}
 	for _, r := range rec.Reads {
 		if err := check(r.Object); err != nil {
 			return nil, err
@@ -258,10 +285,9 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 		if created[r.Object] {
 			continue
 		}
-		for _, q := range append(s.mu.rebuilt[r.Version], s.mu.holds[r.Version]) {
-			if q != nil && !q.done && !q.resync && !deps[q] {
-				deps[q] = true
-				p.deps = append(p.deps, q)
+		if n := len(p.reads); n == 0 || p.reads[n-1] != r.Object {
+			if !slices.Contains(p.reads, r.Object) {
+				p.reads = append(p.reads, r.Object)
 			}
 		}
 		r.Version = at
@@ -297,6 +323,27 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 	for id := range created {
 		p.created = append(p.created, id)
 	}
+	// The deps: for each object read, its shown pending writers (the
+	// transaction saw them all, or its local commit would conflict), from
+	// the last one that read it too (which depends on those before it)
+	// on. Which version of which part was read does not tell: a counter's
+	// value holds every pending increment, and a rebuild whose ops cancel
+	// out installs no version.
+	for _, id := range p.reads {
+		ws := s.mu.writers[id]
+		from := 0
+		for k := len(ws) - 1; k >= 0; k-- {
+			if slices.Contains(ws[k].reads, id) {
+				from = k
+				break
+			}
+		}
+		for _, q := range ws[from:] {
+			if !slices.Contains(p.deps, q) {
+				p.deps = append(p.deps, q)
+			}
+		}
+	}
 	p.own = own
 	cm := &wire.Commit{Share: s.handle, Snapshot: at, Reads: reads, Writes: writes}
 	for _, q := range p.deps {
@@ -317,7 +364,7 @@ func (s *Share) acked(p *spec, v uint64) {
 	ch := wire.Change{Version: v, Origin: p.commit.ID, Writes: p.commit.Writes}
 	var err error
 	switch {
-	case !p.resync:
+	case !p.hidden:
 		// The replica shows p already.
 		if err = s.mu.acked.ApplyChange(ch); err == nil {
 			s.advanceLocked(p.local, v)
@@ -361,7 +408,7 @@ func (s *Share) aborted(p *spec, m *wire.Abort) {
 	rebuild := map[wire.ObjectID]bool{}
 	for _, q := range gone {
 		s.dropLocked(q)
-		if q.resync {
+		if q.hidden {
 			continue // not shown
 		}
 		for _, id := range q.writes {
@@ -380,12 +427,8 @@ func (s *Share) aborted(p *spec, m *wire.Abort) {
 	var err error
 	if len(rebuild) > 0 {
 		var local uint64
-		var reapplied []*spec
-		local, reapplied, err = s.rebuildLocked(rebuild, nil)
+		local, err = s.rebuildLocked(rebuild, nil)
 		if err == nil {
-			if len(reapplied) > 0 {
-				s.mu.rebuilt[local] = reapplied
-			}
 			s.advanceLocked(local, s.mu.acked.Version())
 		}
 	}
@@ -411,24 +454,25 @@ func (s *Share) dropLocked(p *spec) {
 	} else if i := slices.Index(s.mu.pending, p); i >= 0 {
 		s.mu.pending = slices.Delete(s.mu.pending, i, i+1)
 	}
-	if s.mu.holds[p.local] == p {
-		delete(s.mu.holds, p.local)
+	if !p.hidden {
+		s.unwriteLocked(p)
 	}
-	if !p.resync {
-		for _, id := range p.writes {
-			if s.mu.writers[id]--; s.mu.writers[id] <= 0 {
-				delete(s.mu.writers, id)
-			}
+}
+
+// unwriteLocked removes p from the writers of the objects it writes.
+func (s *Share) unwriteLocked(p *spec) {
+	for _, id := range p.writes {
+		ws := s.mu.writers[id]
+		if len(ws) > 0 && ws[0] == p {
+			ws[0] = nil
+			ws = ws[1:]
+		} else if i := slices.Index(ws, p); i >= 0 {
+			ws = slices.Delete(ws, i, i+1)
 		}
-	}
-	// Rebuilds' entries naming only answered commits go too.
-	for v, hs := range s.mu.rebuilt {
-		live := false
-		for _, q := range hs {
-			live = live || !q.done
-		}
-		if !live {
-			delete(s.mu.rebuilt, v)
+		if len(ws) == 0 {
+			delete(s.mu.writers, id)
+		} else {
+			s.mu.writers[id] = ws
 		}
 	}
 }

@@ -42,12 +42,17 @@
 // commit is applied and queued under one lock).
 //
 //   - An Update (another replica's commit, ordered by the server before
-//     every commit of ours still pending) is applied to both. In the
-//     replica it is applied as is to objects no pending commit writes;
-//     the objects one does are rebuilt instead: their acknowledged state
-//     (stm.SetState), then the pending commits' ops on them re-applied in
-//     order. So a blind write of ours stays on top of another's, and
-//     counter increments add up.
+//     every commit of ours still pending) is applied to both. Pending
+//     commits it dooms stop showing (hidden): those that read an object
+//     it writes, and, in order, those that read or wrote an object a
+//     hidden commit writes; so what shows is always a state the server
+//     can reach. In the replica the Update is applied as is to objects no
+//     shown pending commit writes; the objects one does are rebuilt
+//     instead: their acknowledged state (stm.SetState), then the shown
+//     pending commits' ops on them re-applied in order. So a blind write
+//     of ours stays on top of another's, and counter increments add up.
+//     A hidden commit's Ack applies it like an Update; a transaction that
+//     touches what a hidden commit wrote waits for its verdict first.
 //   - An Ack applies the commit to the acknowledged state; the replica
 //     shows it already.
 //   - An Abort rejects the commit and every pending commit that depends
@@ -56,12 +61,15 @@
 //
 // Every read of a commit is sent at the share version of the acknowledged
 // state the transaction's snapshot held (the client maps local versions
-// to share versions as it applies changes), and the commit names as deps
-// the pending commits whose writes it read: the commit at the local
-// version of the value read, or those a rebuild re-applied (a read of a
-// rebuilt object depends on every commit re-applied to it, a safe
-// over-approximation). docs/protocol.md section 9 says how the server
-// judges such reads.
+// to share versions as it applies changes), and the commit names as deps,
+// for each object it read, the shown pending commits that write it, from
+// the last that also read it on (that one depends on those before it).
+// Deps are by object, not by the version of the part read: a counter's
+// value holds every pending increment, and a rebuild whose ops cancel out
+// installs no new version. docs/protocol.md section 9 says how the server
+// judges such reads. TestRandomSpeculation checks it all against
+// invariants (totals, counters that must not go below zero, exactly-once
+// increments) under random delays and cut connections.
 //
 // # Reconnection
 //

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/weft-stm/weft/authority"
@@ -124,11 +125,9 @@ func (s *Share) resyncLocked(acked *authority.Share, v uint64, objs []wire.Objec
 		}
 	}
 	for _, p := range s.mu.pending {
-		p.resync = true
+		p.hidden = true
 	}
-	s.mu.holds = map[uint64]*spec{}
-	s.mu.rebuilt = map[uint64][]*spec{}
-	s.mu.writers = map[wire.ObjectID]int{}
+	s.mu.writers = map[wire.ObjectID][]*spec{}
 	local, err := s.internalLocked(func(tx *stm.Tx) error {
 		for id, w := range states {
 			if err := stm.SetState(tx, s.mu.index[id], w, s.resolveLocked); err != nil {
@@ -285,7 +284,7 @@ func (s *Share) applyLocked(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.
 		}
 	}
 	rest := make([]wire.Op, 0, len(ops))
-	rebuild := map[wire.ObjectID]bool{}
+	rebuild := s.hideLocked(ops)
 	var removed []wire.ObjectID
 	for _, op := range ops {
 		switch {
@@ -296,13 +295,13 @@ func (s *Share) applyLocked(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.
 		case op.Kind == wire.OpRemove:
 			removed = append(removed, op.Object)
 		case s.mu.foreign[op.Object]:
-		case s.mu.writers[op.Object] > 0:
+		case len(s.mu.writers[op.Object]) > 0 || rebuild[op.Object]:
 			rebuild[op.Object] = true
 		default:
 			rest = append(rest, op)
 		}
 	}
-	local, reapplied, err := s.rebuildLocked(rebuild, func(tx *stm.Tx) error {
+	local, err := s.rebuildLocked(rebuild, func(tx *stm.Tx) error {
 		for _, d := range decodes {
 			if err := stm.DecodeRecord(tx, d.o, d.w, s.resolveRecordLocked); err != nil {
 				return fmt.Errorf("client: record %v: %w", d.w.ID, err)
@@ -317,21 +316,106 @@ func (s *Share) applyLocked(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.
 	if err != nil {
 		return err
 	}
-	if len(reapplied) > 0 {
-		s.mu.rebuilt[local] = reapplied
-	}
 	s.advanceLocked(local, v)
 	return nil
+}
+
+// hideLocked hides the pending commits that a decided change (ops, about
+// to be applied) dooms, so that what shows stays a state the server can
+// reach: the acknowledged state, then commits whose reads no decided
+// change overwrote. In order, a commit is hidden if it read an object the
+// change writes or a hidden commit writes, or if it wrote an object a
+// hidden commit writes (a later reader of it would miss the hidden write,
+// and the server would not know). A commit that only wrote what the change
+// writes stays shown, on top of it, as the server will order them. The
+// comparison is by object, so a commit may be hidden that the server will
+// acknowledge: its Ack then shows it again. It returns the objects whose
+// shown state must be rebuilt.
+func (s *Share) hideLocked(ops []wire.Op) map[wire.ObjectID]bool {
+	rebuild := map[wire.ObjectID]bool{}
+	if len(s.mu.pending) == 0 {
+		return rebuild
+	}
+	changed := map[wire.ObjectID]bool{}
+	for _, op := range ops {
+		changed[op.Object] = true
+	}
+	hw := map[wire.ObjectID]bool{} // written or created by hidden commits
+	hits := func(ids []wire.ObjectID, sets ...map[wire.ObjectID]bool) bool {
+		for _, id := range ids {
+			for _, set := range sets {
+				if set[id] {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, p := range s.mu.pending {
+		if !p.hidden {
+			if !hits(p.reads, changed, hw) && !hits(p.writes, hw) && !hits(p.created, hw) {
+				continue
+			}
+			s.hideSpecLocked(p)
+			for _, id := range p.writes {
+				rebuild[id] = true
+			}
+		}
+		for _, id := range p.writes {
+			hw[id] = true
+		}
+		for _, id := range p.created {
+			hw[id] = true
+		}
+	}
+	return rebuild
+}
+
+// hideSpecLocked stops showing p: the caller rebuilds the objects it
+// wrote; what it created leaves the index, what it removed comes back.
+func (s *Share) hideSpecLocked(p *spec) {
+	p.hidden = true
+	s.unwriteLocked(p)
+	for _, id := range p.created {
+		delete(s.mu.index, id)
+		s.mu.foreign[id] = true
+	}
+	for id, x := range p.removed {
+		if _, ok := s.mu.acked.Object(id); ok {
+			s.indexLocked(id, x)
+		}
+	}
+}
+
+// hiddenWritersLocked returns the hidden pending commits that wrote or
+// created one of ids.
+func (s *Share) hiddenWritersLocked(ids ...[]wire.ObjectID) []*spec {
+	var out []*spec
+	for _, p := range s.mu.pending {
+		if !p.hidden {
+			continue
+		}
+		hit := false
+		for _, set := range ids {
+			for _, id := range set {
+				hit = hit || slices.Contains(p.writes, id) || slices.Contains(p.created, id)
+			}
+		}
+		if hit {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // rebuildLocked runs first, then rewrites the objects ids to their
 // acknowledged state with the live pending commits' ops on them re-applied
 // in order, as one internal transaction. It returns its local version and
-// the commits re-applied (a read of a rebuilt object depends on them).
+// nothing else: a read of a rebuilt object depends on the commits re-applied
+// to it because they write it (see buildLocked).
 // Objects the acknowledged state lacks (created by a pending commit, or
 // removed) are left alone.
-func (s *Share) rebuildLocked(ids map[wire.ObjectID]bool, first func(tx *stm.Tx) error) (uint64, []*spec, error) {
-	var reapplied []*spec
+func (s *Share) rebuildLocked(ids map[wire.ObjectID]bool, first func(tx *stm.Tx) error) (uint64, error) {
 	var again []wire.Op
 	states := map[wire.ObjectID]wire.Object{}
 	for id := range ids {
@@ -344,17 +428,13 @@ func (s *Share) rebuildLocked(ids map[wire.ObjectID]bool, first func(tx *stm.Tx)
 	}
 	if len(states) > 0 {
 		for _, p := range s.mu.pending {
-			if p.resync {
+			if p.hidden {
 				continue
 			}
-			n := len(again)
 			for _, op := range p.commit.Writes {
 				if _, ok := states[op.Object]; ok && op.Kind != wire.OpCreate && op.Kind != wire.OpRemove {
 					again = append(again, op)
 				}
-			}
-			if len(again) > n {
-				reapplied = append(reapplied, p)
 			}
 		}
 	}
@@ -371,7 +451,7 @@ func (s *Share) rebuildLocked(ids map[wire.ObjectID]bool, first func(tx *stm.Tx)
 		}
 		return stm.ApplyOps(tx, again, s.resolveLocked)
 	})
-	return local, reapplied, err
+	return local, err
 }
 
 func (s *Share) resolveRecordLocked(id wire.ObjectID) (*stm.Object, error) {

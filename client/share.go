@@ -57,13 +57,11 @@ type Share struct {
 		// pending are the share's unanswered commits, in CommitID order
 		// (which is their local commit order).
 		pending []*spec
-		// holds maps the local version of each pending commit to it, and
-		// rebuilt that of each rebuild to the pending commits it
-		// re-applied: a read of a value at such a version depends on them.
-		holds   map[uint64]*spec
-		rebuilt map[uint64][]*spec
-		writers map[wire.ObjectID]int // how many pending commits write each object
-		changed chan struct{}         // closed when the replica changes; nil while no one waits
+		// writers are, for each object, the shown pending commits that
+		// write it, in order: a transaction that reads the object depends
+		// on them (see buildLocked).
+		writers map[wire.ObjectID][]*spec
+		changed chan struct{} // closed when the replica changes; nil while no one waits
 	}
 }
 
@@ -85,9 +83,7 @@ func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (
 	}
 	s.mu.index = map[wire.ObjectID]stm.Observable{}
 	s.mu.foreign = map[wire.ObjectID]bool{}
-	s.mu.holds = map[uint64]*spec{}
-	s.mu.rebuilt = map[uint64][]*spec{}
-	s.mu.writers = map[wire.ObjectID]int{}
+	s.mu.writers = map[wire.ObjectID][]*spec{}
 	c.mu.Lock()
 	if err := c.mu.err; err != nil {
 		c.mu.Unlock()
