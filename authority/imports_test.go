@@ -13,7 +13,7 @@ func TestImports(t *testing.T) {
 		t.Fatal(err)
 	}
 	allowed := map[string]bool{
-		"bytes": true, "cmp": true, "encoding/binary": true, "fmt": true,
+		"bytes": true, "cmp": true, "encoding/binary": true, "errors": true, "fmt": true,
 		"slices": true, "github.com/weft-stm/weft/wire": true,
 	}
 	for _, imp := range pkg.Imports {

@@ -1,0 +1,143 @@
+package authority
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/weft-stm/weft/wire"
+)
+
+// metaID is the id of the object a checkpoint carries the share's own
+// bookkeeping in: replica 0 is no client's, so no commit can name it.
+var metaID = wire.ObjectID{Replica: 0, Seq: 1}
+
+// Meta keys: "acked/<replica>" holds that replica's remembered
+// acknowledged commits as uvarint pairs (seq, version); "removed" the ids
+// of removed objects as uvarint pairs (replica, seq).
+const metaRemoved = "removed"
+
+// Checkpoint returns what a store keeps to restore the share: its version
+// and its objects (whole, live ones), plus one object of the share's own
+// (id {0, 1}) with what a snapshot for clients leaves out: the
+// acknowledged commits it remembers, so that a commit resent after a
+// restart is recognised, and the ids of removed objects, so that none is
+// reused. Aborts are not kept: an aborted commit changed nothing, and a
+// resend of it is decided again.
+func (s *Share) Checkpoint() (uint64, []wire.Object) {
+	ids := s.liveIDs()
+	objs := make([]wire.Object, 0, len(ids)+1)
+	for _, id := range ids {
+		o, _ := s.Object(id)
+		objs = append(objs, o)
+	}
+	meta := wire.Object{ID: metaID, Kind: wire.ObjectMap}
+	replicas := make([]uint64, 0, len(s.verdicts))
+	for r := range s.verdicts {
+		replicas = append(replicas, r)
+	}
+	slices.Sort(replicas)
+	for _, r := range replicas {
+		rv := s.verdicts[r]
+		var b []byte
+		for _, seq := range rv.order {
+			if v := rv.bySeq[seq]; v.ack {
+				b = binary.AppendUvarint(b, seq)
+				b = binary.AppendUvarint(b, v.version)
+			}
+		}
+		meta.Entries = append(meta.Entries, wire.Entry{Key: wire.String(fmt.Sprintf("acked/%d", r)), Value: wire.Bytes(b)})
+	}
+	var removed []byte
+	for id, o := range s.objects {
+		if o.removed {
+			removed = binary.AppendUvarint(removed, id.Replica)
+			removed = binary.AppendUvarint(removed, id.Seq)
+		}
+	}
+	meta.Entries = append(meta.Entries, wire.Entry{Key: wire.String(metaRemoved), Value: wire.Bytes(removed)})
+	return s.version, append(objs, meta)
+}
+
+// Restore rebuilds a share from a checkpoint (what Checkpoint returned,
+// or no objects at version 0) and the changes acknowledged after it, in
+// version order: the state, the remembered acknowledged commits (those of
+// the changes included) and the removed ids are as they were.
+func Restore(name string, cfg Config, version uint64, objects []wire.Object, changes []wire.Change) (*Share, error) {
+	var meta *wire.Object
+	rest := make([]wire.Object, 0, len(objects))
+	for i := range objects {
+		if objects[i].ID == metaID {
+			meta = &objects[i]
+			continue
+		}
+		rest = append(rest, objects[i])
+	}
+	s, err := Load(name, cfg, version, []wire.SnapshotChunk{{Objects: rest}})
+	if err != nil {
+		return nil, err
+	}
+	if meta != nil {
+		if err := s.restoreMeta(meta); err != nil {
+			return nil, fmt.Errorf("authority: restore %q: %w", name, err)
+		}
+	}
+	for _, ch := range changes {
+		if err := s.ApplyChange(ch); err != nil {
+			return nil, fmt.Errorf("authority: restore %q: %w", name, err)
+		}
+		s.remember(ch.Origin, verdict{ack: true, version: ch.Version})
+	}
+	return s, nil
+}
+
+var errMeta = errors.New("malformed checkpoint bookkeeping")
+
+func (s *Share) restoreMeta(meta *wire.Object) error {
+	pairs := func(v wire.Value, f func(a, b uint64)) error {
+		if v.Kind() != wire.KindBytes {
+			return errMeta
+		}
+		b := v.Bytes()
+		for len(b) > 0 {
+			a, n := binary.Uvarint(b)
+			if n <= 0 {
+				return errMeta
+			}
+			c, m := binary.Uvarint(b[n:])
+			if m <= 0 {
+				return errMeta
+			}
+			f(a, c)
+			b = b[n+m:]
+		}
+		return nil
+	}
+	for _, e := range meta.Entries {
+		if e.Key.Kind() != wire.KindString {
+			return errMeta
+		}
+		key := e.Key.Text()
+		if key == metaRemoved {
+			if err := pairs(e.Value, func(r, seq uint64) {
+				id := wire.ObjectID{Replica: r, Seq: seq}
+				st := loaded(s.version)
+				s.objects[id] = &object{id: id, removed: true, life: st, whole: st}
+			}); err != nil {
+				return err
+			}
+			continue
+		}
+		var replica uint64
+		if _, err := fmt.Sscanf(key, "acked/%d", &replica); err != nil {
+			return fmt.Errorf("%w: key %q", errMeta, key)
+		}
+		if err := pairs(e.Value, func(seq, ver uint64) {
+			s.remember(wire.CommitID{Replica: replica, Seq: seq}, verdict{ack: true, version: ver})
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
