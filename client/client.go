@@ -161,6 +161,7 @@ type Client struct {
 		nextH   wire.ShareHandle
 		shares  map[wire.ShareHandle]*Share
 		pending map[uint64]*spec // unanswered commits, by CommitID.Seq
+		room    chan struct{}    // closed when pending falls below the limit; nil while no one waits
 		rng     *rand.Rand
 	}
 }
@@ -197,7 +198,7 @@ func Dial(ctx context.Context, dialer transport.Dialer, addr string, opts Option
 	c.mu.state = Connected
 	c.mu.changed = make(chan struct{})
 	c.mu.conn = conn
-	c.mu.limits = welcome.Limits
+	c.mu.limits = welcome.Limits.WithDefaults()
 	c.mu.wake = make(chan struct{}, 1)
 	c.mu.shares = map[wire.ShareHandle]*Share{}
 	c.mu.pending = map[uint64]*spec{}
@@ -432,7 +433,7 @@ func (c *Client) reconnect() (transport.Conn, error) {
 			return nil, ErrClosed
 		default:
 		}
-		c.mu.conn, c.mu.limits = conn, welcome.Limits
+		c.mu.conn, c.mu.limits = conn, welcome.Limits.WithDefaults()
 		shares := make([]*Share, 0, len(c.mu.shares))
 		for _, s := range c.mu.shares {
 			shares = append(shares, s)
@@ -610,6 +611,10 @@ func (c *Client) forget(ps ...*spec) {
 		if c.mu.pending[p.commit.ID.Seq] == p {
 			delete(c.mu.pending, p.commit.ID.Seq)
 		}
+	}
+	if c.mu.room != nil && len(c.mu.pending) < c.mu.limits.MaxPendingCommits {
+		close(c.mu.room)
+		c.mu.room = nil
 	}
 	c.mu.Unlock()
 }

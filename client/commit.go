@@ -74,6 +74,12 @@ func (s *Share) Run(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Handle
 // errAgain: run fn again (after Retry's wait).
 var errAgain = errors.New("client: again")
 
+// fullError: the client has as many commits in flight as the server
+// allows; run the transaction again once one is answered.
+type fullError struct{ room chan struct{} }
+
+func (e *fullError) Error() string { return "client: too many commits in flight" }
+
 // hiddenError: the transaction touched objects hidden commits wrote; run
 // it again once they are answered.
 type hiddenError struct{ specs []*spec }
@@ -95,6 +101,16 @@ func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Ha
 		return nil, err
 	}
 	p, err := s.commit(tx, w)
+	var fe *fullError
+	if errors.As(err, &fe) {
+		tx.Abort()
+		select {
+		case <-fe.room:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return nil, errAgain
+	}
 	var he *hiddenError
 	if errors.As(err, &he) {
 		tx.Abort()
@@ -220,6 +236,17 @@ func (s *Share) commit(tx *stm.Tx, w *txWork) (*spec, error) {
 	c := s.c
 	c.mu.Lock()
 	lim := c.mu.limits
+	if lim.MaxPendingCommits > 0 && len(c.mu.pending) >= lim.MaxPendingCommits {
+		// The server keeps the verdicts of that many commits per replica
+		// (so that a resend is recognised) and refuses more in flight:
+		// wait for room, then run fn again.
+		if c.mu.room == nil {
+			c.mu.room = make(chan struct{})
+		}
+		room := c.mu.room
+		c.mu.Unlock()
+		return nil, &fullError{room}
+	}
 	c.mu.Unlock()
 	cm.ID = wire.CommitID{Replica: c.replica, Seq: 1}
 	if err := wire.Check(cm, lim); err != nil {

@@ -36,6 +36,11 @@ func (f *fakeServer) send(m wire.Message) {
 // fakeSession dials a client to a test-driven server end and opens share
 // "bank" holding account 1 at version 3.
 func fakeSession(t *testing.T) (*fakeServer, *client.Client, *client.Share) {
+	return fakeSessionWith(t, wire.Limits{})
+}
+
+// fakeSessionWith is fakeSession with the server announcing lim.
+func fakeSessionWith(t *testing.T, lim wire.Limits) (*fakeServer, *client.Client, *client.Share) {
 	n := transport.NewNetwork(1)
 	l, err := n.Listen("server")
 	if err != nil {
@@ -60,7 +65,7 @@ func fakeSession(t *testing.T) (*fakeServer, *client.Client, *client.Share) {
 	if h, ok := f.recv().(*wire.Hello); !ok || h.Replica != 9 {
 		t.Fatalf("hello: %+v", h)
 	}
-	f.send(&wire.Welcome{Version: 1, Session: 1})
+	f.send(&wire.Welcome{Version: 1, Session: 1, Limits: lim})
 	d := <-dc
 	if d.err != nil {
 		t.Fatal(d.err)
@@ -219,4 +224,31 @@ func TestProtocolCascade(t *testing.T) {
 	if st := state(); st.Hits != 14 || s.Version() != 5 || s.Pending() != 0 {
 		t.Fatalf("after the acks: %+v at %d, %d pending", st, s.Version(), s.Pending())
 	}
+}
+
+// TestPendingLimit: a client has at most the server's max_pending_commits
+// commits in flight; Run waits for room.
+func TestPendingLimit(t *testing.T) {
+	f, c, s := fakeSessionWith(t, wire.Limits{MaxPendingCommits: 2})
+	_ = c
+	o := record(t, s, 1)
+	third := make(chan *stm.Handle, 1)
+	go func() {
+		for range 2 {
+			run(t, s, func(tx *stm.Tx) error { hitsF.Of(o).Add(tx, 1); return nil })
+		}
+		third <- run(t, s, func(tx *stm.Tx) error { hitsF.Of(o).Add(tx, 1); return nil })
+	}()
+	first := f.recv().(*wire.Commit)
+	f.recv()
+	select {
+	case <-third:
+		t.Fatal("a third commit ran with two in flight")
+	default:
+	}
+	f.send(&wire.Ack{ID: first.ID, Version: 4})
+	if cm := f.recv().(*wire.Commit); cm.ID.Seq != 3 {
+		t.Fatalf("third commit %v", cm.ID)
+	}
+	<-third
 }
