@@ -9,7 +9,12 @@ GOFILES = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclu
 demo: ## run the main job: a live demo
 	$(GO) run ./cmd/weft demo
 
-test: check race bench-smoke ## the whole test suite (what CI runs)
+test: deps check race bench-smoke ## the whole test suite (what CI runs)
+
+deps: ## what the tests need besides Go: redis-server (the Redis store's and the benchmark's tests)
+	@command -v redis-server >/dev/null || { echo "installing redis-server (Debian package)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
+		|| echo "could not install redis-server: its tests will be skipped"; }
 
 check: ## gofmt and go vet, in both modules
 	@out="$$(gofmt -l $(GOFILES))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -1,0 +1,44 @@
+// Package pebblestore is a server.Store in a Pebble database in a directory
+// on local disk: the default store of `weft serve --data DIR`.
+//
+// # Layout
+//
+// The key "weft/format" holds the format marker ("weft-store v1"), written
+// when the store is created. Every other key starts with 's' and the share
+// name, escaped so that keys sort by name and no name is a prefix of
+// another's keys (0x00 becomes 0x00 0xff, and 0x00 0x01 ends the name),
+// then one tag byte:
+//
+//	0x01                       checkpoint header: version, number of chunks (uvarints)
+//	0x02 chunk (4 bytes, BE)   checkpoint objects, a chunk of at most ~1 MiB
+//	0x03 version (8 bytes, BE) one change
+//
+// so that one forward scan reads each share's checkpoint and then its
+// changes in version order. Values use the wire codec (see
+// store/internal/codec).
+//
+// # Durability and group commit
+//
+// Append writes the change in a batch with DB.ApplyNoSyncWait and Sync, and
+// its wait is Batch.SyncWait. Pebble's commit pipeline writes batches to
+// its write-ahead log in the order they are applied and syncs the log once
+// for all the batches written while the previous sync ran, so concurrent
+// Appends share syncs (group commit), and a change is durable only once
+// every change applied before it is. Checkpoint writes the header and
+// chunks and range-deletes the old chunks and the changes it covers in one
+// synced batch: a crash leaves the old checkpoint or the new one, never a
+// mix.
+//
+// # Refusals
+//
+// Open refuses, with an error naming the directory and changing nothing in
+// it: a directory holding files but no Pebble database; a Pebble database
+// Pebble cannot open (corrupt); one without the marker (another program's),
+// unless it holds no key at all (a creation interrupted before the marker);
+// and one with another marker. A missing or empty directory is created as a
+// new store.
+//
+// A failed write (a full disk, an I/O error) fails the store: that wait and
+// every later Append and Checkpoint return the error; what was synced before
+// stays intact for the next Open.
+package pebblestore

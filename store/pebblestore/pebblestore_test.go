@@ -1,0 +1,261 @@
+package pebblestore_test
+
+import (
+	"crypto/sha256"
+	"errors"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"github.com/weft-stm/weft/server"
+	"github.com/weft-stm/weft/store/pebblestore"
+	"github.com/weft-stm/weft/store/storetest"
+	"github.com/weft-stm/weft/wire"
+)
+
+var _ server.Store = (*pebblestore.Store)(nil)
+
+// TestConformanceDisk runs the suite on a directory on disk: real syncs,
+// no crash.
+func TestConformanceDisk(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Backend {
+		dir := filepath.Join(t.TempDir(), "data")
+		return storetest.Backend{Open: func() (server.Store, error) { return pebblestore.Open(dir, pebblestore.Options{}) }}
+	})
+}
+
+// TestConformanceCrash runs the suite on Pebble's crashable in-memory file
+// system: a crash keeps what was synced and a random part of what was not
+// (torn writes included).
+func TestConformanceCrash(t *testing.T) {
+	seed := uint64(1)
+	storetest.Run(t, func(t *testing.T) storetest.Backend {
+		mem := vfs.NewCrashableMem()
+		seed++
+		rng := rand.New(rand.NewPCG(seed, 7))
+		return storetest.Backend{
+			Open: func() (server.Store, error) { return pebblestore.Open("/weft", pebblestore.Options{FS: mem}) },
+			Crash: func(s server.Store) error {
+				// The clone is the disk as the power cut left it; the
+				// store goes on writing to the old one while it closes.
+				crashed := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 50, RNG: rand.New(rand.NewPCG(rng.Uint64(), 0))})
+				s.Close()
+				mem = crashed
+				return nil
+			},
+		}
+	})
+}
+
+// snapshot returns the names and hashes of every file under dir.
+func snapshot(t *testing.T, dir string) map[string][32]byte {
+	t.Helper()
+	out := map[string][32]byte{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		out[p] = sha256.Sum256(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// refused checks that Open of dir fails with an error naming it and saying
+// why, and leaves every file as it was.
+func refused(t *testing.T, dir, why string) {
+	t.Helper()
+	before := snapshot(t, dir)
+	s, err := pebblestore.Open(dir, pebblestore.Options{})
+	if err == nil {
+		s.Close()
+		t.Fatalf("Open(%s): no error", dir)
+	}
+	t.Logf("Open: %v", err)
+	if !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), why) {
+		t.Errorf("Open(%s): %q, want the directory and %q in it", dir, err, why)
+	}
+	after := snapshot(t, dir)
+	if len(after) != len(before) {
+		t.Errorf("Open changed the files: %d before, %d after", len(before), len(after))
+	}
+	for p, h := range before {
+		if after[p] != h {
+			t.Errorf("Open changed %s", p)
+		}
+	}
+}
+
+func TestRefuseForeignFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, dir, "not a Weft store")
+}
+
+func TestRefuseForeignPebble(t *testing.T) {
+	dir := t.TempDir()
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Set([]byte("user/1"), []byte("someone else's"), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	refused(t, dir, "without the")
+}
+
+func TestRefuseOtherFormat(t *testing.T) {
+	dir := t.TempDir()
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Set([]byte("weft/format"), []byte("weft-store v99"), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	refused(t, dir, "weft-store v99")
+}
+
+// newStore makes a store in dir with a few changes, and closes it.
+func newStore(t *testing.T, dir string) {
+	t.Helper()
+	s, err := pebblestore.Open(dir, pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := uint64(1); v <= 3; v++ {
+		wait, err := s.Append("s", wire.Change{Version: v})
+		if err == nil {
+			err = wait()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRefuseCorrupt(t *testing.T) {
+	for _, target := range []string{"MANIFEST-", "OPTIONS-"} {
+		t.Run(strings.TrimSuffix(target, "-"), func(t *testing.T) {
+			dir := t.TempDir()
+			newStore(t, dir)
+			ents, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), target) {
+					os.WriteFile(filepath.Join(dir, e.Name()), []byte("garbage\x00\xff garbage garbage"), 0o644)
+					n++
+				}
+			}
+			if n == 0 {
+				t.Fatalf("no %s* file in %v", target, ents)
+			}
+			refused(t, dir, "")
+		})
+	}
+}
+
+// TestEmptyDatabase: a Pebble database with no key at all is a creation
+// interrupted before the marker was written; it becomes a store.
+func TestEmptyDatabase(t *testing.T) {
+	dir := t.TempDir()
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := pebblestore.Open(dir, pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	newStore(t, filepath.Join(dir, "missing", "nested")) // created with parents
+}
+
+// TestFullDisk: once writes fail (ENOSPC), Append fails, the store stays
+// failed, and what was acknowledged before is intact when reopened.
+func TestFullDisk(t *testing.T) {
+	mem := vfs.NewMem()
+	var full atomic.Bool
+	fsys := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind.ReadOrWrite() == errorfs.OpIsWrite && full.Load() {
+			return syscall.ENOSPC
+		}
+		return nil
+	}))
+	s, err := pebblestore.Open("/weft", pebblestore.Options{FS: fsys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := uint64(1); v <= 5; v++ {
+		wait, err := s.Append("s", wire.Change{Version: v})
+		if err == nil {
+			err = wait()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	full.Store(true)
+	wait, err := s.Append("s", wire.Change{Version: 6})
+	if err == nil {
+		err = wait()
+	}
+	if err == nil {
+		t.Fatal("Append on a full disk: no error")
+	}
+	t.Logf("Append on a full disk: %v", err)
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("error %v does not wrap ENOSPC", err)
+	}
+	full.Store(false)
+	// The store stays failed: it cannot know what reached the disk.
+	if _, err := s.Append("s", wire.Change{Version: 7}); err == nil {
+		t.Error("Append after a failure: no error")
+	}
+	if err := s.Checkpoint("s", 5, nil); err == nil {
+		t.Error("Checkpoint after a failure: no error")
+	}
+	s.Close()
+
+	s, err = pebblestore.Open("/weft", pebblestore.Options{FS: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got []uint64
+	err = s.Load(func(_ string, _ uint64, _ []wire.Object, chs []wire.Change) error {
+		for _, c := range chs {
+			got = append(got, c.Version)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < 5 || got[4] != 5 {
+		t.Errorf("after the full disk: versions %v, want 1..5 at least", got)
+	}
+}
