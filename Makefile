@@ -4,7 +4,7 @@
 GO ?= go
 GOFILES = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
 
-.PHONY: demo test check fmt vet race bench-smoke bench fuzz
+.PHONY: demo test deps check fmt vet race bench-smoke bench fuzz
 
 demo: ## run the main job: a live demo
 	$(GO) run ./cmd/weft demo
