@@ -90,6 +90,15 @@ type Config struct {
 
 	// Logger receives the server's structured logs. Nil: slog.Default().
 	Logger *slog.Logger
+
+	// Store keeps the shares durably (see Store; package store holds the
+	// implementations). Nil: shares live in memory only. With a store a
+	// commit is acknowledged once durable, and Open restores the shares.
+	Store Store
+	// CheckpointEvery is how many changes of a share the store holds
+	// after its last checkpoint before the server writes a new one,
+	// bounding what a restart replays. Default DefaultCheckpointEvery.
+	CheckpointEvery int
 }
 
 func (c Config) withDefaults() Config {
@@ -108,6 +117,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.CheckpointEvery <= 0 {
+		c.CheckpointEvery = DefaultCheckpointEvery
 	}
 	return c
 }
