@@ -36,7 +36,12 @@ type Case struct {
 	// AllocUnit, when set, adds a second row per system: heap allocations
 	// per op in this unit (e.g. "allocs/commit"), lower is better.
 	AllocUnit string
-	Rows      []Row
+	// SecondsPerOp makes the value the time of one unit of work (elapsed
+	// seconds / (ops × WorkPerOp)) instead of a rate, lower is better:
+	// for ops long enough to be timed one by one, such as a restart.
+	// Unit should then be "s".
+	SecondsPerOp bool
+	Rows         []Row
 }
 
 // ErrSkip, returned (wrapped) by a Row's Setup, says the row cannot run
@@ -75,6 +80,12 @@ type Instance struct {
 	Check func(ops []uint64) error
 	// Close, when set, releases the instance.
 	Close func() error
+	// Elapsed, when set, is the time the workers spent in the part of
+	// their ops the case measures; it replaces the wall-clock time of the
+	// run. For ops that must also undo their work before the next one
+	// (e.g. stop the server they started) without billing that to the
+	// op. Called after the workers stopped.
+	Elapsed func() time.Duration
 }
 
 // sample is what one timed run of an Instance measured.
@@ -152,6 +163,9 @@ func measure(inst *Instance, d time.Duration) (sample, error) {
 	if err := errors.Join(errs...); err != nil {
 		return sample{}, err
 	}
+	if inst.Elapsed != nil {
+		elapsed = inst.Elapsed()
+	}
 	s := sample{ops: ops, elapsed: elapsed, mallocs: after.Mallocs - before.Mallocs}
 	if s.total() == 0 {
 		return sample{}, fmt.Errorf("no op completed in %v", d)
@@ -191,7 +205,8 @@ type Result struct {
 	System string
 	Unit   string
 	Note   string
-	// LowerIsBetter is true for costs (allocations), false for throughput.
+	// LowerIsBetter is true for costs (allocations, seconds per op), false
+	// for throughput.
 	LowerIsBetter bool
 	Values        []float64 // one per repetition
 	Err           error
@@ -265,7 +280,8 @@ func (rn *runner) runCase(s *Suite, c *Case) []*Result {
 	}
 	res := make([]rowResults, len(c.Rows))
 	for i, row := range c.Rows {
-		res[i].thru = &Result{Suite: s.Name, Case: c.Name, System: row.System, Unit: c.Unit, Note: row.Note}
+		res[i].thru = &Result{Suite: s.Name, Case: c.Name, System: row.System, Unit: c.Unit, Note: row.Note,
+			LowerIsBetter: c.SecondsPerOp}
 		if c.AllocUnit != "" {
 			res[i].alloc = &Result{Suite: s.Name, Case: c.Name, System: row.System, Unit: c.AllocUnit, LowerIsBetter: true}
 		}
@@ -310,6 +326,9 @@ func (rn *runner) runCase(s *Suite, c *Case) []*Result {
 			}
 			ops := float64(smp.total())
 			v := ops * workPerOp / smp.elapsed.Seconds()
+			if c.SecondsPerOp {
+				v = smp.elapsed.Seconds() / (ops * workPerOp)
+			}
 			res[i].thru.Values = append(res[i].thru.Values, v)
 			line := fmt.Sprintf("%s/%s %s %d/%d %s %s", s.Name, c.Name, row.System, rep, rn.count, formatValue(v), c.Unit)
 			if a := res[i].alloc; a != nil {

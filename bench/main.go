@@ -25,6 +25,7 @@ func suites() []*Suite {
 	return []*Suite{
 		stmSuite(),
 		replicationSuite(),
+		durableSuite(),
 	}
 }
 

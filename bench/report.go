@@ -107,7 +107,7 @@ func writeTable(w io.Writer, s *Suite, results []*Result, duration time.Duration
 	}
 	t.write(&b)
 
-	fmt.Fprintf(&b, "\n%s: how many times better %s is than the row (throughput: %s/row; costs such as allocs: row/%s); above 1 favours %s.\n",
+	fmt.Fprintf(&b, "\n%s: how many times better %s is than the row (throughput: %s/row; costs such as allocs or seconds: row/%s); above 1 favours %s.\n",
 		ratioHead, s.Reference, s.Reference, s.Reference, s.Reference)
 	b.WriteString("noise: (max-min)/median over the runs.\n")
 	first := true

@@ -128,7 +128,7 @@ func tcpEchoRTT() (*Instance, error) {
 var redisServerBin = "redis-server"
 
 // A redisServer is a redis-server process of one instance, on a free
-// loopback port, persisting nothing, in a temporary directory.
+// loopback port, in a temporary directory.
 type redisServer struct {
 	cmd    *exec.Cmd
 	dir    string
@@ -137,9 +137,27 @@ type redisServer struct {
 	exited chan struct{}
 }
 
+// redisOptions say how a redis-server is started. The zero value persists
+// nothing, as the replication suite wants: its rows measure the network
+// and the server, not a disk.
+type redisOptions struct {
+	// fsyncAlways keeps an append-only file fsynced before every reply
+	// (--appendonly yes --appendfsync always): what redisstore requires,
+	// and the durability the durable suite compares.
+	fsyncAlways bool
+}
+
+// args are redis-server's persistence arguments for o.
+func (o redisOptions) args() []string {
+	if o.fsyncAlways {
+		return []string{"--save", "", "--appendonly", "yes", "--appendfsync", "always"}
+	}
+	return []string{"--save", "", "--appendonly", "no"}
+}
+
 // startRedis starts a redis-server and waits until it answers PING. A
 // missing binary is ErrSkip.
-func startRedis() (*redisServer, error) {
+func startRedis(opts redisOptions) (*redisServer, error) {
 	bin, err := exec.LookPath(redisServerBin)
 	if err != nil {
 		return nil, skipRow("%s not found in PATH, redis rows need it (apt-get install redis-server)", redisServerBin)
@@ -148,7 +166,7 @@ func startRedis() (*redisServer, error) {
 	// process may take it first: try a few.
 	var errs []error
 	for range 3 {
-		srv, err := startRedisOnce(bin)
+		srv, err := startRedisOnce(bin, opts)
 		if err == nil {
 			return srv, nil
 		}
@@ -157,7 +175,7 @@ func startRedis() (*redisServer, error) {
 	return nil, errors.Join(errs...)
 }
 
-func startRedisOnce(bin string) (*redisServer, error) {
+func startRedisOnce(bin string, opts redisOptions) (*redisServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -169,10 +187,9 @@ func startRedisOnce(bin string) (*redisServer, error) {
 		return nil, err
 	}
 	s := &redisServer{dir: dir, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), exited: make(chan struct{})}
-	s.cmd = exec.Command(bin,
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir,
-		"--daemonize", "no", "--logfile", "")
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1"}, opts.args()...)
+	args = append(args, "--dir", dir, "--daemonize", "no", "--logfile", "")
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
 	s.cmd.Dir = dir
 	if err := s.cmd.Start(); err != nil {
@@ -261,8 +278,8 @@ type redisEnv struct {
 	clients []*redis.Client
 }
 
-func newRedisEnv(n int) (*redisEnv, error) {
-	srv, err := startRedis()
+func newRedisEnv(n int, opts redisOptions) (*redisEnv, error) {
+	srv, err := startRedis(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +304,7 @@ func (e *redisEnv) close() error {
 // redisChained: one client SETs the same 1000 keys to the op's number in
 // a pipeline of 1000, so after n ops every key holds n.
 func redisChained() (*Instance, error) {
-	env, err := newRedisEnv(1)
+	env, err := newRedisEnv(1, redisOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +359,7 @@ func redisChained() (*Instance, error) {
 // keys with WATCH/GET/MULTI/SET/EXEC, retried when EXEC aborts; the keys
 // sum to the committed transactions.
 func redisRMW() (*Instance, error) {
-	env, err := newRedisEnv(replClients)
+	env, err := newRedisEnv(replClients, redisOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -406,7 +423,7 @@ func redisRMW() (*Instance, error) {
 // redisCounter: 8 clients INCR one key; it ends at the increments done,
 // and each client sees the values it gets back rise.
 func redisCounter() (*Instance, error) {
-	env, err := newRedisEnv(replClients)
+	env, err := newRedisEnv(replClients, redisOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -675,7 +692,7 @@ func natsFanout() (*Instance, error) {
 // redisFanout: one client PUBLISHes, waiting for each reply (the number
 // of receivers, which must be 8), to 8 SUBSCRIBE connections.
 func redisFanout() (*Instance, error) {
-	env, err := newRedisEnv(1 + replClients)
+	env, err := newRedisEnv(1+replClients, redisOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ const smokeSyncObjects = 2_500
 
 func TestMain(m *testing.M) {
 	syncObjects = smokeSyncObjects
+	restartObjects, restartLog = smokeRestartObjects, smokeRestartLog
 	os.Exit(m.Run())
 }
 

@@ -71,13 +71,28 @@ type weftEnv struct {
 	served   chan error
 	replicas uint64 // the last replica id given to a client
 	clients  []*client.Client
+	// seedCommits is the last commit sequence number the seeding session
+	// used: ids of later seeding commits (on any share) follow it, so the
+	// server never sees one commit id twice from seedReplica.
+	seedCommits uint64
+}
+
+// weftConfig is the configuration of the suites' servers: everyone may
+// write every share, and logs are dropped.
+func weftConfig() server.Config {
+	return server.Config{
+		DefaultAccess: server.AccessWrite,
+		Logger:        slog.New(slog.DiscardHandler),
+	}
 }
 
 func startWeft() (*weftEnv, error) {
-	srv := server.New(server.Config{
-		DefaultAccess: server.AccessWrite,
-		Logger:        slog.New(slog.DiscardHandler),
-	})
+	return serveWeft(server.New(weftConfig()))
+}
+
+// serveWeft serves srv on a loopback TCP listener on a free port. On error
+// srv is left as it was.
+func serveWeft(srv *server.Server) (*weftEnv, error) {
 	l, err := transport.ListenTCP("127.0.0.1:0", nil, wire.Limits{})
 	if err != nil {
 		return nil, err
@@ -158,11 +173,23 @@ func (e *weftEnv) check(name string, fn func(s *client.Share, tx *stm.Tx) error)
 	return s.View(ctx, func(tx *stm.Tx) error { return fn(s, tx) })
 }
 
+// seedTimeout bounds a whole seeding: up to a million objects created,
+// each commit perhaps synced to a store.
+var seedTimeout = 5 * time.Minute
+
 // seed commits batches of ops on share name through a raw protocol
 // session as replica seedReplica, one commit per batch, each awaiting its
 // Ack. It returns the share version after the last.
 func (e *weftEnv) seed(name string, batches ...[]wire.Op) (uint64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), serverStartTimeout)
+	return e.seedWindow(name, 1, seedTimeout, batches...)
+}
+
+// seedWindow is seed with at most window commits sent and not yet
+// acknowledged, so that a server on a store can make many durable with
+// one sync. The batches must then not conflict: blind writes (no reads).
+// Each commit's snapshot is the last version acknowledged when it is sent.
+func (e *weftEnv) seedWindow(name string, window int, timeout time.Duration, batches ...[]wire.Op) (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	conn, err := e.dial(ctx, e.addr)
 	if err != nil {
@@ -203,24 +230,26 @@ func (e *weftEnv) seed(name string, batches ...[]wire.Op) (uint64, error) {
 		}
 	}
 	ver := op.Version
-	for i, ops := range batches {
-		cm := &wire.Commit{ID: wire.CommitID{Replica: seedReplica, Seq: uint64(i) + 1}, Share: 1, Snapshot: ver, Writes: ops}
-		if err := conn.Send(ctx, cm); err != nil {
-			return 0, fmt.Errorf("seed commit %d: %w", i, err)
+	sent, acked := 0, 0
+	for acked < len(batches) {
+		for sent < len(batches) && sent-acked < max(window, 1) {
+			e.seedCommits++
+			cm := &wire.Commit{ID: wire.CommitID{Replica: seedReplica, Seq: e.seedCommits}, Share: 1, Snapshot: ver, Writes: batches[sent]}
+			if err := conn.Send(ctx, cm); err != nil {
+				return 0, fmt.Errorf("seed commit %d: %w", sent, err)
+			}
+			sent++
 		}
-	await:
-		for {
-			m, err := conn.Recv(ctx)
-			if err != nil {
-				return 0, err
-			}
-			switch m := m.(type) {
-			case *wire.Ack:
-				ver = m.Version
-				break await
-			case *wire.Abort:
-				return 0, fmt.Errorf("seed commit %d aborted: %s %s", i, m.Code, m.Message)
-			}
+		m, err := conn.Recv(ctx)
+		if err != nil {
+			return 0, err
+		}
+		switch m := m.(type) {
+		case *wire.Ack:
+			ver = max(ver, m.Version)
+			acked++
+		case *wire.Abort:
+			return 0, fmt.Errorf("seed commit %v aborted: %s %s", m.ID, m.Code, m.Message)
 		}
 	}
 	return ver, nil
