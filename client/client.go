@@ -132,6 +132,16 @@ type Options struct {
 	// OnState, if set, is called with each new connection state, in order,
 	// on the client's connection goroutine: it must not block.
 	OnState func(State)
+	// Cache, if set, keeps the replicas and the unanswered commits on disk
+	// (see Cache): Dial then succeeds while the server is unreachable (the
+	// client starts reconnecting), and Open serves a cached share at once.
+	// The replica id is the cache's once it has one.
+	Cache Cache
+	// OnAbort, if set, is called with every commit the server rejects
+	// (and those aborted with it), after its handle is resolved: the way
+	// to learn of the rejection of a commit made before a restart, which
+	// has no handle any more. It must not block.
+	OnAbort func(share string, id wire.CommitID, err error)
 }
 
 // Client is one session with a Weft server, and the local replica of the
@@ -150,19 +160,20 @@ type Client struct {
 
 	mu struct {
 		sync.Mutex
-		err     error // why the session ended for good, once it has
-		state   State
-		changed chan struct{} // closed and replaced when state changes
-		conn    transport.Conn
-		limits  wire.Limits // the server's, from Welcome
-		out     []wire.Message
-		wake    chan struct{} // wakes the writer
-		seq     uint64        // the last CommitID sequence used
-		nextH   wire.ShareHandle
-		shares  map[wire.ShareHandle]*Share
-		pending map[uint64]*spec // unanswered commits, by CommitID.Seq
-		room    chan struct{}    // closed when pending falls below the limit; nil while no one waits
-		rng     *rand.Rand
+		err      error // why the session ended for good, once it has
+		state    State
+		changed  chan struct{} // closed and replaced when state changes
+		conn     transport.Conn
+		limits   wire.Limits // the server's, from Welcome
+		out      []wire.Message
+		wake     chan struct{} // wakes the writer
+		seq      uint64        // the last CommitID sequence used
+		nextH    wire.ShareHandle
+		shares   map[wire.ShareHandle]*Share
+		pending  map[uint64]*spec // unanswered commits, by CommitID.Seq
+		room     chan struct{}    // closed when pending falls below the limit; nil while no one waits
+		cacheErr error
+		rng      *rand.Rand
 	}
 }
 
@@ -187,15 +198,41 @@ func Dial(ctx context.Context, dialer transport.Dialer, addr string, opts Option
 	if opts.MaxBackoff < opts.MinBackoff {
 		opts.MaxBackoff = max(2*time.Second, opts.MinBackoff)
 	}
+	var seq uint64
+	if opts.Cache != nil {
+		cached, last, err := opts.Cache.Replica()
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("client: cache: %w", err)
+		case cached != 0 && opts.Replica != 0 && cached != opts.Replica:
+			return nil, fmt.Errorf("client: the cache belongs to replica %d, not %d", cached, opts.Replica)
+		case cached != 0:
+			replica, seq = cached, last
+		default:
+			if err := opts.Cache.SetReplica(replica, 0); err != nil {
+				return nil, fmt.Errorf("client: cache: %w", err)
+			}
+		}
+	}
 	c := &Client{dialer: dialer, addr: addr, opts: opts, replica: replica,
 		closing: make(chan struct{}), done: make(chan struct{})}
 	conn, welcome, err := c.handshake(ctx)
-	if err != nil {
+	var refused *refusedError
+	switch {
+	case err == nil:
+	case opts.Cache != nil && !opts.NoReconnect && !errors.As(err, &refused):
+		// Offline: the cache serves, and the client reconnects.
+		welcome = &wire.Welcome{}
+	default:
 		return nil, err
 	}
 	wsOpts := append(append([]stm.Option(nil), opts.Workspace...), stm.WithReplica(replica))
 	c.ws = stm.NewWorkspace(wsOpts...)
 	c.mu.state = Connected
+	if conn == nil {
+		c.mu.state = Reconnecting
+	}
+	c.mu.seq = seq
 	c.mu.changed = make(chan struct{})
 	c.mu.conn = conn
 	c.mu.limits = welcome.Limits.WithDefaults()
@@ -353,7 +390,10 @@ func (c *Client) enqueue(m wire.Message) {
 func (c *Client) run(conn transport.Conn) {
 	defer close(c.done)
 	for {
-		err := c.serve(conn)
+		err := errors.New("client: started offline")
+		if conn != nil {
+			err = c.serve(conn)
+		}
 		c.mu.Lock()
 		c.mu.conn, c.mu.out = nil, nil
 		c.mu.Unlock()
@@ -440,7 +480,9 @@ func (c *Client) reconnect() (transport.Conn, error) {
 		}
 		slices.SortFunc(shares, func(a, b *Share) int { return int(a.handle) - int(b.handle) })
 		for _, s := range shares {
-			c.enqueueLocked(s.reopenMessage())
+			if s.announced {
+				c.enqueueLocked(s.reopenMessage())
+			}
 		}
 		pending := make([]*spec, 0, len(c.mu.pending))
 		for _, p := range c.mu.pending {

@@ -252,15 +252,31 @@ func (s *Share) commit(tx *stm.Tx, w *txWork) (*spec, error) {
 	if err := wire.Check(cm, lim); err != nil {
 		return nil, fmt.Errorf("client: commit not sent: %w", err)
 	}
+	if cache := c.opts.Cache; cache != nil {
+		// Recorded before it shows: once Run returns, the commit survives
+		// a crash of the application and is sent after a restart.
+		c.mu.Lock()
+		c.mu.seq++
+		cm.ID.Seq = c.mu.seq
+		c.mu.Unlock()
+		if err := cache.PutPending(s.name, cm); err != nil {
+			return nil, fmt.Errorf("client: cache: %w", err)
+		}
+	}
 	h, err := tx.Commit()
 	if err != nil {
+		if cache := c.opts.Cache; cache != nil {
+			c.cacheErr(cache.DeletePending(cm.ID))
+		}
 		return nil, err
 	}
 	p.local = h.Version()
 	p.commit = cm
 	c.mu.Lock()
-	c.mu.seq++
-	cm.ID.Seq = c.mu.seq
+	if c.opts.Cache == nil {
+		c.mu.seq++
+		cm.ID.Seq = c.mu.seq
+	}
 	c.mu.pending[cm.ID.Seq] = p
 	c.enqueueLocked(cm)
 	c.mu.Unlock()
@@ -393,16 +409,19 @@ func (s *Share) acked(p *spec, v uint64) {
 	switch {
 	case !p.hidden:
 		// The replica shows p already.
-		if err = s.mu.acked.ApplyChange(ch); err == nil {
+		if err = s.applyAckedLocked(ch); err == nil {
 			s.advanceLocked(p.local, v)
 		}
 	case v > s.mu.acked.Version():
-		if err = s.mu.acked.ApplyChange(ch); err == nil {
+		if err = s.applyAckedLocked(ch); err == nil {
 			err = s.applyLocked(v, ch.Writes, p.own)
 		}
 	}
 	s.mu.Unlock()
 	s.c.forget(p)
+	if cache := s.c.opts.Cache; cache != nil {
+		s.c.cacheErr(cache.DeletePending(p.commit.ID))
+	}
 	if err != nil {
 		err = fmt.Errorf("client: share %q: %w", s.name, err)
 		p.handle.Resolve(0, fmt.Errorf("%w: %w", ErrInDoubt, err))
@@ -461,13 +480,24 @@ func (s *Share) aborted(p *spec, m *wire.Abort) {
 	}
 	s.mu.Unlock()
 	s.c.forget(gone...)
+	if cache := s.c.opts.Cache; cache != nil {
+		for _, q := range gone {
+			s.c.cacheErr(cache.DeletePending(q.commit.ID))
+		}
+	}
 	if err != nil {
 		s.fail(err)
 	}
-	p.handle.Resolve(0, &AbortError{Code: m.Code, Message: m.Message, Conflicts: m.Conflicts})
-	for _, q := range gone[1:] {
-		q.handle.Resolve(0, &AbortError{Code: wire.CodeDependency,
-			Message: fmt.Sprintf("read from commit %v, which was aborted (%v)", p.commit.ID, m.Code)})
+	for i, q := range gone {
+		var err error = &AbortError{Code: m.Code, Message: m.Message, Conflicts: m.Conflicts}
+		if i > 0 {
+			err = &AbortError{Code: wire.CodeDependency,
+				Message: fmt.Sprintf("read from commit %v, which was aborted (%v)", p.commit.ID, m.Code)}
+		}
+		q.handle.Resolve(0, err)
+		if s.c.opts.OnAbort != nil {
+			s.c.opts.OnAbort(s.name, q.commit.ID, err)
+		}
 	}
 }
 

@@ -36,8 +36,19 @@ func (s *Share) load(v uint64, objs []wire.Object) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.acked != nil {
-		return s.resyncLocked(acked, v, objs)
+		err = s.resyncLocked(acked, v, objs)
+	} else {
+		err = s.firstLoadLocked(acked, v, objs)
 	}
+	if err == nil {
+		s.checkpointCacheLocked()
+	}
+	return err
+}
+
+// firstLoadLocked materialises the share's first state: acked, at version
+// v, whose objects are objs (as a snapshot holds them).
+func (s *Share) firstLoadLocked(acked *authority.Share, v uint64, objs []wire.Object) error {
 	s.mu.acked = acked
 	// Pieces of a split record extend the first (docs/protocol.md 8.3).
 	records := map[wire.ObjectID]*wire.Object{}
@@ -254,7 +265,7 @@ func (s *Share) change(ch wire.Change) error {
 	if s.mu.acked == nil {
 		return fmt.Errorf("client: share %q: a change before the snapshot", s.name)
 	}
-	if err := s.mu.acked.ApplyChange(ch); err != nil {
+	if err := s.applyAckedLocked(ch); err != nil {
 		return fmt.Errorf("client: share %q: %w", s.name, err)
 	}
 	return s.applyLocked(ch.Version, ch.Writes, nil)

@@ -29,6 +29,10 @@ type Share struct {
 	readyOnce sync.Once
 	ready     chan struct{} // closed when the first transfer is done or failed
 
+	// announced: its OpenShare was queued (a reconnection reopens only
+	// announced shares). Under the client's lock.
+	announced bool
+
 	// have is the version of the acknowledged state (the last vmap
 	// entry's), readable without the share's lock.
 	have atomic.Uint64
@@ -62,6 +66,7 @@ type Share struct {
 		// on them (see buildLocked).
 		writers map[wire.ObjectID][]*spec
 		changed chan struct{} // closed when the replica changes; nil while no one waits
+		cached  uint64        // the version of the cache's last checkpoint
 	}
 }
 
@@ -102,13 +107,34 @@ func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (
 		}
 	}
 	s.handle = c.mu.nextH
+	c.mu.shares[s.handle] = s // reserved; the server sends nothing for it before OpenShare
+	c.mu.Unlock()
+	cached, err := s.fromCache()
+	if err != nil {
+		c.mu.Lock()
+		delete(c.mu.shares, s.handle)
+		c.mu.Unlock()
+		return nil, fmt.Errorf("client: open %q from the cache: %w", name, err)
+	}
+	c.mu.Lock()
 	m := s.reopenMessage()
 	if err := wire.Check(m, c.mu.limits); err != nil {
+		delete(c.mu.shares, s.handle)
 		c.mu.Unlock()
 		return nil, fmt.Errorf("client: open %q: %w", name, err)
 	}
-	c.mu.shares[s.handle] = s
 	c.enqueueLocked(m)
+	s.announced = true
+	if cached {
+		// The commits made before a restart go after the OpenShare (while
+		// offline, the reconnection sends them all).
+		s.mu.Lock()
+		for _, p := range s.mu.pending {
+			c.enqueueLocked(p.commit)
+		}
+		s.mu.Unlock()
+		s.readyOnce.Do(func() { close(s.ready) })
+	}
 	c.mu.Unlock()
 	select {
 	case <-s.ready:

@@ -101,3 +101,7 @@ func CheckChanges(share string, version uint64, changes []wire.Change) error {
 	}
 	return nil
 }
+
+// Limits returns the limits the stores decode their own data with: as
+// large as the decoder allows.
+func Limits() wire.Limits { return limits }

@@ -1,0 +1,247 @@
+package client
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/weft-stm/weft/authority"
+	"github.com/weft-stm/weft/stm"
+	"github.com/weft-stm/weft/wire"
+)
+
+// Cache keeps a client's replicas and its unanswered commits on disk
+// (Options.Cache), so that an application starts, reads and commits while
+// its server is away, and survives being killed: store/pebblestore's Store
+// is one, in the same embedded store a server uses.
+//
+// The acknowledged state of each share is kept as a server keeps shares
+// (checkpoints, then the changes after them); the client's commits are
+// kept from before they are applied until they are answered, with the
+// client's replica id and the highest commit number used, so that after a
+// restart every one is sent again, in order, under its own id (the server
+// recognises one it already decided), and no number is used twice.
+type Cache interface {
+	// AppendLazy records the next change of share's acknowledged state;
+	// it need not be synced.
+	AppendLazy(share string, ch wire.Change) error
+	// Checkpoint records share's whole acknowledged state at version,
+	// replacing what came before, synced.
+	Checkpoint(share string, version uint64, objects []wire.Object) error
+	// Load calls fn for every share held (see server.Store's Load).
+	Load(fn func(share string, version uint64, objects []wire.Object, changes []wire.Change) error) error
+	// Replica returns the replica id and the highest commit number
+	// recorded (0, 0 for a new cache).
+	Replica() (replica, seq uint64, err error)
+	// SetReplica records the replica id and highest commit number, synced.
+	SetReplica(replica, seq uint64) error
+	// PutPending records an unanswered commit of share and that its number
+	// is the highest used, synced.
+	PutPending(share string, c *wire.Commit) error
+	// DeletePending forgets an answered commit; it need not be synced.
+	DeletePending(id wire.CommitID) error
+	// LoadPending calls fn with every unanswered commit, in number order.
+	LoadPending(fn func(share string, c *wire.Commit) error) error
+}
+
+// cacheCheckpointEvery is how many changes of a share the cache holds
+// after its checkpoint before the client writes a new one.
+const cacheCheckpointEvery = 10_000
+
+// cacheErr records the first error of the cache: the replica goes on,
+// only what a restart finds is older. Client.CacheErr reports it.
+func (c *Client) cacheErr(err error) {
+	if err == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.mu.cacheErr == nil {
+		c.mu.cacheErr = err
+	}
+	c.mu.Unlock()
+}
+
+// CacheErr returns the first error the cache returned, or nil.
+func (c *Client) CacheErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.cacheErr
+}
+
+// applyAckedLocked applies a decided change to the acknowledged state,
+// and to the cache.
+func (s *Share) applyAckedLocked(ch wire.Change) error {
+	if err := s.mu.acked.ApplyChange(ch); err != nil {
+		return err
+	}
+	if cache := s.c.opts.Cache; cache != nil {
+		if s.mu.acked.Version()-s.mu.cached >= cacheCheckpointEvery {
+			s.checkpointCacheLocked()
+		} else {
+			s.c.cacheErr(cache.AppendLazy(s.name, ch))
+		}
+	}
+	return nil
+}
+
+// checkpointCacheLocked writes the acknowledged state to the cache.
+func (s *Share) checkpointCacheLocked() {
+	cache := s.c.opts.Cache
+	if cache == nil {
+		return
+	}
+	v, objs := s.mu.acked.Checkpoint()
+	if err := cache.Checkpoint(s.name, v, objs); err != nil {
+		s.c.cacheErr(err)
+		return
+	}
+	s.mu.cached = v
+}
+
+// fromCache loads the share's acknowledged state and its unanswered
+// commits from the cache, if it holds the share, and shows them: the
+// replica is then as it was when the application last ran. It reports
+// whether the cache held the share.
+func (s *Share) fromCache() (bool, error) {
+	cache := s.c.opts.Cache
+	if cache == nil {
+		return false, nil
+	}
+	var acked *authority.Share
+	err := cache.Load(func(name string, version uint64, objects []wire.Object, changes []wire.Change) error {
+		if name != s.name {
+			return nil
+		}
+		var err error
+		acked, err = authority.Restore(name, authority.Config{}, version, objects, changes)
+		return err
+	})
+	if err != nil || acked == nil {
+		return false, err
+	}
+	const unbounded = math.MaxInt32
+	var objs []wire.Object
+	for _, ch := range acked.Snapshot(wire.Limits{MaxFrameSize: unbounded, MaxObjects: unbounded, MaxElements: unbounded}) {
+		objs = append(objs, ch.Objects...)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.firstLoadLocked(acked, acked.Version(), objs); err != nil {
+		return false, err
+	}
+	s.mu.cached = acked.Version()
+	var restored []*spec
+	err = cache.LoadPending(func(share string, cm *wire.Commit) error {
+		if share != s.name {
+			return nil
+		}
+		p, err := s.restoreSpecLocked(cm, restored)
+		if err != nil {
+			return fmt.Errorf("client: cached commit %v: %w", cm.ID, err)
+		}
+		restored = append(restored, p)
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	s.c.mu.Lock()
+	for _, p := range restored {
+		s.c.mu.pending[p.commit.ID.Seq] = p
+	}
+	s.c.mu.Unlock()
+	return true, nil
+}
+
+// restoreSpecLocked shows cm, an unanswered commit from the cache, again:
+// it applies its ops to the replica and makes it pending, depending on
+// those of earlier that it names.
+func (s *Share) restoreSpecLocked(cm *wire.Commit, earlier []*spec) (*spec, error) {
+	cm.Share = s.handle
+	p := &spec{share: s, commit: cm, handle: stm.NewHandle()}
+	type decode struct {
+		o *stm.Object
+		w wire.Object
+	}
+	var decodes []decode
+	created := map[wire.ObjectID]bool{}
+	for _, op := range cm.Writes {
+		if op.Kind != wire.OpCreate {
+			continue
+		}
+		created[op.Object] = true
+		p.created = append(p.created, op.Object)
+		if op.ObjectKind == wire.ObjectRecord {
+			w := wire.Object{ID: op.Object, Class: op.Class, Kind: wire.ObjectRecord, Fields: op.Fields}
+			o, err := s.materializeLocked(w, nil)
+			if err != nil {
+				return nil, err
+			}
+			if p.own == nil {
+				p.own = map[wire.ObjectID]*stm.Object{}
+			}
+			p.own[op.Object] = o
+			decodes = append(decodes, decode{o, w})
+		}
+	}
+	var ops []wire.Op
+	seen := map[wire.ObjectID]bool{}
+	for _, op := range cm.Writes {
+		switch {
+		case op.Kind == wire.OpCreate:
+		case op.Kind == wire.OpRemove:
+			if x, ok := s.mu.index[op.Object]; ok {
+				if p.removed == nil {
+					p.removed = map[wire.ObjectID]stm.Observable{}
+				}
+				p.removed[op.Object] = x
+			}
+		default:
+			ops = append(ops, op)
+		}
+		if !created[op.Object] && !seen[op.Object] {
+			seen[op.Object] = true
+			p.writes = append(p.writes, op.Object)
+		}
+	}
+	for _, r := range cm.Reads {
+		if !containsID(p.reads, r.Object) {
+			p.reads = append(p.reads, r.Object)
+		}
+	}
+	for _, d := range cm.Deps {
+		for _, q := range earlier {
+			if q.commit.ID == d {
+				p.deps = append(p.deps, q)
+			}
+		}
+	}
+	local, err := s.internalLocked(func(tx *stm.Tx) error {
+		for _, d := range decodes {
+			if err := stm.DecodeRecord(tx, d.o, d.w, s.resolveRecordLocked); err != nil {
+				return err
+			}
+		}
+		return stm.ApplyOps(tx, ops, s.resolveLocked)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for id := range p.removed {
+		delete(s.mu.index, id)
+	}
+	p.local = local
+	s.mu.pending = append(s.mu.pending, p)
+	for _, id := range p.writes {
+		s.mu.writers[id] = append(s.mu.writers[id], p)
+	}
+	return p, nil
+}
+
+func containsID(ids []wire.ObjectID, id wire.ObjectID) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}

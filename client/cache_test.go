@@ -1,0 +1,141 @@
+package client_test
+
+import (
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/weft-stm/weft/client"
+	"github.com/weft-stm/weft/server"
+	"github.com/weft-stm/weft/stm"
+	"github.com/weft-stm/weft/store/pebblestore"
+	"github.com/weft-stm/weft/wire"
+)
+
+// TestOfflineCache: an application with a cache starts while its server
+// is unreachable, reads its cached share, commits, is stopped, starts
+// again (its earlier commits still pending and shown), commits again;
+// meanwhile another client overwrites what one of those commits read.
+// When the server is reachable again every pending commit is sent once,
+// in order: the conflicting one is aborted (through the callback too),
+// the others are acknowledged, and the replicas converge.
+func TestOfflineCache(t *testing.T) {
+	ctx := testCtx(t)
+	e := startServer(t, false, server.Config{})
+	var ops []wire.Op
+	for n := uint64(1); n <= 3; n++ {
+		ops = append(ops, createAccount(n, 100)...)
+	}
+	e.raw("bank", ops...)
+	dir := filepath.Join(t.TempDir(), "cache")
+	var mu sync.Mutex
+	var aborted []wire.CommitID
+	start := func() (*pebblestore.Store, *client.Client, *client.Share) {
+		t.Helper()
+		st, err := pebblestore.Open(dir, pebblestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.Dial(ctx, e.net.Dialer("app"), e.addr, client.Options{Replica: 42, Cache: st,
+			MinBackoff: 1, MaxBackoff: 5e6, OnAbort: func(share string, id wire.CommitID, err error) {
+				mu.Lock()
+				aborted = append(aborted, id)
+				mu.Unlock()
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := c.Open(ctx, "bank", account)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, c, s
+	}
+	balances := func(s *client.Share) (out [3]int64) {
+		s.View(ctx, func(tx *stm.Tx) error {
+			for i := range out {
+				out[i] = balanceF.Of(record(t, s, uint64(i+1))).Get(tx)
+			}
+			return nil
+		})
+		return out
+	}
+	add := func(s *client.Share, n uint64, d int64) *stm.Handle {
+		b := balanceF.Of(record(t, s, n))
+		return run(t, s, func(tx *stm.Tx) error { b.Set(tx, b.Get(tx)+d); return nil })
+	}
+
+	// Online once: the cache gets the share and an acknowledged commit.
+	st, c, s := start()
+	if err := add(s, 1, 1).Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	st.Close()
+
+	// Offline: start, read, commit, stop.
+	e.net.Partition("app", "server")
+	st, c, s = start()
+	if c.State() != client.Reconnecting {
+		t.Fatalf("state %v offline", c.State())
+	}
+	if got := balances(s); got != [3]int64{101, 100, 100} {
+		t.Fatalf("cached share %v", got)
+	}
+	add(s, 1, 10)
+	add(s, 2, 5)
+	c.Close()
+	st.Close()
+
+	// Another client overwrites account 2 meanwhile.
+	other, err := client.Dial(ctx, e.net.Dialer("other"), e.addr, client.Options{Replica: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	os, err := other.Open(ctx, "bank", account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := add(os, 2, 100).Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Offline again: the earlier commits show; one more.
+	st, c, s = start()
+	defer st.Close()
+	defer c.Close()
+	if got := balances(s); got != [3]int64{111, 105, 100} {
+		t.Fatalf("after a restart offline: %v, want the pending commits shown", got)
+	}
+	if s.Pending() != 2 {
+		t.Fatalf("%d pending after the restart, want 2", s.Pending())
+	}
+	h3 := add(s, 3, 7)
+
+	e.net.Heal("app", "server")
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h3.Err(); err != nil {
+		t.Fatalf("the commit after the restart: %v", err)
+	}
+	mu.Lock()
+	if len(aborted) != 1 || aborted[0].Seq != 3 {
+		t.Errorf("aborted %v, want the second offline commit (seq 3)", aborted)
+	}
+	mu.Unlock()
+	if err := s.WaitVersion(ctx, os.Version()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WaitVersion(ctx, s.Version()); err != nil {
+		t.Fatal(err)
+	}
+	want := [3]int64{111, 200, 107}
+	if got := balances(s); got != want {
+		t.Errorf("app: %v, want %v", got, want)
+	}
+	if got := balances(os); got != want {
+		t.Errorf("other: %v, want %v", got, want)
+	}
+}

@@ -1,0 +1,159 @@
+package pebblestore
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/weft-stm/weft/store/internal/codec"
+	"github.com/weft-stm/weft/wire"
+)
+
+// A Store is also a client's offline cache (client.Cache): the replicas of
+// its shares kept as a server keeps shares (Append, Checkpoint, Load; the
+// client appends without waiting, with AppendLazy), plus the client's own
+// commits not yet answered and its replica id, under keys of their own.
+var (
+	replicaKey = []byte("c/replica") // the client's replica id and last commit seq
+	pendingLo  = []byte("p/")        // "p/" + seq (8 bytes, big-endian): a pending commit
+	pendingHi  = []byte("p0")
+)
+
+func pendingKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), pendingLo...), seq)
+}
+
+// AppendLazy writes ch like Append but does not wait for a sync: a client
+// caching what its server already keeps loses nothing it cannot fetch
+// again if the last changes do not survive a crash.
+func (s *Store) AppendLazy(share string, ch wire.Change) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	key := appendShare(make([]byte, 0, len(share)+12), share)
+	key = append(key, tagChange)
+	key = binary.BigEndian.AppendUint64(key, ch.Version)
+	if err := s.db.Set(key, codec.AppendChange(nil, ch), pebble.NoSync); err != nil {
+		return s.fail(err)
+	}
+	return nil
+}
+
+// Replica returns the replica id recorded by SetReplica (0 if none) and the
+// highest commit sequence number PutPending recorded.
+func (s *Store) Replica() (replica, seq uint64, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, 0, ErrClosed
+	}
+	v, closer, err := s.db.Get(replicaKey)
+	if err == pebble.ErrNotFound {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("pebblestore: %s: %w", s.dir, err)
+	}
+	defer closer.Close()
+	if len(v) != 16 {
+		return 0, 0, fmt.Errorf("pebblestore: %s is corrupt: replica record of %d bytes", s.dir, len(v))
+	}
+	return binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:]), nil
+}
+
+// SetReplica records the client's replica id and highest commit sequence
+// number, synced.
+func (s *Store) SetReplica(replica, seq uint64) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, replica), seq)
+	if err := s.db.Set(replicaKey, v, pebble.Sync); err != nil {
+		return s.fail(err)
+	}
+	return nil
+}
+
+// PutPending records c, a commit of share not yet answered, and that its
+// sequence number is the highest used, synced: once it returns, c is sent
+// again after a crash (and its number never reused).
+func (s *Store) PutPending(share string, c *wire.Commit) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	val := binary.AppendUvarint(nil, uint64(len(share)))
+	val = append(val, share...)
+	val = wire.AppendMessage(val, c)
+	b := s.db.NewBatch()
+	defer b.Close()
+	err := b.Set(pendingKey(c.ID.Seq), val, nil)
+	if err == nil {
+		rv := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, c.ID.Replica), c.ID.Seq)
+		err = b.Set(replicaKey, rv, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("pebblestore: %s: %w", s.dir, err)
+	}
+	if err := s.db.Apply(b, pebble.Sync); err != nil {
+		return s.fail(err)
+	}
+	return nil
+}
+
+// DeletePending forgets the pending commit id, without waiting for a sync:
+// after a crash it may be sent again, which the server answers with the
+// verdict it gave.
+func (s *Store) DeletePending(id wire.CommitID) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	if err := s.db.Delete(pendingKey(id.Seq), pebble.NoSync); err != nil {
+		return s.fail(err)
+	}
+	return nil
+}
+
+// LoadPending calls fn with every pending commit, in sequence order.
+func (s *Store) LoadPending(fn func(share string, c *wire.Commit) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: pendingLo, UpperBound: pendingHi})
+	if err != nil {
+		return fmt.Errorf("pebblestore: %s: %w", s.dir, err)
+	}
+	defer it.Close()
+	for valid := it.First(); valid; valid = it.Next() {
+		val, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("pebblestore: %s: %w", s.dir, err)
+		}
+		n, k := binary.Uvarint(val)
+		if k <= 0 || uint64(len(val)-k) < n {
+			return fmt.Errorf("pebblestore: %s is corrupt: pending commit %x", s.dir, it.Key())
+		}
+		share := string(val[k : k+int(n)])
+		m, err := wire.DecodeMessage(val[k+int(n):], codec.Limits())
+		if err != nil {
+			return fmt.Errorf("pebblestore: %s is corrupt: pending commit %x: %w", s.dir, it.Key(), err)
+		}
+		c, ok := m.(*wire.Commit)
+		if !ok {
+			return fmt.Errorf("pebblestore: %s is corrupt: pending %x holds a %v", s.dir, it.Key(), m.Type())
+		}
+		if err := fn(share, c); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
