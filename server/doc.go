@@ -52,8 +52,13 @@
 // A share's commits are decided one at a time under the share's lock, and
 // their Ack and Updates are queued, under the same lock, to each session's
 // outbound queue, so every session sees a share's versions in order and
-// without gaps. Queuing never blocks: each session has a writer goroutine
-// that drains its queue. A session whose queue already holds
+// without gaps. Queuing never blocks. A session's queue is sent, in order,
+// by its reader goroutine when it is about to wait for the client's next
+// message and no send is in progress (so a round trip costs no hand-off
+// between goroutines), and otherwise by its writer goroutine: what other
+// sessions queue (Updates), a backlog, and what is left when the session
+// closes. A client that does not read its answers is thus no longer read
+// once its connection's buffers are full. A session whose queue already holds
 // Config.QueueSize messages (default 4096; a whole snapshot or delta
 // transfer counts as one) when another is added has fallen behind: its
 // queue is dropped and it gets Error code limit (best effort: it is written

@@ -4,23 +4,54 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/weft-stm/weft/wire"
 )
 
-// push queues msgs to be sent together, in order, and reports whether they
-// were. It never blocks: a session whose queue already holds
+// The outbox. Messages are queued under s.out and sent in queue order by
+// whichever goroutine holds s.out.writing: the session's reader, which
+// sends its own answers itself when it is about to wait for the next
+// message (so that a round trip costs no goroutine hand-off on the
+// server), or the writer goroutine (writeLoop), woken for what other
+// sessions queue (Updates), for a backlog, and to finish the session.
+// The holder sends until the queue is empty and only then clears writing,
+// so a message queued while another goroutine sends is sent by it, in
+// order.
+
+// directMax is the number of items the reader lets wait in the queue while
+// it handles messages already received; past it the writer goroutine is
+// woken, so that a client streaming commits has them answered while the
+// reader goes on, and the queue does not grow to the session's limit.
+const directMax = 64
+
+// push queues msgs, answers of the reader goroutine, to be sent together,
+// in order, and reports whether they were. The reader sends them itself
+// (flush) before it waits for the next message. It never blocks: see
+// enqueue.
+func (s *session) push(msgs ...wire.Message) bool {
+	return s.enqueue(msgs, false)
+}
+
+// deliver queues m for a session from another session's goroutine (an
+// Update, under the share's lock), waking the writer goroutine unless a
+// send is in progress, whose sender will send m too.
+func (s *session) deliver(m wire.Message) bool {
+	return s.enqueue([]wire.Message{m}, true)
+}
+
+// enqueue never blocks: a session whose queue already holds
 // Config.QueueSize items has fallen behind, and is closed with Error code
 // limit; the messages queued for it are dropped. It may be called from any
 // goroutine, under a share's lock.
-func (s *session) push(msgs ...wire.Message) bool {
+func (s *session) enqueue(msgs []wire.Message, wake bool) bool {
 	s.out.Lock()
 	defer s.out.Unlock()
 	if s.out.closing {
 		return false
 	}
-	if len(s.out.items) >= s.srv.cfg.QueueSize {
-		s.out.items = nil
+	if s.out.items >= s.srv.cfg.QueueSize {
+		s.out.msgs, s.out.items = nil, 0
 		s.out.closing = true
 		s.out.final = &wire.Error{Code: wire.CodeLimit,
 			Message: fmt.Sprintf("session fell behind: more than %d messages waiting to be sent", s.srv.cfg.QueueSize)}
@@ -29,8 +60,11 @@ func (s *session) push(msgs ...wire.Message) bool {
 		s.stopRead()
 		return false
 	}
-	s.out.items = append(s.out.items, msgs)
-	s.signal()
+	s.out.msgs = append(s.out.msgs, msgs...)
+	s.out.items++
+	if !s.out.writing && (wake || s.out.items >= directMax) {
+		s.signal()
+	}
 	return true
 }
 
@@ -40,6 +74,68 @@ func (s *session) signal() {
 	case s.out.wake <- struct{}{}:
 	default:
 	}
+}
+
+// flush is called by the reader goroutine before it waits for the next
+// message: unless another goroutine is sending, it sends what is queued
+// itself. Once reading has stopped it leaves that to the writer
+// goroutine, whose sends FlushTimeout bounds.
+func (s *session) flush() {
+	s.out.Lock()
+	if s.out.writing || s.out.items == 0 {
+		s.out.Unlock()
+		return
+	}
+	if s.readCtx.Err() != nil {
+		s.signal()
+		s.out.Unlock()
+		return
+	}
+	s.out.writing, s.out.reader = true, true
+	s.drainLocked()
+}
+
+// readStopped runs when the reader's context ends. If the reader is
+// sending, it has finished handling its message and will handle no other
+// (serve checks the context after flush): it is done as far as Shutdown's
+// first phase goes, and its send gets FlushTimeout, as the writer
+// goroutine's would.
+func (s *session) readStopped() {
+	s.out.Lock()
+	defer s.out.Unlock()
+	if s.out.reader {
+		s.endHandling()
+		if s.out.flushTimer == nil {
+			s.out.flushTimer = time.AfterFunc(s.srv.cfg.FlushTimeout, s.abandon)
+		}
+	}
+}
+
+// drainLocked sends the queue until it is empty. s.out is locked and the
+// caller holds writing; it returns with s.out unlocked and writing
+// cleared. A failed send ends the session (writeFailed empties the queue).
+func (s *session) drainLocked() {
+	for s.out.items > 0 {
+		// The two slices of messages swap roles, so that neither is
+		// reallocated once grown.
+		batch := s.out.msgs
+		s.out.msgs, s.out.items = s.out.spare[:0], 0
+		s.out.Unlock()
+		err := s.conn.SendBatch(s.dropCtx, batch)
+		// Drop the references, so that sent messages are not kept alive
+		// by the reused slice.
+		clear(batch)
+		if err != nil {
+			s.writeFailed(err)
+		}
+		s.out.Lock()
+		s.out.spare = batch[:0]
+	}
+	s.out.writing, s.out.reader = false, false
+	if s.out.closing {
+		s.signal() // the writer goroutine sends the final Error
+	}
+	s.out.Unlock()
 }
 
 // finish tells the writer to send what is queued, then final (unless a
@@ -58,39 +154,33 @@ func (s *session) finish(final *wire.Error) {
 // interrupts the write in progress.
 func (s *session) abandon() {
 	s.out.Lock()
-	s.out.items, s.out.closing, s.out.final = nil, true, nil
+	s.out.msgs, s.out.items, s.out.closing, s.out.final = nil, 0, true, nil
 	s.out.Unlock()
 	s.cancelHard()
 }
 
 // writeLoop is the session's writer goroutine: it sends the queued items
-// in order, then the final Error, and returns. Each round takes every item
-// queued and sends them with one SendBatch, so that a burst of Acks and
-// Updates to a session costs one write. A failed write ends the session.
+// in order when the reader does not, then the final Error, and returns.
+// Each round takes every item queued and sends them with one SendBatch,
+// so that a burst of Acks and Updates to a session costs one write. A
+// failed write ends the session.
 func (s *session) writeLoop() {
 	defer close(s.writerDone)
-	var items [][]wire.Message // the items taken, reused between rounds
-	var batch []wire.Message   // their messages, in order
 	for {
 		s.out.Lock()
-		if len(s.out.items) > 0 {
-			items, s.out.items = s.out.items, items[:0]
+		switch {
+		case s.out.writing:
+			// The reader is sending: it empties the queue, and wakes
+			// this goroutine when it is done if the session is closing.
 			s.out.Unlock()
-			for _, item := range items {
-				batch = append(batch, item...)
-			}
-			err := s.conn.SendBatch(s.dropCtx, batch)
-			// Drop the references, so that sent messages are not kept
-			// alive by the reused slices.
-			clear(items)
-			clear(batch)
-			batch = batch[:0]
-			if err != nil {
-				s.writeFailed(err)
-			}
+			<-s.out.wake
 			continue
-		}
-		if s.out.closing {
+		case s.out.items > 0:
+			s.out.writing = true
+			s.drainLocked()
+			continue
+		case s.out.closing:
+			s.out.writing = true // for good: nothing is sent after the final Error
 			final := s.out.final
 			s.out.Unlock()
 			if final != nil {
@@ -124,7 +214,7 @@ func (s *session) writeFailed(err error) {
 			s.out.final = &wire.Error{Code: wire.CodeInternal, Message: "the server could not encode a message"}
 		}
 	}
-	s.out.items = nil
+	s.out.msgs, s.out.items = nil, 0
 	s.out.Unlock()
 	if invalid {
 		s.log.Error("message invalid under the session's limits", "err", err)

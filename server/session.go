@@ -14,9 +14,10 @@ import (
 )
 
 // session is one client connection. Its reader goroutine (run) receives
-// and handles messages and owns the session's state; its writer goroutine
-// (writeLoop) sends what the outbox holds. run starts the writer and waits
-// for it.
+// and handles messages and owns the session's state, and sends its own
+// answers when it is about to wait; its writer goroutine (writeLoop) sends
+// what else the outbox holds (see outbox.go). run starts the writer and
+// waits for it.
 type session struct {
 	srv  *Server
 	id   uint64
@@ -32,20 +33,32 @@ type session struct {
 	dropCtx    context.Context // ending it abandons the queued writes, not the final Error
 	cancelDrop context.CancelFunc
 	writerDone chan struct{}
-	readDone   chan struct{} // closed when the reader stopped handling messages
+	readDone   chan struct{} // closed by endHandling when the reader stopped handling messages
+	readOnce   sync.Once
+	buffered   transport.Buffered // conn's, if it has one
 
 	// Set by the handshake, then read-only.
 	principal string
 	replica   uint64
 
 	handles map[wire.ShareHandle]*handle // open shares; reader goroutine only
+	fit     wire.Update                  // updateFits's; reader goroutine only
+	scratch []byte                       // updateFits's; reader goroutine only
 
 	out struct {
 		sync.Mutex
-		items   [][]wire.Message // waiting to be sent; a transfer is one item
-		wake    chan struct{}    // capacity 1: something was queued or closing set
-		closing bool             // nothing more is queued
-		final   *wire.Error      // sent after the queue, then the connection closes
+		msgs    []wire.Message // waiting to be sent, in order
+		items   int            // in msgs, for the bound: a transfer is one item
+		wake    chan struct{}  // capacity 1: something was queued or closing set
+		closing bool           // nothing more is queued
+		final   *wire.Error    // sent after the queue, then the connection closes
+		writing bool           // a goroutine sends: it alone, until the queue is empty
+		reader  bool           // the one sending is the reader goroutine
+
+		// The holder of writing's.
+		spare []wire.Message // the other buffer of msgs
+
+		flushTimer *time.Timer // abandons a send of the reader's after reading stopped
 	}
 }
 
@@ -65,6 +78,7 @@ func (s *Server) newSession(ctx context.Context, conn transport.Conn) *session {
 	sess.hardCtx, sess.cancelHard = context.WithCancel(context.WithoutCancel(ctx))
 	sess.dropCtx, sess.cancelDrop = context.WithCancel(sess.hardCtx)
 	sess.out.wake = make(chan struct{}, 1)
+	sess.buffered, _ = conn.(transport.Buffered)
 	return sess
 }
 
@@ -72,8 +86,10 @@ func (s *Server) newSession(ctx context.Context, conn transport.Conn) *session {
 func (s *session) run() {
 	defer s.done()
 	go s.writeLoop()
+	stopWatch := context.AfterFunc(s.readCtx, s.readStopped)
 	final, reason := s.serve()
-	close(s.readDone)
+	stopWatch()
+	s.endHandling()
 	if s.srv.shuttingDown() {
 		select { // see Shutdown
 		case <-s.srv.drain:
@@ -94,6 +110,11 @@ func (s *session) run() {
 		<-s.writerDone
 	}
 	t.Stop()
+	s.out.Lock()
+	if s.out.flushTimer != nil {
+		s.out.flushTimer.Stop()
+	}
+	s.out.Unlock()
 	s.conn.Close()
 	s.stopRead()
 	s.cancelHard()
@@ -121,6 +142,16 @@ func (s *session) serve() (*wire.Error, string) {
 		return f, "handshake refused"
 	}
 	for {
+		// Answers go out when the reader would wait for the next message,
+		// so that the answers to a burst of messages go out together.
+		if s.buffered == nil || !s.buffered.Buffered() {
+			s.flush()
+		}
+		// Once reading has stopped, no further message is handled, even
+		// one already received: Shutdown counts on it (see readStopped).
+		if err := s.readCtx.Err(); err != nil {
+			return s.recvFailed(err)
+		}
 		m, err := s.conn.Recv(s.readCtx)
 		if err != nil {
 			return s.recvFailed(err)
@@ -144,6 +175,11 @@ func (s *session) serve() (*wire.Error, string) {
 				Message: fmt.Sprintf("%v is not a client message after the handshake", m.Type())}, "unexpected " + m.Type().String()
 		}
 	}
+}
+
+// endHandling marks the reader as done handling messages (readDone).
+func (s *session) endHandling() {
+	s.readOnce.Do(func() { close(s.readDone) })
 }
 
 // recvFailed returns what to send after a final Recv error.
@@ -315,7 +351,7 @@ func (s *session) commit(c *wire.Commit) {
 		s.abort(c, wire.CodeForbidden, fmt.Sprintf("%s may not write share %q", s.principal, h.sh.name))
 		return
 	}
-	if !updateFits(c, s.lim) {
+	if !s.updateFits(c) {
 		s.abort(c, wire.CodeLimit, "its update would not fit in a frame")
 		return
 	}
@@ -328,18 +364,46 @@ func (s *session) commit(c *wire.Commit) {
 	}
 	s.push(r.Reply())
 	if u := r.Update(0); u != nil {
-		for sub := range sh.subs {
-			if sub == h {
-				continue
-			}
-			su := *u
-			su.Share = sub.id
-			sub.sess.push(&su)
-		}
+		s.broadcast(sh, h, u)
 	}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("commit", "share", sh.name, "id", c.ID.String(), "ack", r.Ack, "version", r.Version,
 			"code", r.Code, "duplicate", r.Duplicate, "message", r.Message)
+	}
+}
+
+// broadcast delivers u to every handle open on sh but h. sh is locked.
+// The Update is validated and encoded once per handle number (clients
+// number their handles alike, so usually once), not once per session:
+// every session has the server's limits.
+func (s *session) broadcast(sh *share, h *handle, u *wire.Update) {
+	type encoded struct {
+		id wire.ShareHandle
+		m  wire.Message
+	}
+	var encs [4]encoded
+	known := encs[:0]
+	for sub := range sh.subs {
+		if sub == h {
+			continue
+		}
+		var m wire.Message
+		for _, e := range known {
+			if e.id == sub.id {
+				m = e.m
+				break
+			}
+		}
+		if m == nil {
+			su := *u
+			su.Share = sub.id
+			m = &su
+			if e, err := wire.Encode(&su, s.lim); err == nil {
+				m = e
+			} // else the writer meets the error, as without encoding first
+			known = append(known, encoded{sub.id, m})
+		}
+		sub.sess.deliver(m)
 	}
 }
 
@@ -349,8 +413,16 @@ func (s *session) abort(c *wire.Commit, code wire.Code, msg string) {
 }
 
 // updateFits reports whether c's Update fits in a frame, whatever the
-// handle and version (protocol.md section 9, sizes of broadcasts).
-func updateFits(c *wire.Commit, lim wire.Limits) bool {
-	u := wire.Update{Share: math.MaxUint32, Version: math.MaxUint64, Origin: c.ID, Writes: c.Writes}
-	return len(wire.AppendMessage(nil, &u)) <= lim.MaxFrameSize
+// handle and version (protocol.md section 9, sizes of broadcasts). It
+// encodes into the reader's scratch buffer, so that the check allocates
+// nothing.
+func (s *session) updateFits(c *wire.Commit) bool {
+	s.fit = wire.Update{Share: math.MaxUint32, Version: math.MaxUint64, Origin: c.ID, Writes: c.Writes}
+	s.scratch = wire.AppendMessage(s.scratch[:0], &s.fit)
+	s.fit.Writes = nil // not kept alive
+	fits := len(s.scratch) <= s.lim.MaxFrameSize
+	if cap(s.scratch) > 64<<10 {
+		s.scratch = nil // one large commit does not hold its size for good
+	}
+	return fits
 }

@@ -508,6 +508,9 @@ func (c *MemConn) itemLocked(m wire.Message) (item, error) {
 		if err := wire.Validate(m, c.lim); err != nil {
 			return item{}, err
 		}
+		if e, ok := m.(*wire.Encoded); ok {
+			m = e.Message() // the receiver gets what it would decode
+		}
 		it.m = m
 		return it, nil
 	}
@@ -563,6 +566,15 @@ func (c *MemConn) Recv(ctx context.Context) (wire.Message, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// Buffered implements Buffered: a message was delivered and not yet
+// received, or Recv has its final error (the cases where it returns at
+// once).
+func (c *MemConn) Buffered() bool {
+	c.n.mu.Lock()
+	defer c.n.mu.Unlock()
+	return c.closed || c.rerr != nil || len(c.inbox) > 0 || c.reset || (c.peerClosed && c.inflight == 0)
 }
 
 // Close implements Conn. The peer's Recv returns io.EOF once it has

@@ -177,8 +177,8 @@ type TCPConn struct {
 	sendSem chan struct{} // held by the Send in progress
 	cw      countWriter
 	w       *wire.Writer // writes frames to cw
-	bw      *wire.Writer // encodes a batch into batch
-	batch   appendWriter
+	bw      *wire.Writer // encodes a batch into batch (AppendFrame: it writes nothing)
+	batch   []byte
 	wlim    *wire.Limits // the limits w and bw have
 
 	// Owned by the Recv in progress (recvSem) unless asked, when the
@@ -224,15 +224,6 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// appendWriter collects the frames of a batch in memory; it never fails,
-// so the only errors of encoding a batch are the messages' own.
-type appendWriter struct{ b []byte }
-
-func (a *appendWriter) Write(p []byte) (int, error) {
-	a.b = append(a.b, p...)
-	return len(p), nil
-}
-
 func newTCPConn(nc net.Conn, lim wire.Limits) *TCPConn {
 	c := &TCPConn{
 		nc:      nc,
@@ -246,7 +237,7 @@ func newTCPConn(nc net.Conn, lim wire.Limits) *TCPConn {
 	c.lim.Store(&l)
 	c.cw.w = nc
 	c.w = wire.NewWriter(&c.cw, l)
-	c.bw = wire.NewWriter(&c.batch, l)
+	c.bw = wire.NewWriter(io.Discard, l)
 	c.wlim = &l
 	c.rb = readBuf{nc: nc, buf: make([]byte, recvBufSize)}
 	c.r = wire.NewReader(&c.rb, l) // rb is an io.ByteReader: not wrapped again
@@ -304,18 +295,21 @@ func (c *TCPConn) Send(ctx context.Context, m wire.Message) error {
 // Write.
 func (c *TCPConn) SendBatch(ctx context.Context, msgs []wire.Message) error {
 	return c.send(ctx, func() error {
-		c.batch.b = c.batch.b[:0]
+		c.batch = c.batch[:0]
 		for _, m := range msgs {
-			if err := c.bw.WriteMessage(m); err != nil {
+			var err error
+			// Straight into the batch buffer; a wire.Encoded is copied
+			// as it is.
+			if c.batch, err = c.bw.AppendFrame(c.batch, m); err != nil {
 				return err // a *wire.FieldError, and cw has written nothing
 			}
 		}
 		var err error
-		if len(c.batch.b) > 0 {
-			_, err = c.cw.Write(c.batch.b)
+		if len(c.batch) > 0 {
+			_, err = c.cw.Write(c.batch)
 		}
-		if cap(c.batch.b) > maxBatchBuf {
-			c.batch.b = nil
+		if cap(c.batch) > maxBatchBuf {
+			c.batch = nil
 		}
 		return err
 	})
@@ -427,6 +421,24 @@ func (c *TCPConn) Recv(ctx context.Context) (wire.Message, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// Buffered implements Buffered: a whole frame (or a bad length prefix, or
+// the error that ended the stream) is in the read buffer.
+func (c *TCPConn) Buffered() bool {
+	select {
+	case c.recvSem <- struct{}{}:
+	default:
+		return false // a Recv is in progress: not called as documented
+	}
+	defer func() { <-c.recvSem }()
+	if c.rerr != nil {
+		return true
+	}
+	if c.asked || !c.direct {
+		return false // the reader goroutine owns the buffer
+	}
+	return c.rb.err != nil || c.rb.frameState(c.lim.Load().MaxFrameSize) == frameReady
 }
 
 func (c *TCPConn) result(m wire.Message, err error) (wire.Message, error) {

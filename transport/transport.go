@@ -73,6 +73,16 @@ type LimitSetter interface {
 	SetLimits(lim wire.Limits)
 }
 
+// Buffered is implemented by the connections of this package. Buffered
+// reports whether the next Recv would return without waiting for the
+// network: a message (or the error that ends the stream) has arrived and
+// is held by the connection. A receiver that batches its replies uses it
+// to write them only when it is about to wait. Call it from the receiving
+// goroutine, between Recvs; false is always a safe answer.
+type Buffered interface {
+	Buffered() bool
+}
+
 var (
 	// ErrClosed: Close was called on this end (of the connection or the
 	// listener), or the connection was closed because a Send could not
@@ -91,6 +101,8 @@ var (
 var (
 	_ LimitSetter = (*TCPConn)(nil)
 	_ LimitSetter = (*MemConn)(nil)
+	_ Buffered    = (*TCPConn)(nil)
+	_ Buffered    = (*MemConn)(nil)
 	_ Conn        = (*TCPConn)(nil)
 	_ Conn        = (*MemConn)(nil)
 	_ Listener    = (*TCPListener)(nil)

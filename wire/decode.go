@@ -15,6 +15,7 @@ type decoder struct {
 	base int // added to offsets in errors
 	lim  *Limits
 	err  error
+	one  *[1]Op // room for a one-op Writes in the message's allocation, or nil
 }
 
 func (d *decoder) failAt(start int, field string, err error) {
@@ -320,7 +321,12 @@ func (d *decoder) ops(field string) []Op {
 	if n == 0 {
 		return nil
 	}
-	ops := make([]Op, n)
+	var ops []Op
+	if n == 1 && d.one != nil {
+		ops, d.one = d.one[:1:1], nil // allocated with the message
+	} else {
+		ops = make([]Op, n)
+	}
 	for i := range ops {
 		ops[i] = d.op()
 		if d.wrap(field, i) {
@@ -471,6 +477,10 @@ func (m *Commit) decodePayload(d *decoder) {
 		}
 	}
 	m.Reads = d.reads("reads")
+	if m.Deps != nil || m.Reads != nil {
+		// Whoever keeps the Writes (a share's log) would keep these too.
+		d.one = nil
+	}
 	m.Writes = d.ops("writes")
 }
 
@@ -493,6 +503,32 @@ func (m *Update) decodePayload(d *decoder) {
 	m.Writes = d.ops("writes")
 }
 
+// commitOne and updateOne hold a message and room for one op of its
+// Writes, so that decoding the usual one-op Commit or Update allocates once
+// for both.
+type commitOne struct {
+	m   Commit
+	one [1]Op
+}
+
+type updateOne struct {
+	m   Update
+	one [1]Op
+}
+
+// newWithOne returns a new Commit or Update whose one-op Writes d decodes
+// into the same allocation.
+func newWithOne(t Type, d *decoder) Message {
+	if t == TypeCommit {
+		c := new(commitOne)
+		d.one = &c.one
+		return &c.m
+	}
+	u := new(updateOne)
+	d.one = &u.one
+	return &u.m
+}
+
 // DecodeMessage decodes a frame body: a type byte and its payload, with no
 // length prefix. body must hold exactly one message. Limits are applied
 // after WithDefaults; MaxFrameSize is not checked here (the framing layer
@@ -511,7 +547,15 @@ func decodeBody(body []byte, base int, lim *Limits) (Message, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
-	m := New(t)
+	var m Message
+	switch t {
+	case TypeCommit, TypeUpdate:
+		// Most commits write one op: it comes in the message's
+		// allocation (see withOne).
+		m = newWithOne(t, &d)
+	default:
+		m = New(t)
+	}
 	if m == nil {
 		d.failAt(0, "type", ErrUnknownType)
 		return nil, d.err

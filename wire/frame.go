@@ -158,6 +158,13 @@ func (w *Writer) SetLimits(lim Limits) { w.lim = lim.WithDefaults() }
 // MaxFrameSize is not written, and the error is a *FieldError; write errors
 // are returned as they are.
 func (w *Writer) WriteMessage(m Message) error {
+	if e, ok := m.(*Encoded); ok {
+		if e.lim == w.lim {
+			_, err := w.w.Write(e.frame)
+			return err
+		}
+		m = e.m
+	}
 	w.v = validator{lim: &w.lim}
 	if err := w.v.message(m); err != nil {
 		return err
@@ -177,6 +184,46 @@ func (w *Writer) WriteMessage(m Message) error {
 		w.buf = nil // don't keep one huge frame's buffer forever
 	}
 	return err
+}
+
+// AppendFrame validates m as WriteMessage does and appends its frame to b
+// instead of writing it, so that a batch of frames is encoded straight
+// into one buffer. On error it returns b unchanged and the *FieldError
+// WriteMessage would return. An Encoded checked under the Writer's limits
+// is appended as it is.
+func (w *Writer) AppendFrame(b []byte, m Message) ([]byte, error) {
+	if e, ok := m.(*Encoded); ok && e.lim == w.lim {
+		return append(b, e.frame...), nil
+	}
+	w.v = validator{lim: &w.lim}
+	return appendChecked(b, m, &w.v)
+}
+
+// appendChecked validates m with v and appends its frame to b, or returns
+// b unchanged and the error.
+func appendChecked(b []byte, m Message, v *validator) ([]byte, error) {
+	if e, ok := m.(*Encoded); ok {
+		m = e.m
+	}
+	if err := v.message(m); err != nil {
+		return b, err
+	}
+	// Leave room for the longest prefix, then slide the body left to the
+	// end of the actual one.
+	start := len(b)
+	b = append(b, make([]byte, maxHeaderLen)...)
+	b = AppendMessage(b, m)
+	n := len(b) - start - maxHeaderLen
+	if n > v.lim.MaxFrameSize {
+		return b[:start], &FieldError{Field: m.Type().String(), Offset: -1, Err: ErrFrameTooLarge}
+	}
+	h := uvarintLen(uint64(n))
+	if h < maxHeaderLen {
+		copy(b[start+h:], b[start+maxHeaderLen:])
+		b = b[:len(b)-(maxHeaderLen-h)]
+	}
+	binary.PutUvarint(b[start:], uint64(n))
+	return b, nil
 }
 
 // Check reports whether a Writer with limits lim would write m: nil, or
