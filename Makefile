@@ -4,7 +4,7 @@
 GO ?= go
 GOFILES = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
 
-.PHONY: demo test deps check fmt vet race bench-smoke bench fuzz
+.PHONY: demo test deps check fmt vet race bench-smoke bench fuzz crash random
 
 demo: ## run the main job: a live demo
 	$(GO) run ./cmd/weft demo
@@ -27,8 +27,14 @@ race: ## every test of the main module under the race detector
 bench-smoke: ## the benchmark harness's own tests (short runs of every case)
 	cd bench && $(GO) test -count=1 ./...
 
-bench: ## the side-by-side benchmark table (takes minutes)
-	cd bench && $(GO) run . stm
+bench: ## the side-by-side benchmark tables (take minutes)
+	cd bench && $(GO) run . stm && $(GO) run . replication && $(GO) run . durable
+
+crash: ## the SIGKILL crash test, CRASH_CYCLES kills of the weft binary (default 1000)
+	WEFT_CRASH_CYCLES=$${CRASH_CYCLES:-1000} $(GO) test -count=1 -timeout 3h -run '^TestCrashRestart$$' -v ./e2e | grep -v 'server: time='
+
+random: ## the client's random speculation test, RANDOM_SEEDS seeds (default 2000)
+	WEFT_RANDOM_SEEDS=$${RANDOM_SEEDS:-2000} $(GO) test -count=1 -timeout 1h -run '^TestRandomSpeculation$$' ./client
 
 fuzz: ## a longer run of every fuzz target (FUZZTIME per target, default 1m)
 	@for pkg in $$($(GO) list ./...); do \

@@ -44,6 +44,9 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(cascadeEnv); addr != "" {
 		os.Exit(cascadeMain(addr))
 	}
+	if args := os.Getenv(offlineEnv); args != "" {
+		os.Exit(offlineMain(args))
+	}
 	os.Exit(m.Run())
 }
 

@@ -42,7 +42,7 @@ func New(cfg Config) *Server {
 	s.mu.live = map[*session]struct{}{}
 	s.mu.accepts = map[*context.CancelFunc]struct{}{}
 	for _, name := range s.cfg.Shares {
-		s.mu.shares[name] = newShare(name, s.cfg.Share)
+		s.mu.shares[name] = s.newShare(name, authority.NewWithConfig(name, s.cfg.Share))
 	}
 	return s
 }
@@ -187,14 +187,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Lock order: share.mu, then session.out.mu. Server.mu is never held with
 // either.
 type share struct {
-	name string
-	mu   sync.Mutex
-	st   *authority.Share
-	subs map[*handle]struct{} // open handles, of every session
+	name  string
+	srv   *Server
+	store Store // the server's, or nil
+	mu    sync.Mutex
+	st    *authority.Share
+	subs  map[*handle]struct{} // open handles, of every session
+
+	// With a store (see persist.go).
+	pipe         []pipeItem // waiting for durability, in version order
+	draining     bool       // a drain goroutine runs
+	failed       error      // the store failed: the share is closed
+	checkpointed uint64     // version of the last checkpoint
 }
 
-func newShare(name string, cfg authority.Config) *share {
-	return &share{name: name, st: authority.NewWithConfig(name, cfg), subs: map[*handle]struct{}{}}
+func (s *Server) newShare(name string, st *authority.Share) *share {
+	return &share{name: name, srv: s, store: s.cfg.Store, st: st, subs: map[*handle]struct{}{}}
 }
 
 // share returns the share named name, creating it if the config allows.
@@ -202,22 +210,23 @@ func (s *Server) share(name string) *share {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sh := s.mu.shares[name]
+	if sh == nil && s.cfg.Store != nil {
+		// A share whose store failed left the server: take it back from
+		// what the store holds.
+		restored, err := s.restoreOne(name)
+		if err != nil {
+			s.log.Error("restoring a share failed", "share", name, "err", err)
+			return nil
+		}
+		if restored != nil {
+			s.mu.shares[name] = restored
+			return restored
+		}
+	}
 	if sh == nil && !s.cfg.NoCreate {
-		sh = newShare(name, s.cfg.Share)
+		sh = s.newShare(name, authority.NewWithConfig(name, s.cfg.Share))
 		s.mu.shares[name] = sh
 		s.log.Info("share created", "share", name)
 	}
 	return sh
-}
-
-// durable is the one place where an acknowledged commit becomes durable:
-// it is called with the share locked, after authority.Share.Apply accepted
-// the commit and before the Ack or any Update is queued. State is kept in
-// memory for now, so there is nothing to do. A store slots in here: write
-// r.Change (and, every so often, a snapshot) and return once it is synced
-// (group commit: batch the syncs of concurrent shares). A failure must keep
-// the Ack from being sent; the share must then be closed for every session
-// (ShareClosed code internal), since memory is ahead of the store.
-func (sh *share) durable(r authority.Result) {
-	_ = r
 }

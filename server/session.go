@@ -252,8 +252,18 @@ func (s *session) open(m *wire.OpenShare) *wire.Error {
 
 	sh.mu.Lock()
 	msgs := s.transfer(sh, m, acc)
-	if s.push(msgs...) {
-		sh.subs[h] = struct{}{} // Updates start after the transfer
+	if sh.store == nil {
+		if s.push(msgs...) {
+			sh.subs[h] = struct{}{} // Updates start after the transfer
+		}
+	} else {
+		// The transfer holds the changes decided so far: it goes once they
+		// are durable, and the Updates of later ones after it.
+		sh.publishLocked(nil, func() {
+			if sh.failed == nil && s.enqueue(msgs, true) {
+				sh.subs[h] = struct{}{}
+			}
+		})
 	}
 	sh.mu.Unlock()
 	op := msgs[0].(*wire.Opened)
@@ -358,13 +368,33 @@ func (s *session) commit(c *wire.Commit) {
 	sh := h.sh
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	r := sh.st.Apply(c)
-	if r.Ack && !r.Duplicate {
-		sh.durable(r) // persist before acknowledging
+	if sh.failed != nil {
+		s.abort(c, wire.CodeClosed, fmt.Sprintf("share %q is closed: %v", sh.name, sh.failed))
+		return
 	}
-	s.push(r.Reply())
-	if u := r.Update(0); u != nil {
-		s.broadcast(sh, h, u)
+	r := sh.st.Apply(c)
+	var wait func() error
+	if r.Ack && !r.Duplicate {
+		var err error
+		if wait, err = sh.appendLocked(r.Change); err != nil {
+			return // the share failed; the commit stays unanswered: in doubt
+		}
+	}
+	reply, u := r.Reply(), r.Update(0)
+	if !r.Ack || sh.store == nil {
+		s.push(reply)
+		if u != nil {
+			s.broadcast(sh, h, u)
+		}
+	} else {
+		// Acks (a resend's too: its change may not be durable yet) and
+		// Updates wait for durability, in version order.
+		sh.publishLocked(wait, func() {
+			s.deliver(reply)
+			if u != nil {
+				s.broadcast(sh, h, u)
+			}
+		})
 	}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("commit", "share", sh.name, "id", c.ID.String(), "ack", r.Ack, "version", r.Version,

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/weft-stm/weft/client"
 	"github.com/weft-stm/weft/server"
 	"github.com/weft-stm/weft/stm"
+	"github.com/weft-stm/weft/store/pebblestore"
 	"github.com/weft-stm/weft/transport"
 	"github.com/weft-stm/weft/wire"
 )
@@ -52,6 +54,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	accounts := fs.Int("accounts", 100, "number of accounts")
 	local := fs.Bool("local", false, "run the core alone in one workspace: no server, no network")
 	tellers := fs.Int("tellers", 4, "with -local: concurrent transferring goroutines")
+	dataDir := fs.String("data", "", "keep the server's shares in `dir` (Pebble; default: a temporary directory, removed at the end)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,7 +67,15 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if *accounts < 2 || *clients < 1 {
 		return errors.New("need at least 2 accounts and 1 client")
 	}
-	d := &netDemo{dur: *dur, nClients: *clients, nAccounts: *accounts, out: stdout, token: crand.Text()}
+	d := &netDemo{dur: *dur, nClients: *clients, nAccounts: *accounts, out: stdout, token: crand.Text(), dir: *dataDir}
+	if d.dir == "" {
+		dir, err := os.MkdirTemp("", "weft-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		d.dir = dir
+	}
 	return d.run(stderr)
 }
 
@@ -74,6 +85,7 @@ type netDemo struct {
 	nClients, nAccounts int
 	out                 io.Writer
 	token               string
+	dir                 string // the server's Pebble store
 
 	addr    string
 	conns   []*client.Client // every client, tellers first
@@ -91,16 +103,26 @@ func (d *netDemo) run(stderr io.Writer) error {
 		Permissions: map[string]map[string]server.Access{server.AnyShare: {"demo": server.AccessWrite}},
 		Logger:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
-	l, err := transport.ListenTCP("127.0.0.1:0", nil, cfg.Limits)
+	st, err := pebblestore.Open(d.dir, pebblestore.Options{})
 	if err != nil {
 		return err
 	}
+	cfg.Store = st
+	srv, err := server.Open(cfg)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	l, err := transport.ListenTCP("127.0.0.1:0", nil, cfg.Limits)
+	if err != nil {
+		st.Close()
+		return err
+	}
 	d.addr = l.Addr()
-	srv := server.New(cfg)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(context.Background(), l) }()
-	fmt.Fprintf(d.out, "weft demo: server on %s; %d clients, %d accounts of %d, transfers for %v\n",
-		d.addr, d.nClients, d.nAccounts, demoStart, d.dur)
+	fmt.Fprintf(d.out, "weft demo: server on %s, shares kept in %s (Pebble); %d clients, %d accounts of %d, transfers for %v\n",
+		d.addr, d.dir, d.nClients, d.nAccounts, demoStart, d.dur)
 
 	err = d.play()
 	for _, c := range d.conns {
@@ -115,8 +137,10 @@ func (d *netDemo) run(stderr io.Writer) error {
 	if err == nil && serr != nil {
 		err = fmt.Errorf("shutdown: %w", serr)
 	}
+	st.Close()
 	if err == nil {
 		fmt.Fprintln(d.out, "weft demo: server shut down")
+		err = d.restart(cfg)
 	}
 	return err
 }
@@ -367,5 +391,58 @@ func (d *netDemo) check(ctx context.Context) error {
 	}
 	fmt.Fprintf(d.out, "done: %d transfers committed (%d conflicts retried), %d audits all saw total %d, watcher received %d updates; all %d replicas converged to the server's version %d\n",
 		d.commits.Load(), d.conflicts.Load(), d.audits.Load(), want, d.updates.Load(), len(d.conns), final)
+	return nil
+}
+
+// restart opens the demo's store again with a new server, as after a
+// restart, and checks that it holds what the clients were acknowledged:
+// the last version the watcher saw, and the total.
+func (d *netDemo) restart(cfg server.Config) error {
+	start := time.Now()
+	st, err := pebblestore.Open(d.dir, pebblestore.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cfg.Store = st
+	srv, err := server.Open(cfg)
+	if err != nil {
+		return err
+	}
+	l, err := transport.ListenTCP("127.0.0.1:0", nil, cfg.Limits)
+	if err != nil {
+		return err
+	}
+	d.addr = l.Addr()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background(), l) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-served
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
+	defer cancel()
+	want := d.watcher.Version()
+	s, err := d.connect(ctx, d.nClients+2)
+	if err != nil {
+		return err
+	}
+	defer d.conns[len(d.conns)-1].Close()
+	var total int64
+	s.View(ctx, func(tx *stm.Tx) error {
+		total = 0
+		for _, a := range s.Records() {
+			total += demoBalance.Of(a).Get(tx)
+		}
+		return nil
+	})
+	if s.Version() != want || total != int64(d.nAccounts*demoStart) {
+		return fmt.Errorf("after a restart the store holds version %d and a total of %d, want %d and %d",
+			s.Version(), total, want, d.nAccounts*demoStart)
+	}
+	fmt.Fprintf(d.out, "weft demo: a new server restored the store in %v: version %d, total %d, as acknowledged\n",
+		time.Since(start).Round(time.Millisecond), s.Version(), total)
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/weft-stm/weft/server"
+	"github.com/weft-stm/weft/store/pebblestore"
+	"github.com/weft-stm/weft/store/redisstore"
 	"github.com/weft-stm/weft/transport"
 )
 
@@ -37,8 +39,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	token := fs.String("token", "", "accept only clients presenting this `token` (default: any client)")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	verbose := fs.Bool("v", false, "log every commit's verdict (debug level)")
+	dataDir := fs.String("data", "", "keep the shares durably in `dir` (Pebble; created if missing)")
+	storeURL := fs.String("store", "", "keep the shares in Redis at `url` (redis://host:port/db), which must run with appendfsync always")
+	unsafeFsync := fs.Bool("allow-unsafe-fsync", false, "use a Redis store even without appendfsync always (acknowledged commits may be lost)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: weft serve [-listen addr] [-tls-cert f -tls-key f | -dev-tls] [-token t]")
+		fmt.Fprintln(stderr, "usage: weft serve [-listen addr] [-data dir | -store redis://...] [-tls-cert f -tls-key f | -dev-tls] [-token t]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -80,6 +85,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	if *token != "" {
 		cfg.Tokens = map[string]string{*token: "token"}
 	}
+	st, what, err := openStore(ctx, *dataDir, *storeURL, *unsafeFsync, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		defer st.Close()
+		cfg.Store = st
+	}
+	start := time.Now()
+	srv, err := server.Open(cfg)
+	if err != nil {
+		return err
+	}
+	cfg.Logger.Info("store", "kind", what, "restored in", time.Since(start).Round(time.Millisecond))
 	l, err := transport.ListenTCP(*listen, tlsCfg, cfg.Limits)
 	if err != nil {
 		return err
@@ -93,7 +112,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 		ready <- l.Addr()
 	}
 
-	srv := server.New(cfg)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(context.WithoutCancel(ctx), l) }()
 	select {
@@ -112,4 +130,26 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 		err = serr
 	}
 	return err
+}
+
+// openStore opens the store the flags name: Pebble in dir, Redis at url,
+// or none (memory only). It also says which, for the log.
+func openStore(ctx context.Context, dir, url string, unsafeFsync bool, log *slog.Logger) (server.Store, string, error) {
+	switch {
+	case dir != "" && url != "":
+		return nil, "", errors.New("-data and -store are exclusive")
+	case dir != "":
+		st, err := pebblestore.Open(dir, pebblestore.Options{})
+		if err != nil {
+			return nil, "", err
+		}
+		return st, "pebble " + dir, nil
+	case url != "":
+		st, err := redisstore.Open(ctx, url, redisstore.Options{AllowUnsafeFsync: unsafeFsync, Logger: log})
+		if err != nil {
+			return nil, "", err
+		}
+		return st, "redis " + url, nil
+	}
+	return nil, "memory (nothing survives a restart: use -data)", nil
 }

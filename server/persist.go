@@ -1,0 +1,184 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/weft-stm/weft/authority"
+	"github.com/weft-stm/weft/wire"
+)
+
+// DefaultCheckpointEvery is how many changes of a share a store holds
+// after its last checkpoint before the server writes a new one.
+const DefaultCheckpointEvery = 100_000
+
+// errShareFailed is wrapped by the error of a share whose store failed.
+var errShareFailed = errors.New("server: the share's store failed")
+
+// A share with a store answers in two steps. Under the share's lock a
+// commit is decided and its change queued in the store (Store.Append, in
+// version order), and what must wait for durability (its Ack, the
+// Updates, a transfer to a session opening the share) is queued on the
+// share's pipeline. The pipeline's goroutine waits for each item's change
+// to be durable, in order, and then publishes it under the lock. So many
+// commits share one sync, every session still gets the share's Acks,
+// Updates and transfers in version order, and nothing a client sees was
+// not durable first.
+
+// pipeItem is one step of a share's pipeline.
+type pipeItem struct {
+	wait    func() error // nil: nothing of its own to wait for
+	publish func()       // called under the share's lock once durable
+}
+
+// publishLocked publishes publish at once if the share has no store,
+// else once wait (if any) and everything queued before are durable. sh is
+// locked.
+func (sh *share) publishLocked(wait func() error, publish func()) {
+	if sh.store == nil {
+		publish()
+		return
+	}
+	sh.pipe = append(sh.pipe, pipeItem{wait: wait, publish: publish})
+	if !sh.draining {
+		sh.draining = true
+		go sh.drain()
+	}
+}
+
+// drain publishes the pipeline's items in order as they become durable,
+// until it is empty.
+func (sh *share) drain() {
+	for {
+		sh.mu.Lock()
+		if len(sh.pipe) == 0 || sh.failed != nil {
+			sh.draining = false
+			sh.mu.Unlock()
+			return
+		}
+		it := sh.pipe[0]
+		sh.mu.Unlock()
+		var err error
+		if it.wait != nil {
+			err = it.wait()
+		}
+		sh.mu.Lock()
+		if err != nil {
+			sh.failLocked(fmt.Errorf("%w: %w", errShareFailed, err))
+			sh.draining = false
+			sh.mu.Unlock()
+			return
+		}
+		sh.pipe[0] = pipeItem{}
+		sh.pipe = sh.pipe[1:]
+		it.publish()
+		sh.maybeCheckpointLocked()
+		sh.mu.Unlock()
+	}
+}
+
+// appendLocked queues the change of an acknowledged commit in the store
+// and returns what waits for it to be durable (nil without a store). On
+// an error the share fails. sh is locked.
+func (sh *share) appendLocked(ch wire.Change) (func() error, error) {
+	if sh.store == nil {
+		return nil, nil
+	}
+	wait, err := sh.store.Append(sh.name, ch)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", errShareFailed, err)
+		sh.failLocked(err)
+		return nil, err
+	}
+	return wait, nil
+}
+
+// failLocked stops the share after its store failed: the commits waiting
+// for durability are never answered (they may or may not be durable: in
+// doubt), every session with the share open gets ShareClosed code
+// internal, and the share leaves the server, so that the next open
+// restores it from what the store holds. sh is locked.
+func (sh *share) failLocked(err error) {
+	if sh.failed != nil {
+		return
+	}
+	sh.failed = err
+	sh.pipe = nil
+	sh.srv.log.Error("share store failed; share closed", "share", sh.name, "err", err)
+	for h := range sh.subs {
+		h.sess.deliver(&wire.ShareClosed{Share: h.id, Code: wire.CodeInternal, Message: err.Error()})
+	}
+	clear(sh.subs)
+	sh.srv.mu.Lock()
+	if sh.srv.mu.shares[sh.name] == sh {
+		delete(sh.srv.mu.shares, sh.name)
+	}
+	sh.srv.mu.Unlock()
+}
+
+// maybeCheckpointLocked writes a checkpoint once the store holds
+// Config.CheckpointEvery changes after the last, so that a restart
+// replays a bounded log. sh is locked: commits wait meanwhile.
+func (sh *share) maybeCheckpointLocked() {
+	if sh.store == nil || sh.st.Version()-sh.checkpointed < uint64(sh.srv.cfg.CheckpointEvery) || len(sh.pipe) > 0 {
+		return
+	}
+	ver, objs := sh.st.Checkpoint()
+	if err := sh.store.Checkpoint(sh.name, ver, objs); err != nil {
+		// The changes are still in the store: only the restart is longer.
+		sh.srv.log.Warn("checkpoint failed", "share", sh.name, "version", ver, "err", err)
+		return
+	}
+	sh.checkpointed = ver
+	sh.srv.log.Info("checkpoint", "share", sh.name, "version", ver, "objects", len(objs)-1)
+}
+
+// restore loads every share the store holds. It runs once, before the
+// first session.
+func (s *Server) restore() error {
+	if s.cfg.Store == nil {
+		return nil
+	}
+	loaded := map[string]*share{}
+	err := s.cfg.Store.Load(func(name string, version uint64, objects []wire.Object, changes []wire.Change) error {
+		st, err := authority.Restore(name, s.cfg.Share, version, objects, changes)
+		if err != nil {
+			return err
+		}
+		sh := s.newShare(name, st)
+		sh.checkpointed = version
+		loaded[name] = sh
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("server: restoring the shares: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, sh := range loaded {
+		s.mu.shares[name] = sh
+	}
+	if len(loaded) > 0 {
+		s.log.Info("shares restored", "shares", len(loaded))
+	}
+	return nil
+}
+
+// restoreOne loads the share name from the store after it failed, or
+// returns nil if the store has none.
+func (s *Server) restoreOne(name string) (*share, error) {
+	var sh *share
+	err := s.cfg.Store.Load(func(n string, version uint64, objects []wire.Object, changes []wire.Change) error {
+		if n != name {
+			return nil
+		}
+		st, err := authority.Restore(n, s.cfg.Share, version, objects, changes)
+		if err != nil {
+			return err
+		}
+		sh = s.newShare(n, st)
+		sh.checkpointed = version
+		return nil
+	})
+	return sh, err
+}
