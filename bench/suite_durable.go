@@ -40,7 +40,7 @@ func durableSuite() *Suite {
 				Doc:  "64 concurrent committers, each commit acknowledged once durable (Pebble)",
 				Unit: "commits/s",
 				Rows: []Row{
-					weftRow("in-process weft server (server.Open) on a Pebble store (store/pebblestore) in a fresh temp dir; 64 clients over loopback TCP, each Atomically incrementing its own Cell (every client replicates the share, so each commit is also sent to the 63 others)",
+					weftRow("in-process weft server (server.Open) on a Pebble store (store/pebblestore) in a fresh temp dir; 64 clients over loopback TCP, each Atomically incrementing the Cell of a share of its own (with one shared share every commit would also go to the 63 other replicas: fanout-1w-8r measures that)",
 						weftDurable(openPebbleStore)),
 					{System: sysPebble, Note: "github.com/cockroachdb/pebble/v2 in a fresh temp dir, 64 goroutines each Set(own key, 8 bytes, pebble.Sync)",
 						Setup: pebbleSync},
