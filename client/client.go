@@ -354,6 +354,11 @@ func (c *Client) Flush(ctx context.Context) error {
 		hs = append(hs, p.handle)
 	}
 	c.mu.Unlock()
+	return waitAll(ctx, hs)
+}
+
+// waitAll waits until every handle of hs is done, or ctx ends.
+func waitAll(ctx context.Context, hs []*stm.Handle) error {
 	for _, h := range hs {
 		select {
 		case <-h.Done():

@@ -460,15 +460,7 @@ func (s *Share) aborted(p *spec, m *wire.Abort) {
 		for _, id := range q.writes {
 			rebuild[id] = true
 		}
-		for _, id := range q.created {
-			delete(s.mu.index, id)
-			s.mu.foreign[id] = true
-		}
-		for id, x := range q.removed {
-			if _, ok := s.mu.acked.Object(id); ok {
-				s.indexLocked(id, x)
-			}
-		}
+		s.unmembershipLocked(q)
 	}
 	var err error
 	if len(rebuild) > 0 {

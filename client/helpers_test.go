@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -228,4 +229,29 @@ func snapshot(t testing.TB, s *client.Share) (uint64, map[wire.ObjectID]accountS
 		t.Fatal(err)
 	}
 	return ver, out
+}
+
+// recordingDialer dials the in-memory network as "client" and keeps the
+// connections, so that cut(i) breaks the i-th (cut(-1): the last).
+func (e *env) recordingDialer() (transport.Dialer, func(i int)) {
+	var mu sync.Mutex
+	var conns []*transport.MemConn
+	dial := func(ctx context.Context, addr string) (transport.Conn, error) {
+		c, err := e.net.Dial(ctx, "client", addr)
+		if err == nil {
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+		return c, err
+	}
+	cut := func(i int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if i < 0 {
+			i = len(conns) - 1
+		}
+		e.net.Cut(conns[i])
+	}
+	return dial, cut
 }

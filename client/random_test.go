@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -44,17 +43,7 @@ func randomRun(t *testing.T, seed uint64) {
 		ops = append(ops, createAccount(n, start)...)
 	}
 	e.raw("bank", ops...)
-	var mu sync.Mutex
-	var conns []*transport.MemConn
-	dial := func(ctx context.Context, addr string) (transport.Conn, error) {
-		c, err := e.net.Dial(ctx, "client", addr)
-		if err == nil {
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-		return c, err
-	}
+	dial, cut := e.recordingDialer()
 	var shares []*client.Share
 	for i := range clients {
 		c, err := client.Dial(testCtx(t), dial, e.addr, client.Options{Replica: uint64(10 + i), MinBackoff: 1})
@@ -197,9 +186,7 @@ func randomRun(t *testing.T, seed uint64) {
 		}
 		if rng.IntN(400) == 0 {
 			cuts++
-			mu.Lock()
-			e.net.Cut(conns[rng.IntN(len(conns))])
-			mu.Unlock()
+			cut(-1)
 		}
 		if due, ok := e.net.NextDue(); ok {
 			e.net.Advance(due - e.net.Now())

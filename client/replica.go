@@ -387,6 +387,12 @@ func (s *Share) hideLocked(ops []wire.Op) map[wire.ObjectID]bool {
 func (s *Share) hideSpecLocked(p *spec) {
 	p.hidden = true
 	s.unwriteLocked(p)
+	s.unmembershipLocked(p)
+}
+
+// unmembershipLocked undoes p's changes to the share's membership in the
+// index: what it created leaves, what it removed comes back.
+func (s *Share) unmembershipLocked(p *spec) {
 	for _, id := range p.created {
 		delete(s.mu.index, id)
 		s.mu.foreign[id] = true

@@ -193,14 +193,7 @@ func (s *Share) Flush(ctx context.Context) error {
 		hs[i] = p.handle
 	}
 	s.mu.Unlock()
-	for _, h := range hs {
-		select {
-		case <-h.Done():
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+	return waitAll(ctx, hs)
 }
 
 // Err returns why the share stopped following the server (closed by it,

@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"context"
 	"errors"
 	"maps"
 	"runtime"
@@ -248,17 +247,7 @@ func TestChained(t *testing.T) {
 func TestReconnectResend(t *testing.T) {
 	e := startServer(t, false, server.Config{})
 	e.raw("bank", createAccount(1, 0)...)
-	var mu sync.Mutex
-	var conns []*transport.MemConn
-	dial := func(ctx context.Context, addr string) (transport.Conn, error) {
-		c, err := e.net.Dial(ctx, "client", addr)
-		if err == nil {
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-		return c, err
-	}
+	dial, cut := e.recordingDialer()
 	var states []client.State
 	var smu sync.Mutex
 	c, err := client.Dial(testCtx(t), dial, e.addr, client.Options{Replica: 5, OnState: func(s client.State) {
@@ -288,9 +277,7 @@ func TestReconnectResend(t *testing.T) {
 	for range 50 {
 		commit()
 	}
-	mu.Lock()
-	e.net.Cut(conns[0])
-	mu.Unlock()
+	cut(0)
 	for range 50 {
 		commit()
 	}
@@ -323,17 +310,7 @@ func TestReconnectResend(t *testing.T) {
 func TestReconnectSnapshot(t *testing.T) {
 	e := startServer(t, false, server.Config{Share: authority.Config{LogSize: 4}})
 	e.raw("bank", createAccount(1, 0)...)
-	var mu sync.Mutex
-	var conns []*transport.MemConn
-	dial := func(ctx context.Context, addr string) (transport.Conn, error) {
-		c, err := e.net.Dial(ctx, "client", addr)
-		if err == nil {
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-		return c, err
-	}
+	dial, cut := e.recordingDialer()
 	c, err := client.Dial(testCtx(t), dial, e.addr, client.Options{Replica: 5})
 	if err != nil {
 		t.Fatal(err)
@@ -351,9 +328,7 @@ func TestReconnectSnapshot(t *testing.T) {
 	for range 20 {
 		hs = append(hs, run(t, x, func(tx *stm.Tx) error { hitsF.Of(ox).Add(tx, 1); return nil }))
 	}
-	mu.Lock()
-	e.net.Cut(conns[0])
-	mu.Unlock()
+	cut(0)
 	e.net.SetFaults(transport.Faults{})
 	for range 10 {
 		if err := y.Atomically(testCtx(t), func(tx *stm.Tx) error { hitsF.Of(oy).Add(tx, 100); return nil }); err != nil {

@@ -210,17 +210,7 @@ var ErrBadOp = errors.New("stm: op does not fit its object")
 // Atomically does when its function returns the error). Create and remove
 // ops are about share membership and are not applied here.
 func ApplyOps(tx *Tx, ops []wire.Op, resolve func(wire.ObjectID) (Observable, error)) error {
-	resolveObject := func(id wire.ObjectID) (*Object, error) {
-		x, err := resolve(id)
-		if err != nil {
-			return nil, err
-		}
-		o, ok := x.(*Object)
-		if !ok {
-			return nil, fmt.Errorf("%w: ref %v is a %T, not a record", ErrBadOp, id, x)
-		}
-		return o, nil
-	}
+	resolveObject := recordResolver(resolve)
 	for i, op := range ops {
 		x, err := resolve(op.Object)
 		if err != nil {
@@ -235,6 +225,21 @@ func ApplyOps(tx *Tx, ops []wire.Op, resolve func(wire.ObjectID) (Observable, er
 		}
 	}
 	return nil
+}
+
+// recordResolver narrows resolve to records, for the refs in values.
+func recordResolver(resolve func(wire.ObjectID) (Observable, error)) func(wire.ObjectID) (*Object, error) {
+	return func(id wire.ObjectID) (*Object, error) {
+		x, err := resolve(id)
+		if err != nil {
+			return nil, err
+		}
+		o, ok := x.(*Object)
+		if !ok {
+			return nil, fmt.Errorf("%w: ref %v is a %T, not a record", ErrBadOp, id, x)
+		}
+		return o, nil
+	}
 }
 
 type opApplier interface {

@@ -30,18 +30,7 @@ func SetState(tx *Tx, x Observable, w wire.Object, resolve func(wire.ObjectID) (
 	if k := KindOf(x); k != w.Kind {
 		return fmt.Errorf("%w: the state of a %v for a %v", ErrBadOp, w.Kind, k)
 	}
-	resolveObject := func(id wire.ObjectID) (*Object, error) {
-		x, err := resolve(id)
-		if err != nil {
-			return nil, err
-		}
-		o, ok := x.(*Object)
-		if !ok {
-			return nil, fmt.Errorf("%w: ref %v is a %T, not a record", ErrBadOp, id, x)
-		}
-		return o, nil
-	}
-	return x.(stateSetter).setState(tx, w, resolveObject)
+	return x.(stateSetter).setState(tx, w, recordResolver(resolve))
 }
 
 type stateSetter interface {
