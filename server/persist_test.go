@@ -8,16 +8,19 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/weft-stm/weft/client"
 	"github.com/weft-stm/weft/server"
 	"github.com/weft-stm/weft/stm"
 	"github.com/weft-stm/weft/store/pebblestore"
 	"github.com/weft-stm/weft/transport"
+	"github.com/weft-stm/weft/wire"
 )
 
 var (
@@ -196,4 +199,56 @@ func powerLoss(t *testing.T, seed uint64) {
 		}
 	}
 	t.Logf("acknowledged before the loss %v, restored %v", want, got)
+}
+
+// TestFullDisk: when the disk fills, the commit that could not be made
+// durable is not acknowledged (it stays in doubt), the share closes for
+// its sessions with an error, and everything acknowledged before is
+// intact when the server restarts on the store.
+func TestFullDisk(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mem := vfs.NewMem()
+	var full atomic.Bool
+	fsys := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind.ReadOrWrite() == errorfs.OpIsWrite && full.Load() {
+			return syscall.ENOSPC
+		}
+		return nil
+	}))
+	e := startDurable(t, fsys)
+	c, s := e.open(t, ctx, 1)
+	var o *stm.Object
+	if err := s.Atomically(ctx, func(tx *stm.Tx) error { o = s.Create(tx, counter); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	n := countF.Of(o)
+	for range 10 {
+		if err := s.Atomically(ctx, func(tx *stm.Tx) error { n.Set(tx, n.Get(tx)+1); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full.Store(true)
+	err := s.Atomically(ctx, func(tx *stm.Tx) error { n.Set(tx, n.Get(tx)+1); return nil })
+	if !errors.Is(err, client.ErrInDoubt) || !errors.Is(err, client.ErrShareClosed) {
+		t.Fatalf("commit on a full disk: %v, want in doubt, the share closed", err)
+	}
+	var sc *client.ShareClosedError
+	if !errors.As(s.Err(), &sc) || sc.Code != wire.CodeInternal {
+		t.Fatalf("share error %v, want ShareClosed internal", s.Err())
+	}
+	t.Logf("commit on a full disk: %v", err)
+	c.Close()
+	e.stop(t)
+
+	full.Store(false)
+	e = startDurable(t, fsys)
+	defer e.stop(t)
+	c, s = e.open(t, ctx, 2)
+	defer c.Close()
+	var got int64
+	s.View(ctx, func(tx *stm.Tx) error { got = countF.Of(s.Records()[0]).Get(tx); return nil })
+	if got < 10 || got > 11 {
+		t.Fatalf("after the restart the counter is %d, want the 10 acknowledged (11 if the last reached the disk)", got)
+	}
 }
