@@ -109,11 +109,16 @@ func (sh *share) failLocked(err error) {
 		h.sess.deliver(&wire.ShareClosed{Share: h.id, Code: wire.CodeInternal, Message: err.Error()})
 	}
 	clear(sh.subs)
-	sh.srv.mu.Lock()
-	if sh.srv.mu.shares[sh.name] == sh {
-		delete(sh.srv.mu.shares, sh.name)
-	}
-	sh.srv.mu.Unlock()
+	// Server.mu is never held with a share's lock: leave the server from
+	// another goroutine. Until then, opens find the failed share, and
+	// commits on it are aborted (code closed).
+	go func() {
+		sh.srv.mu.Lock()
+		if sh.srv.mu.shares[sh.name] == sh {
+			delete(sh.srv.mu.shares, sh.name)
+		}
+		sh.srv.mu.Unlock()
+	}()
 }
 
 // maybeCheckpointLocked writes a checkpoint once the store holds

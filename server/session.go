@@ -251,6 +251,12 @@ func (s *session) open(m *wire.OpenShare) *wire.Error {
 	s.handles[m.Share] = h
 
 	sh.mu.Lock()
+	if sh.failed != nil {
+		sh.mu.Unlock()
+		delete(s.handles, m.Share)
+		refuse(wire.CodeInternal, sh.failed.Error())
+		return nil
+	}
 	msgs := s.transfer(sh, m, acc)
 	if sh.store == nil {
 		if s.push(msgs...) {
