@@ -65,14 +65,29 @@
 // once the write in progress is abandoned, within FlushTimeout) and is
 // closed. The other sessions are not slowed down.
 //
+// # Durability
+//
+// Without Config.Store the shares live in memory and a restart loses
+// them. With one (package store: Pebble, Redis, memory), Open restores
+// every share from its latest checkpoint and the changes after it
+// (authority.Restore: the acknowledged verdicts come back too, so a commit
+// resent after a restart is answered, not applied again). A commit is
+// decided and its change queued in the store under the share's lock; its
+// Ack, its Updates, and the transfer to a session opening the share meanwhile
+// wait on the share's pipeline until the change is synced, in version
+// order, so many commits share one sync and nothing a client sees was not
+// durable first (persist.go). Every Config.CheckpointEvery changes the share
+// writes a checkpoint (commits wait meanwhile), bounding what a restart
+// replays. If the store fails (a full disk), the commits waiting are not
+// answered (in doubt: they may or may not be durable), the share closes for
+// its sessions with ShareClosed code internal, and the next open restores it
+// from what the store holds.
+//
 // # Caveats
 //
-//   - State is in memory only: a restart loses every share. The point where
-//     a store will make an acknowledged commit durable before its Ack is
-//     share.durable.
-//   - Commits are decided as they are read, so a session never has more
-//     than one unanswered commit at the server; max_pending_commits holds
-//     by construction.
+//   - Commits are decided as they are read, so a session's unanswered
+//     commits are those waiting for durability; max_pending_commits is not
+//     enforced by the server (the client keeps to it).
 //   - Heartbeats are not enforced (Welcome announces 0), and a second
 //     session of the same replica does not replace the first.
 //   - Permissions are read at OpenShare; changing them needs a restart.
