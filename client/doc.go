@@ -85,6 +85,25 @@
 // commits go on locally while reconnecting. A refused handshake ends the
 // session for good (ErrDisconnected).
 //
+// # Offline cache
+//
+// With Options.Cache (store/pebblestore's Store is one) the client keeps
+// each share's acknowledged state (a checkpoint, then the changes after
+// it, written without waiting for a sync) and every commit from before it
+// shows until it is answered (synced), with its replica id and the
+// highest commit number used. Dial then succeeds while the server is
+// unreachable (the client starts Reconnecting), Open serves a cached share
+// at once with its unanswered commits shown again, and once connected
+// they are sent, in order, under their ids: the server answers one it
+// already decided with that verdict. Options.OnAbort reports every
+// rejection, including those of commits made before a restart.
+//
+// # Flow control
+//
+// A client keeps at most the server's max_pending_commits commits in
+// flight (Run waits for room): the server remembers that many verdicts per
+// replica, so every resend is recognised.
+//
 // # Caveats
 //
 //   - A transaction touches one share; touching anything else is
