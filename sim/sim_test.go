@@ -1,0 +1,420 @@
+package sim
+
+import (
+	"context"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/weft-stm/weft/check"
+	"github.com/weft-stm/weft/client"
+	"github.com/weft-stm/weft/server"
+	"github.com/weft-stm/weft/stm"
+	"github.com/weft-stm/weft/transport"
+)
+
+var (
+	seeds   = flag.Int("sim.seeds", 50, "how many seeds TestSim runs")
+	oneSeed = flag.Int64("sim.seed", -1, "run only this seed (replay)")
+	txns    = flag.Int("sim.txns", 200, "transactions per seed")
+)
+
+// The simulated schema: a cell holds a register and a list.
+var (
+	valueF = stm.NewVarField[int64](1, "value")
+	itemsF = stm.NewListField[int64](2, "items")
+	cellC  = stm.NewClass("Cell", 1, valueF, itemsF)
+)
+
+const (
+	simClients = 3
+	simCells   = 4
+	simShare   = "sim"
+)
+
+// run is one seeded simulation: a server and clients in a synctest
+// bubble over an in-memory network on which the simulator delivers one
+// message per step.
+type run struct {
+	t     *testing.T
+	seed  uint64
+	rng   *rand.Rand
+	net   *transport.Network
+	trace hash.Hash64
+	steps int
+	work  []chan func()
+
+	mu      sync.Mutex
+	conns   []*transport.MemConn // every connection dialled, in dial order
+	history []check.Txn
+	errs    []error
+	running int // workload transactions not yet returned from Run
+}
+
+// outcome is a simulation's result.
+type outcome struct {
+	hash      uint64
+	txns      int
+	anomalies check.Result
+	errs      []error
+}
+
+func (r *run) note(parts ...uint64) {
+	var b [8]byte
+	for _, p := range parts {
+		binary.LittleEndian.PutUint64(b[:], p)
+		r.trace.Write(b[:])
+	}
+}
+
+// step waits for quiescence, then delivers one message to an end chosen
+// by pick among those waiting, or, if none waits, lets fake time pass so
+// that timers (reconnection backoff) fire. It reports whether anything
+// was waiting.
+func (r *run) step(pick func(n int) int) bool {
+	synctest.Wait()
+	r.steps++
+	ends := r.net.Waiting()
+	if len(ends) == 0 {
+		time.Sleep(time.Millisecond)
+		r.note(0)
+		return false
+	}
+	e := ends[pick(len(ends))]
+	h, _ := r.net.DeliverOne(e)
+	toServer := uint64(0)
+	if e.To == "server" {
+		toServer = 1
+	}
+	r.note(1, e.Conn, toServer, h)
+	return true
+}
+
+// await steps, delivering in a fixed order, until cond holds.
+func (r *run) await(what string, cond func() bool) {
+	for i := 0; !cond(); i++ {
+		if i > 200_000 {
+			r.t.Fatalf("seed %d: %s never happened", r.seed, what)
+		}
+		r.step(func(int) int { return 0 })
+	}
+	synctest.Wait()
+}
+
+func (r *run) dial(ctx context.Context, addr string) (transport.Conn, error) {
+	c, err := r.net.Dial(ctx, "client", addr)
+	if err == nil {
+		r.mu.Lock()
+		r.conns = append(r.conns, c)
+		r.mu.Unlock()
+	}
+	return c, err
+}
+
+// simulate runs seed and returns its outcome.
+func simulate(t *testing.T, seed uint64, budget int) outcome {
+	var out outcome
+	synctest.Test(t, func(t *testing.T) {
+		r := &run{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x51)), trace: fnv.New64a()}
+		r.net = transport.NewNetwork(seed)
+		// Nothing is ever due by time: the simulator delivers.
+		r.net.SetFaults(transport.Faults{MinDelay: 1 << 50, MaxDelay: 1 << 50})
+		ctx := context.Background()
+		srv, err := server.Open(server.Config{DefaultAccess: server.AccessWrite, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := r.net.Listen("server")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ctx, l) }()
+
+		// Clients: each dials and opens while the simulator delivers.
+		shares := make([]*client.Share, simClients)
+		clients := make([]*client.Client, simClients)
+		for i := range simClients {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				c, err := client.Dial(ctx, r.dial, "server", client.Options{
+					Replica: uint64(10 + i), Rand: rand.NewPCG(seed, uint64(i)),
+					MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				clients[i] = c
+				s, err := c.Open(ctx, simShare, cellC)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				shares[i] = s
+			}()
+			r.await("a client opening the share", func() bool {
+				select {
+				case <-done:
+					return true
+				default:
+					return false
+				}
+			})
+			if shares[i] == nil {
+				t.FailNow()
+			}
+		}
+		// Cells, created by client 0.
+		created := make(chan error, 1)
+		go func() {
+			created <- shares[0].Atomically(ctx, func(tx *stm.Tx) error {
+				for range simCells {
+					shares[0].Create(tx, cellC)
+				}
+				return nil
+			})
+		}()
+		var cerr error
+		r.await("the cells", func() bool {
+			select {
+			case cerr = <-created:
+				return true
+			default:
+				return false
+			}
+		})
+		if cerr != nil {
+			t.Fatal(cerr)
+		}
+		for _, s := range shares {
+			r.await("every replica holding the cells", func() bool { return len(s.Records()) == simCells })
+		}
+
+		// The random phase; each client's transactions run on a worker.
+		for range simClients {
+			ch := make(chan func(), budget)
+			r.work = append(r.work, ch)
+			go func() {
+				for f := range ch {
+					f()
+				}
+			}()
+		}
+		defer func() {
+			for _, ch := range r.work {
+				close(ch)
+			}
+		}()
+		started := 0
+		var hs []*pendingTxn
+		for started < budget {
+			switch x := r.rng.IntN(100); {
+			case x < 30:
+				i := r.rng.IntN(simClients)
+				hs = append(hs, r.txn(ctx, shares[i], i, started))
+				started++
+				r.note(2, uint64(i))
+				synctest.Wait() // it commits (or blocks) before anything else moves
+			case x < 32:
+				r.mu.Lock()
+				c := r.conns[r.rng.IntN(len(r.conns))]
+				r.mu.Unlock()
+				r.net.Cut(c)
+				r.note(3, c.ID())
+				synctest.Wait()
+			default:
+				r.step(r.rng.IntN)
+			}
+		}
+		// Settle: deliver everything until every transaction is answered.
+		r.await("every transaction answered", func() bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if r.running > 0 {
+				return false
+			}
+			for _, p := range hs {
+				if p.h != nil && p.h.Status() != stm.Acknowledged && p.h.Status() != stm.Aborted {
+					return false
+				}
+			}
+			return true
+		})
+		top := uint64(0)
+		for _, s := range shares {
+			top = max(top, s.Version())
+		}
+		for _, s := range shares {
+			r.await("every replica at the last version", func() bool { return s.Version() >= top })
+		}
+		for k, p := range hs {
+			r.history = append(r.history, p.txn(k))
+		}
+		r.history = append(r.history, finalRead(ctx, shares[0]))
+
+		out.hash = r.trace.Sum64()
+		if testing.Verbose() {
+			t.Logf("seed %d: %d steps, trace %016x", seed, r.steps, out.hash)
+		}
+		out.txns = len(hs)
+		out.anomalies = check.Check(check.History{Txns: r.history})
+		out.errs = r.errs
+
+		for _, c := range clients {
+			c.Close()
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		done := make(chan struct{})
+		go func() { srv.Shutdown(sctx); close(done) }()
+		r.await("the server's shutdown", func() bool {
+			select {
+			case <-done:
+				return true
+			default:
+				return false
+			}
+		})
+		<-served
+	})
+	return out
+}
+
+// pendingTxn is a workload transaction: what its committed run did, and
+// its handle.
+type pendingTxn struct {
+	client int
+	ops    []check.Op
+	h      *stm.Handle
+	err    error
+}
+
+func (p *pendingTxn) txn(k int) check.Txn {
+	t := check.Txn{ID: check.TxnID{Replica: uint64(p.client), Seq: uint64(k)}, Share: simShare,
+		Session: uint64(p.client), Ops: p.ops}
+	if p.h == nil {
+		return t // Run itself failed: nothing was committed
+	}
+	switch p.h.Status() {
+	case stm.Acknowledged:
+		t.Outcome, t.Version = check.Acknowledged, p.h.Version()
+	case stm.Aborted:
+		t.Outcome = check.Aborted
+	}
+	return t
+}
+
+// txn starts a workload transaction on client i: one or two reads and one
+// or two writes (register writes and list appends of values unique in
+// the run) on random cells, committed speculatively with Run.
+func (r *run) txn(ctx context.Context, s *client.Share, i, n int) *pendingTxn {
+	cells := s.Records()
+	type op struct {
+		cell int
+		list bool
+		read bool
+	}
+	var plan []op
+	for range 1 + r.rng.IntN(2) {
+		plan = append(plan, op{cell: r.rng.IntN(simCells), list: r.rng.IntN(2) == 0, read: true})
+	}
+	for range 1 + r.rng.IntN(2) {
+		plan = append(plan, op{cell: r.rng.IntN(simCells), list: r.rng.IntN(2) == 0})
+	}
+	r.rng.Shuffle(len(plan), func(a, b int) { plan[a], plan[b] = plan[b], plan[a] })
+	p := &pendingTxn{client: i}
+	fn := func(tx *stm.Tx) error {
+		p.ops = p.ops[:0]
+		for k, o := range plan {
+			c := cells[o.cell]
+			key := fmt.Sprintf("cell%d/%v", o.cell, map[bool]string{true: "list", false: "reg"}[o.list])
+			v := uint64(i+1)<<40 | uint64(n+1)<<8 | uint64(k+1)
+			switch {
+			case o.read && o.list:
+				var seen []uint64
+				for _, x := range itemsF.Of(c).All(tx) {
+					seen = append(seen, uint64(x))
+				}
+				p.ops = append(p.ops, check.Op{Kind: check.ReadList, Key: key, List: seen})
+			case o.read:
+				p.ops = append(p.ops, check.Op{Kind: check.ReadReg, Key: key, Value: uint64(valueF.Of(c).Get(tx))})
+			case o.list:
+				itemsF.Of(c).Append(tx, int64(v))
+				p.ops = append(p.ops, check.Op{Kind: check.Append, Key: key, Value: v})
+			default:
+				valueF.Of(c).Set(tx, int64(v))
+				p.ops = append(p.ops, check.Op{Kind: check.Write, Key: key, Value: v})
+			}
+		}
+		return nil
+	}
+	r.mu.Lock()
+	r.running++
+	r.mu.Unlock()
+	// One worker per client runs its transactions in order: two Runs of
+	// one client released by the same verdict would race for the share.
+	r.work[i] <- func() {
+		h, err := s.Run(ctx, fn)
+		r.mu.Lock()
+		p.h, p.err = h, err
+		r.running--
+		r.mu.Unlock()
+	}
+	return p
+}
+
+// finalRead reads every key once the run settled.
+func finalRead(ctx context.Context, s *client.Share) check.Txn {
+	t := check.Txn{ID: check.TxnID{Replica: 999}, Share: simShare, Final: true}
+	cells := s.Records()
+	s.View(ctx, func(tx *stm.Tx) error {
+		t.Ops = t.Ops[:0]
+		for i, c := range cells {
+			var seen []uint64
+			for _, x := range itemsF.Of(c).All(tx) {
+				seen = append(seen, uint64(x))
+			}
+			t.Ops = append(t.Ops,
+				check.Op{Kind: check.ReadList, Key: fmt.Sprintf("cell%d/list", i), List: seen},
+				check.Op{Kind: check.ReadReg, Key: fmt.Sprintf("cell%d/reg", i), Value: uint64(valueF.Of(c).Get(tx))})
+		}
+		return nil
+	})
+	return t
+}
+
+// TestSim runs -sim.seeds seeds (or -sim.seed) and checks each history;
+// the last line is "N seeds, T transactions, A anomalies".
+func TestSim(t *testing.T) {
+	list := make([]uint64, 0, *seeds)
+	if *oneSeed >= 0 {
+		list = append(list, uint64(*oneSeed))
+	} else {
+		for s := range *seeds {
+			list = append(list, uint64(s))
+		}
+	}
+	total, anomalies := 0, 0
+	for _, seed := range list {
+		out := simulate(t, seed, *txns)
+		total += out.txns
+		anomalies += len(out.anomalies.Anomalies)
+		for _, a := range out.anomalies.Anomalies {
+			t.Errorf("seed %d: %v", seed, a)
+		}
+		if t.Failed() {
+			t.Logf("replay: go test ./sim -run TestSim -sim.seed %d", seed)
+			break
+		}
+	}
+	t.Logf("%d seeds, %d transactions, %d anomalies", len(list), total, anomalies)
+}
