@@ -100,6 +100,9 @@ func (s *Share) decide(c *wire.Commit) verdict {
 	}
 	var conflicts []wire.Read
 	for _, rd := range c.Reads {
+		if s.cfg.InjectSkipReads {
+			break
+		}
 		if ver, ok := s.checkRead(&rd, c.ID.Replica, depVers); !ok {
 			rd.Version = ver
 			conflicts = append(conflicts, rd)

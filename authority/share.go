@@ -21,6 +21,11 @@ type Config struct {
 	// most recently decided ones), so that a resent commit gets its verdict
 	// again. protocol.md §9 asks for at least max_pending_commits.
 	Verdicts int
+
+	// InjectSkipReads is a fault for testing the history checker (issue
+	// #6) and nothing else: commits are acknowledged without validating
+	// their reads, so serializability breaks.
+	InjectSkipReads bool
 }
 
 func (c Config) withDefaults() Config {

@@ -142,6 +142,11 @@ type Options struct {
 	// to learn of the rejection of a commit made before a restart, which
 	// has no handle any more. It must not block.
 	OnAbort func(share string, id wire.CommitID, err error)
+
+	// InjectNoDeps is a fault for testing the history checker (issue #6)
+	// and nothing else: commits name no deps, so one that read an aborted
+	// speculative write may still be acknowledged.
+	InjectNoDeps bool
 }
 
 // Client is one session with a Weft server, and the local replica of the

@@ -390,6 +390,9 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 	p.own = own
 	cm := &wire.Commit{Share: s.handle, Snapshot: at, Reads: reads, Writes: writes}
 	for _, q := range p.deps {
+		if s.c.opts.InjectNoDeps {
+			break
+		}
 		cm.Deps = append(cm.Deps, q.commit.ID)
 	}
 	return cm, nil

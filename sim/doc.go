@@ -8,12 +8,14 @@
 // with the values seen, register writes and list appends of unique
 // values, verdicts) is checked by package check.
 //
-// Not yet: identical replay. The run of a seed is hashed step by step,
-// and two runs of one seed still diverge now and then (the server
-// receives two sessions' commits in another order at some step), so a
-// failing seed reproduces often, not always. The faults are cuts only
-// (no store crashes yet), and the injected bugs of the issue are not wired
-// in yet.
+// The same seed replays the identical run: each step's message is handled
+// before the next step, and the trace hash of the steps is the same
+// (TestSimReplay). Injected bugs (-sim.inject) show the checker at work:
+// skip-read-validation (the server acknowledges without validating reads)
+// and no-deps (a commit that read an aborted speculative write may commit)
+// are each caught at the first seed (TestSimCatchesInjected). Not yet:
+// store crashes in the simulation, and the injected bugs "acknowledge
+// before the sync" and "drop one broadcast".
 //
 // Run it with go test (synctest works in tests only):
 //

@@ -22,9 +22,17 @@ import (
 )
 
 var (
-	seeds   = flag.Int("sim.seeds", 50, "how many seeds TestSim runs")
+	seeds   = flag.Int("sim.seeds", 200, "how many seeds TestSim runs")
 	oneSeed = flag.Int64("sim.seed", -1, "run only this seed (replay)")
-	txns    = flag.Int("sim.txns", 200, "transactions per seed")
+	txns    = flag.Int("sim.txns", 1000, "transactions per seed")
+	inject  = flag.String("sim.inject", "", "turn on an injected bug: "+injectNames)
+)
+
+// The injected bugs the checker must catch (issue #6).
+const (
+	injectSkipReads = "skip-read-validation" // the server acknowledges without validating reads
+	injectNoDeps    = "no-deps"              // a commit that read an aborted speculative write may commit
+	injectNames     = injectSkipReads + ", " + injectNoDeps
 )
 
 // The simulated schema: a cell holds a register and a list.
@@ -121,7 +129,7 @@ func (r *run) dial(ctx context.Context, addr string) (transport.Conn, error) {
 }
 
 // simulate runs seed and returns its outcome.
-func simulate(t *testing.T, seed uint64, budget int) outcome {
+func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 	var out outcome
 	synctest.Test(t, func(t *testing.T) {
 		r := &run{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x51)), trace: fnv.New64a()}
@@ -129,7 +137,9 @@ func simulate(t *testing.T, seed uint64, budget int) outcome {
 		// Nothing is ever due by time: the simulator delivers.
 		r.net.SetFaults(transport.Faults{MinDelay: 1 << 50, MaxDelay: 1 << 50})
 		ctx := context.Background()
-		srv, err := server.Open(server.Config{DefaultAccess: server.AccessWrite, Logger: slog.New(slog.DiscardHandler)})
+		cfg := server.Config{DefaultAccess: server.AccessWrite, Logger: slog.New(slog.DiscardHandler)}
+		cfg.Share.InjectSkipReads = bug == injectSkipReads
+		srv, err := server.Open(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +159,8 @@ func simulate(t *testing.T, seed uint64, budget int) outcome {
 				defer close(done)
 				c, err := client.Dial(ctx, r.dial, "server", client.Options{
 					Replica: uint64(10 + i), Rand: rand.NewPCG(seed, uint64(i)),
-					MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+					MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+					InjectNoDeps: bug == injectNoDeps})
 				if err != nil {
 					t.Error(err)
 					return
@@ -255,10 +266,20 @@ func simulate(t *testing.T, seed uint64, budget int) outcome {
 			top = max(top, s.Version())
 		}
 		for _, s := range shares {
-			r.await("every replica at the last version", func() bool { return s.Version() >= top })
+			// A replica that failed (its share's Err) is done: it is
+			// reported below.
+			r.await("every replica at the last version", func() bool { return s.Version() >= top || s.Err() != nil })
 		}
 		for k, p := range hs {
 			r.history = append(r.history, p.txn(k))
+			if p.err != nil {
+				r.errs = append(r.errs, fmt.Errorf("client %d, transaction %d: %w", p.client, k, p.err))
+			}
+		}
+		for i, s := range shares {
+			if err := s.Err(); err != nil {
+				r.errs = append(r.errs, fmt.Errorf("client %d's replica failed: %w", i, err))
+			}
 		}
 		r.history = append(r.history, finalRead(ctx, shares[0]))
 
@@ -406,11 +427,14 @@ func TestSim(t *testing.T) {
 	}
 	total, anomalies := 0, 0
 	for _, seed := range list {
-		out := simulate(t, seed, *txns)
+		out := simulate(t, seed, *txns, *inject)
 		total += out.txns
-		anomalies += len(out.anomalies.Anomalies)
+		anomalies += len(out.anomalies.Anomalies) + len(out.errs)
 		for _, a := range out.anomalies.Anomalies {
 			t.Errorf("seed %d: %v", seed, a)
+		}
+		for _, err := range out.errs {
+			t.Errorf("seed %d: %v", seed, err)
 		}
 		if t.Failed() {
 			t.Logf("replay: go test ./sim -run TestSim -sim.seed %d", seed)
@@ -424,12 +448,36 @@ func TestSim(t *testing.T) {
 // and another seed gives another run.
 func TestSimReplay(t *testing.T) {
 	for _, seed := range []uint64{3, 7, 11} {
-		a, b := simulate(t, seed, 150), simulate(t, seed, 150)
+		a, b := simulate(t, seed, 150, ""), simulate(t, seed, 150, "")
 		if a.hash != b.hash {
 			t.Fatalf("seed %d ran twice: trace hashes %016x and %016x", seed, a.hash, b.hash)
 		}
 	}
-	if a, b := simulate(t, 7, 150), simulate(t, 8, 150); a.hash == b.hash {
+	if a, b := simulate(t, 7, 150, ""), simulate(t, 8, 150, ""); a.hash == b.hash {
 		t.Fatalf("seeds 7 and 8 gave the same trace %016x", a.hash)
 	}
+}
+
+// TestSimCatchesInjected: each injected bug is caught within 100 seeds
+// (an anomaly in the history, or a client that fails).
+func TestSimCatchesInjected(t *testing.T) {
+	for _, bug := range []string{injectSkipReads, injectNoDeps} {
+		t.Run(bug, func(t *testing.T) {
+			for seed := range uint64(100) {
+				out := simulate(t, seed, 200, bug)
+				if len(out.anomalies.Anomalies) > 0 || len(out.errs) > 0 {
+					t.Logf("caught at seed %d: %d anomalies, first %v", seed, len(out.anomalies.Anomalies), first(out))
+					return
+				}
+			}
+			t.Fatalf("%s was not caught in 100 seeds", bug)
+		})
+	}
+}
+
+func first(out outcome) any {
+	if len(out.anomalies.Anomalies) > 0 {
+		return out.anomalies.Anomalies[0]
+	}
+	return out.errs[0]
 }
