@@ -4,7 +4,7 @@
 GO ?= go
 GOFILES = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
 
-.PHONY: demo test deps check fmt vet race bench-smoke bench fuzz crash random
+.PHONY: demo test deps check fmt vet race bench-smoke bench fuzz crash random sim
 
 demo: ## run the main job: a live demo
 	$(GO) run ./cmd/weft demo
@@ -32,6 +32,9 @@ bench: ## the side-by-side benchmark tables (take minutes)
 
 crash: ## the SIGKILL crash test, CRASH_CYCLES kills of the weft binary (default 1000)
 	WEFT_CRASH_CYCLES=$${CRASH_CYCLES:-1000} $(GO) test -count=1 -timeout 3h -run '^TestCrashRestart$$' -v ./e2e
+
+sim: ## the seeded simulation over SIM_SEEDS seeds of 1000 transactions (default 10000; INJECT=name turns on a bug)
+	$(GO) test -count=1 -timeout 3h -run '^TestSim$$' -v ./sim -sim.seeds $${SIM_SEEDS:-10000} -sim.inject "$${INJECT:-}" | tail -3
 
 random: ## the client's random speculation test, RANDOM_SEEDS seeds (default 2000)
 	WEFT_RANDOM_SEEDS=$${RANDOM_SEEDS:-2000} $(GO) test -count=1 -timeout 1h -run '^TestRandomSpeculation$$' ./client
