@@ -95,6 +95,11 @@ type Config struct {
 	// implementations). Nil: shares live in memory only. With a store a
 	// commit is acknowledged once durable, and Open restores the shares.
 	Store Store
+	// InjectDropBroadcast is a fault for testing the history checker
+	// (issue #6) and nothing else: if n > 0, the n-th Update the server
+	// sends (counting each recipient) is dropped.
+	InjectDropBroadcast int
+
 	// CheckpointEvery is how many changes of a share the store holds
 	// after its last checkpoint before the server writes a new one,
 	// bounding what a restart replays. Default DefaultCheckpointEvery.

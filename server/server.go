@@ -18,12 +18,13 @@ var ErrServerClosed = errors.New("server: closed")
 // Server is the authority for a set of shares. Create it with New; it is
 // safe for concurrent use.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	sessions sync.WaitGroup // every session goroutine (reader and writer)
-	nextID   atomic.Uint64  // session ids
-	drain    chan struct{}  // closed by Shutdown once every session stopped reading
-	drainOne sync.Once
+	cfg        Config
+	log        *slog.Logger
+	sessions   sync.WaitGroup // every session goroutine (reader and writer)
+	nextID     atomic.Uint64  // session ids
+	drain      chan struct{}  // closed by Shutdown once every session stopped reading
+	drainOne   sync.Once
+	broadcasts atomic.Int64 // Updates broadcast, while Config.InjectDropBroadcast counts them
 
 	mu struct {
 		sync.Mutex

@@ -439,6 +439,9 @@ func (s *session) broadcast(sh *share, h *handle, u *wire.Update) {
 			} // else the writer meets the error, as without encoding first
 			known = append(known, encoded{sub.id, m})
 		}
+		if n := s.srv.cfg.InjectDropBroadcast; n > 0 && s.srv.broadcasts.Add(1) == int64(n) {
+			continue // the injected bug: this Update never leaves
+		}
 		sub.sess.deliver(m)
 	}
 }

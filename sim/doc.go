@@ -11,11 +11,12 @@
 // The same seed replays the identical run: each step's message is handled
 // before the next step, and the trace hash of the steps is the same
 // (TestSimReplay). Injected bugs (-sim.inject) show the checker at work:
-// skip-read-validation (the server acknowledges without validating reads)
-// and no-deps (a commit that read an aborted speculative write may commit)
-// are each caught at the first seed (TestSimCatchesInjected). Not yet:
-// store crashes in the simulation, and the injected bugs "acknowledge
-// before the sync" and "drop one broadcast".
+// skip-read-validation (the server acknowledges without validating reads),
+// no-deps (a commit that read an aborted speculative write may commit) and
+// drop-broadcast (the server drops one Update) are each caught at the
+// first seed (TestSimCatchesInjected). Not yet: store crashes in the
+// simulation, and the injected bug "acknowledge before the sync" (the
+// crash test catches it, see e2e).
 //
 // Run it with go test (synctest works in tests only):
 //

@@ -32,7 +32,8 @@ var (
 const (
 	injectSkipReads = "skip-read-validation" // the server acknowledges without validating reads
 	injectNoDeps    = "no-deps"              // a commit that read an aborted speculative write may commit
-	injectNames     = injectSkipReads + ", " + injectNoDeps
+	injectDrop      = "drop-broadcast"       // the server drops one Update
+	injectNames     = injectSkipReads + ", " + injectNoDeps + ", " + injectDrop
 )
 
 // The simulated schema: a cell holds a register and a list.
@@ -139,6 +140,9 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 		ctx := context.Background()
 		cfg := server.Config{DefaultAccess: server.AccessWrite, Logger: slog.New(slog.DiscardHandler)}
 		cfg.Share.InjectSkipReads = bug == injectSkipReads
+		if bug == injectDrop {
+			cfg.InjectDropBroadcast = 50 // past the setup's Updates
+		}
 		srv, err := server.Open(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -461,7 +465,7 @@ func TestSimReplay(t *testing.T) {
 // TestSimCatchesInjected: each injected bug is caught within 100 seeds
 // (an anomaly in the history, or a client that fails).
 func TestSimCatchesInjected(t *testing.T) {
-	for _, bug := range []string{injectSkipReads, injectNoDeps} {
+	for _, bug := range []string{injectSkipReads, injectNoDeps, injectDrop} {
 		t.Run(bug, func(t *testing.T) {
 			for seed := range uint64(100) {
 				out := simulate(t, seed, 200, bug)
