@@ -99,6 +99,10 @@ type Config struct {
 	// (issue #6) and nothing else: if n > 0, the n-th Update the server
 	// sends (counting each recipient) is dropped.
 	InjectDropBroadcast int
+	// InjectAckBeforeSync is a fault for testing the history checker
+	// (issue #6) and nothing else: Acks and Updates go before the store
+	// has synced the change, so a crash can lose acknowledged commits.
+	InjectAckBeforeSync bool
 
 	// CheckpointEvery is how many changes of a share the store holds
 	// after its last checkpoint before the server writes a new one,

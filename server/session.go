@@ -387,7 +387,7 @@ func (s *session) commit(c *wire.Commit) {
 		}
 	}
 	reply, u := r.Reply(), r.Update(0)
-	if !r.Ack || sh.store == nil {
+	if !r.Ack || sh.store == nil || s.srv.cfg.InjectAckBeforeSync {
 		s.push(reply)
 		if u != nil {
 			s.broadcast(sh, h, u)

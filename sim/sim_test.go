@@ -33,7 +33,8 @@ const (
 	injectSkipReads = "skip-read-validation" // the server acknowledges without validating reads
 	injectNoDeps    = "no-deps"              // a commit that read an aborted speculative write may commit
 	injectDrop      = "drop-broadcast"       // the server drops one Update
-	injectNames     = injectSkipReads + ", " + injectNoDeps + ", " + injectDrop
+	injectAckEarly  = "ack-before-sync"      // the server acknowledges before the store synced
+	injectNames     = injectSkipReads + ", " + injectNoDeps + ", " + injectDrop + ", " + injectAckEarly
 )
 
 // The simulated schema: a cell holds a register and a list.
@@ -60,6 +61,10 @@ type run struct {
 	trace hash.Hash64
 	steps int
 	work  []chan func()
+
+	cfg     server.Config
+	store   *simStore
+	servers []*simServer // every life of the server, the current last
 
 	mu      sync.Mutex
 	conns   []*transport.MemConn // every connection dialled, in dial order
@@ -93,6 +98,12 @@ func (r *run) step(pick func(n int) int) bool {
 	r.steps++
 	ends := r.net.Waiting()
 	if len(ends) == 0 {
+		if r.store != nil && r.store.pending() {
+			r.store.sync()
+			r.note(4)
+			synctest.Wait()
+			return false
+		}
 		time.Sleep(time.Millisecond)
 		r.note(0)
 		return false
@@ -143,16 +154,11 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 		if bug == injectDrop {
 			cfg.InjectDropBroadcast = 50 // past the setup's Updates
 		}
-		srv, err := server.Open(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := r.net.Listen("server")
-		if err != nil {
-			t.Fatal(err)
-		}
-		served := make(chan error, 1)
-		go func() { served <- srv.Serve(ctx, l) }()
+		cfg.InjectAckBeforeSync = bug == injectAckEarly
+		r.store = newSimStore()
+		cfg.Store = r.store
+		r.cfg = cfg
+		r.start(ctx)
 
 		// Clients: each dials and opens while the simulator delivers.
 		shares := make([]*client.Share, simClients)
@@ -247,6 +253,12 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 				r.net.Cut(c)
 				r.note(3, c.ID())
 				synctest.Wait()
+			case x < 40:
+				r.store.sync()
+				r.note(4)
+				synctest.Wait()
+			case x < 41:
+				r.crash(ctx)
 			default:
 				r.step(r.rng.IntN)
 			}
@@ -300,19 +312,64 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 		}
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		done := make(chan struct{})
-		go func() { srv.Shutdown(sctx); close(done) }()
-		r.await("the server's shutdown", func() bool {
-			select {
-			case <-done:
-				return true
-			default:
-				return false
-			}
-		})
-		<-served
+		for _, sv := range r.servers {
+			done := make(chan struct{})
+			go func() { sv.srv.Shutdown(sctx); close(done) }()
+			r.await("a server's shutdown", func() bool {
+				select {
+				case <-done:
+					return true
+				default:
+					return false
+				}
+			})
+			<-sv.served
+		}
 	})
 	return out
+}
+
+// simServer is one life of the server.
+type simServer struct {
+	srv    *server.Server
+	l      *transport.MemListener
+	served chan error
+}
+
+// start starts a server on the store, restoring what it holds.
+func (r *run) start(ctx context.Context) {
+	srv, err := server.Open(r.cfg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	l, err := r.net.Listen("server")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	sv := &simServer{srv: srv, l: l, served: make(chan error, 1)}
+	go func() { sv.served <- srv.Serve(ctx, l) }()
+	r.servers = append(r.servers, sv)
+}
+
+// crash is a power loss of the server's machine: every connection breaks,
+// what the store had not synced is lost, and a new server starts on what
+// it holds. The old server hears from nobody again (it is shut down at
+// the end).
+func (r *run) crash(ctx context.Context) {
+	old := r.servers[len(r.servers)-1]
+	old.l.Close()
+	r.mu.Lock()
+	conns := append([]*transport.MemConn(nil), r.conns...)
+	r.mu.Unlock()
+	for _, c := range conns {
+		r.net.Cut(c)
+	}
+	synctest.Wait()
+	r.store.crash()
+	synctest.Wait()
+	r.start(ctx)
+	r.note(5)
+	synctest.Wait()
 }
 
 // pendingTxn is a workload transaction: what its committed run did, and
@@ -465,7 +522,7 @@ func TestSimReplay(t *testing.T) {
 // TestSimCatchesInjected: each injected bug is caught within 100 seeds
 // (an anomaly in the history, or a client that fails).
 func TestSimCatchesInjected(t *testing.T) {
-	for _, bug := range []string{injectSkipReads, injectNoDeps, injectDrop} {
+	for _, bug := range []string{injectSkipReads, injectNoDeps, injectDrop, injectAckEarly} {
 		t.Run(bug, func(t *testing.T) {
 			for seed := range uint64(100) {
 				out := simulate(t, seed, 200, bug)
