@@ -3,20 +3,21 @@
 // testing/synctest bubble over the in-memory network, and the simulator,
 // driven by a seed, chooses every step: which connection end gets its
 // next message (one message per step), which client runs a transaction,
-// which connection is cut, when fake time passes. Between steps it waits
-// until every goroutine of the bubble is idle. Each run's history (reads
-// with the values seen, register writes and list appends of unique
-// values, verdicts) is checked by package check.
+// which connection is cut, when the server's store syncs, when the
+// server's machine loses power (what was not synced is lost, and a new
+// server restores the rest), when fake time passes. Between steps it waits
+// until every goroutine of the bubble is idle, so the same seed replays
+// the identical run (TestSimReplay compares trace hashes). Each run's
+// history (reads with the values seen, register writes and list appends
+// of unique values, verdicts) is checked by package check; a replica that
+// fails counts as an anomaly too.
 //
-// The same seed replays the identical run: each step's message is handled
-// before the next step, and the trace hash of the steps is the same
-// (TestSimReplay). Injected bugs (-sim.inject) show the checker at work:
-// skip-read-validation (the server acknowledges without validating reads),
-// no-deps (a commit that read an aborted speculative write may commit) and
-// drop-broadcast (the server drops one Update) are each caught at the
-// first seed (TestSimCatchesInjected). Not yet: store crashes in the
-// simulation, and the injected bug "acknowledge before the sync" (the
-// crash test catches it, see e2e).
+// Injected bugs (-sim.inject) show the checker at work, each caught
+// within a few seeds (TestSimCatchesInjected): skip-read-validation (the
+// server acknowledges without validating reads), no-deps (a commit that
+// read an aborted speculative write may commit), drop-broadcast (the
+// server drops one Update), ack-before-sync (the server acknowledges
+// before the store synced).
 //
 // Run it with go test (synctest works in tests only):
 //
