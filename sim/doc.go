@@ -9,8 +9,10 @@
 // until every goroutine of the bubble is idle, so the same seed replays
 // the identical run (TestSimReplay compares trace hashes). Each run's
 // history (reads with the values seen, register writes and list appends
-// of unique values, verdicts) is checked by package check; a replica that
-// fails counts as an anomaly too.
+// of unique values, verdicts) is checked by package check; besides, the
+// transactions move money between cells (every snapshot audited must show
+// the same total) and increment counters blindly (each must end at the
+// increments acknowledged), and a replica that fails counts as an anomaly.
 //
 // Injected bugs (-sim.inject) show the checker at work, each caught
 // within a few seeds (TestSimCatchesInjected): skip-read-validation (the

@@ -39,12 +39,15 @@ const (
 
 // The simulated schema: a cell holds a register and a list.
 var (
-	valueF = stm.NewVarField[int64](1, "value")
-	itemsF = stm.NewListField[int64](2, "items")
-	cellC  = stm.NewClass("Cell", 1, valueF, itemsF)
+	valueF   = stm.NewVarField[int64](1, "value")
+	itemsF   = stm.NewListField[int64](2, "items")
+	balanceF = stm.NewVarField[int64](3, "balance") // bank transfers: the total never changes
+	hitsF    = stm.NewCounterField(4, "hits")       // blind increments: each acknowledged one counts once
+	cellC    = stm.NewClass("Cell", 1, valueF, itemsF, balanceF, hitsF)
 )
 
 const (
+	simBalance = 100 // each cell's opening balance
 	simClients = 3
 	simCells   = 4
 	simShare   = "sim"
@@ -200,7 +203,7 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 		go func() {
 			created <- shares[0].Atomically(ctx, func(tx *stm.Tx) error {
 				for range simCells {
-					shares[0].Create(tx, cellC)
+					balanceF.Of(shares[0].Create(tx, cellC)).Set(tx, simBalance)
 				}
 				return nil
 			})
@@ -259,6 +262,8 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 				synctest.Wait()
 			case x < 41:
 				r.crash(ctx)
+			case x < 44:
+				r.audit(ctx, shares[r.rng.IntN(simClients)])
 			default:
 				r.step(r.rng.IntN)
 			}
@@ -298,6 +303,23 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 			}
 		}
 		r.history = append(r.history, finalRead(ctx, shares[0]))
+		r.audit(ctx, shares[0])
+		incs := make([]int64, simCells)
+		for _, p := range hs {
+			if p.h != nil && p.h.Status() == stm.Acknowledged {
+				for c, n := range p.incs {
+					incs[c] += n
+				}
+			}
+		}
+		shares[0].View(ctx, func(tx *stm.Tx) error {
+			for c, cell := range shares[0].Records() {
+				if got := hitsF.Of(cell).Get(tx); got != incs[c] {
+					r.errs = append(r.errs, fmt.Errorf("cell %d counts %d hits, %d increments were acknowledged", c, got, incs[c]))
+				}
+			}
+			return nil
+		})
 
 		out.hash = r.trace.Sum64()
 		if testing.Verbose() {
@@ -377,6 +399,7 @@ func (r *run) crash(ctx context.Context) {
 type pendingTxn struct {
 	client int
 	ops    []check.Op
+	incs   map[int]int64 // counter increments of the committed run, by cell
 	h      *stm.Handle
 	err    error
 }
@@ -414,9 +437,31 @@ func (r *run) txn(ctx context.Context, s *client.Share, i, n int) *pendingTxn {
 		plan = append(plan, op{cell: r.rng.IntN(simCells), list: r.rng.IntN(2) == 0})
 	}
 	r.rng.Shuffle(len(plan), func(a, b int) { plan[a], plan[b] = plan[b], plan[a] })
+	// Besides: a transfer between two cells' balances (it reads both), and
+	// a blind counter increment, each in a third of the transactions.
+	from, to, amount := -1, r.rng.IntN(simCells), int64(1+r.rng.IntN(30))
+	if r.rng.IntN(3) == 0 {
+		from = r.rng.IntN(simCells)
+	}
+	inc := -1
+	if r.rng.IntN(3) == 0 {
+		inc = r.rng.IntN(simCells)
+	}
 	p := &pendingTxn{client: i}
 	fn := func(tx *stm.Tx) error {
 		p.ops = p.ops[:0]
+		p.incs = nil
+		if from >= 0 && from != to {
+			f, t := balanceF.Of(cells[from]), balanceF.Of(cells[to])
+			if f.Get(tx) >= amount {
+				f.Set(tx, f.Get(tx)-amount)
+				t.Set(tx, t.Get(tx)+amount)
+			}
+		}
+		if inc >= 0 {
+			hitsF.Of(cells[inc]).Add(tx, 1)
+			p.incs = map[int]int64{inc: 1}
+		}
 		for k, o := range plan {
 			c := cells[o.cell]
 			key := fmt.Sprintf("cell%d/%v", o.cell, map[bool]string{true: "list", false: "reg"}[o.list])
@@ -453,6 +498,22 @@ func (r *run) txn(ctx context.Context, s *client.Share, i, n int) *pendingTxn {
 		r.mu.Unlock()
 	}
 	return p
+}
+
+// audit checks, on one replica's snapshot, that the transfers kept the
+// total of the balances.
+func (r *run) audit(ctx context.Context, s *client.Share) {
+	var total int64
+	s.View(ctx, func(tx *stm.Tx) error {
+		total = 0
+		for _, c := range s.Records() {
+			total += balanceF.Of(c).Get(tx)
+		}
+		return nil
+	})
+	if total != simCells*simBalance && s.Err() == nil {
+		r.errs = append(r.errs, fmt.Errorf("a snapshot shows a total of %d, not %d", total, simCells*simBalance))
+	}
 }
 
 // finalRead reads every key once the run settled.
