@@ -11,8 +11,10 @@
 // history (reads with the values seen, register writes and list appends
 // of unique values, verdicts) is checked by package check; besides, the
 // transactions move money between cells (every snapshot audited must show
-// the same total) and increment counters blindly (each must end at the
-// increments acknowledged), and a replica that fails counts as an anomaly.
+// the same total), increment counters blindly (each must end at the
+// increments acknowledged) and add unique elements to sets with AddFast
+// (every acknowledged one present, no aborted one), and a replica that
+// fails counts as an anomaly.
 //
 // Injected bugs (-sim.inject) show the checker at work, each caught
 // within a few seeds (TestSimCatchesInjected): skip-read-validation (the

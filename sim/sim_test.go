@@ -37,13 +37,15 @@ const (
 	injectNames     = injectSkipReads + ", " + injectNoDeps + ", " + injectDrop + ", " + injectAckEarly
 )
 
-// The simulated schema: a cell holds a register and a list.
+// The simulated schema: a cell holds a register, a list, a balance, a
+// counter and a set.
 var (
 	valueF   = stm.NewVarField[int64](1, "value")
 	itemsF   = stm.NewListField[int64](2, "items")
 	balanceF = stm.NewVarField[int64](3, "balance") // bank transfers: the total never changes
 	hitsF    = stm.NewCounterField(4, "hits")       // blind increments: each acknowledged one counts once
-	cellC    = stm.NewClass("Cell", 1, valueF, itemsF, balanceF, hitsF)
+	tagsF    = stm.NewSetField[int64](5, "tags")    // AddFast of unique elements: every acknowledged one, no aborted one
+	cellC    = stm.NewClass("Cell", 1, valueF, itemsF, balanceF, hitsF, tagsF)
 )
 
 const (
@@ -318,6 +320,20 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 					r.errs = append(r.errs, fmt.Errorf("cell %d counts %d hits, %d increments were acknowledged", c, got, incs[c]))
 				}
 			}
+			// Every acknowledged AddFast is in its set, no aborted one is.
+			cells := shares[0].Records()
+			for k, p := range hs {
+				if p.tag < 0 || p.h == nil {
+					continue
+				}
+				in := tagsF.Of(cells[p.tag]).Contains(tx, p.tagV)
+				switch st := p.h.Status(); {
+				case st == stm.Acknowledged && !in:
+					r.errs = append(r.errs, fmt.Errorf("transaction %d's acknowledged AddFast to cell %d is lost", k, p.tag))
+				case st == stm.Aborted && in:
+					r.errs = append(r.errs, fmt.Errorf("transaction %d's aborted AddFast to cell %d is visible", k, p.tag))
+				}
+			}
 			return nil
 		})
 
@@ -400,6 +416,8 @@ type pendingTxn struct {
 	client int
 	ops    []check.Op
 	incs   map[int]int64 // counter increments of the committed run, by cell
+	tag    int           // the cell whose set the transaction adds tagV to, or -1
+	tagV   int64
 	h      *stm.Handle
 	err    error
 }
@@ -447,7 +465,10 @@ func (r *run) txn(ctx context.Context, s *client.Share, i, n int) *pendingTxn {
 	if r.rng.IntN(3) == 0 {
 		inc = r.rng.IntN(simCells)
 	}
-	p := &pendingTxn{client: i}
+	p := &pendingTxn{client: i, tag: -1}
+	if r.rng.IntN(3) == 0 {
+		p.tag, p.tagV = r.rng.IntN(simCells), int64(i+1)<<40|int64(n+1)<<8
+	}
 	fn := func(tx *stm.Tx) error {
 		p.ops = p.ops[:0]
 		p.incs = nil
@@ -461,6 +482,9 @@ func (r *run) txn(ctx context.Context, s *client.Share, i, n int) *pendingTxn {
 		if inc >= 0 {
 			hitsF.Of(cells[inc]).Add(tx, 1)
 			p.incs = map[int]int64{inc: 1}
+		}
+		if p.tag >= 0 {
+			tagsF.Of(cells[p.tag]).AddFast(tx, p.tagV)
 		}
 		for k, o := range plan {
 			c := cells[o.cell]
