@@ -78,20 +78,7 @@ func TestDurableSmoke(t *testing.T) {
 		t.Fatalf("table: exit code %d, stdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
-	seen := map[[2]string]string{} // (case, system) -> rest of the line
-	cur := ""
-	for line := range strings.SplitSeq(out, "\n") {
-		f := strings.Fields(line)
-		for _, c := range durableCases {
-			if len(f) > 0 && f[0] == c {
-				cur, f = c, f[1:]
-			}
-		}
-		if len(f) < 2 || cur == "" {
-			continue
-		}
-		seen[[2]string{cur, f[0]}] = strings.Join(f[1:], " ")
-	}
+	seen := tableRows(out, durableCases)
 	skipped := map[[2]string]bool{}
 	for _, r := range durableRows {
 		got, ok := seen[r]

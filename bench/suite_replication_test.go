@@ -86,21 +86,7 @@ func TestReplicationSmoke(t *testing.T) {
 	if strings.Contains(out, "FAILED") {
 		t.Errorf("table has a failed row:\n%s", out)
 	}
-	// Rows carry the case name only on a case's first line; track it.
-	seen := map[[2]string]string{} // (case, system) -> rest of the line
-	cur := ""
-	for line := range strings.SplitSeq(out, "\n") {
-		f := strings.Fields(line)
-		for _, c := range replCases {
-			if len(f) > 0 && f[0] == c {
-				cur, f = c, f[1:]
-			}
-		}
-		if len(f) < 2 || cur == "" {
-			continue
-		}
-		seen[[2]string{cur, f[0]}] = strings.Join(f[1:], " ")
-	}
+	seen := tableRows(out, replCases)
 	for _, c := range replCases {
 		got, ok := seen[[2]string{c, sysWeft}]
 		switch {
@@ -268,4 +254,25 @@ func TestSkipRow(t *testing.T) {
 	if strings.Contains(js.String(), `"ref"`) || strings.Count(js.String(), "\n") != 2 {
 		t.Errorf("JSON:\n%s", js.String())
 	}
+}
+
+// tableRows maps each (case, system) row of a printed table to the rest of
+// its line. Rows carry the case name only on a case's first line, so the
+// current case is tracked.
+func tableRows(out string, cases []string) map[[2]string]string {
+	seen := map[[2]string]string{}
+	cur := ""
+	for line := range strings.SplitSeq(out, "\n") {
+		f := strings.Fields(line)
+		for _, c := range cases {
+			if len(f) > 0 && f[0] == c {
+				cur, f = c, f[1:]
+			}
+		}
+		if len(f) < 2 || cur == "" {
+			continue
+		}
+		seen[[2]string{cur, f[0]}] = strings.Join(f[1:], " ")
+	}
+	return seen
 }
