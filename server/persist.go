@@ -144,17 +144,7 @@ func (s *Server) restore() error {
 	if s.cfg.Store == nil {
 		return nil
 	}
-	loaded := map[string]*share{}
-	err := s.cfg.Store.Load(func(name string, version uint64, objects []wire.Object, changes []wire.Change) error {
-		st, err := authority.Restore(name, s.cfg.Share, version, objects, changes)
-		if err != nil {
-			return err
-		}
-		sh := s.newShare(name, st)
-		sh.checkpointed = version
-		loaded[name] = sh
-		return nil
-	})
+	loaded, err := s.load(func(string) bool { return true })
 	if err != nil {
 		return fmt.Errorf("server: restoring the shares: %w", err)
 	}
@@ -172,18 +162,25 @@ func (s *Server) restore() error {
 // restoreOne loads the share name from the store after it failed, or
 // returns nil if the store has none.
 func (s *Server) restoreOne(name string) (*share, error) {
-	var sh *share
-	err := s.cfg.Store.Load(func(n string, version uint64, objects []wire.Object, changes []wire.Change) error {
-		if n != name {
+	loaded, err := s.load(func(n string) bool { return n == name })
+	return loaded[name], err
+}
+
+// load restores the shares of the store that want accepts.
+func (s *Server) load(want func(name string) bool) (map[string]*share, error) {
+	loaded := map[string]*share{}
+	err := s.cfg.Store.Load(func(name string, version uint64, objects []wire.Object, changes []wire.Change) error {
+		if !want(name) {
 			return nil
 		}
-		st, err := authority.Restore(n, s.cfg.Share, version, objects, changes)
+		st, err := authority.Restore(name, s.cfg.Share, version, objects, changes)
 		if err != nil {
 			return err
 		}
-		sh = s.newShare(n, st)
+		sh := s.newShare(name, st)
 		sh.checkpointed = version
+		loaded[name] = sh
 		return nil
 	})
-	return sh, err
+	return loaded, err
 }
