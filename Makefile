@@ -33,8 +33,11 @@ bench: ## the side-by-side benchmark tables (take minutes)
 crash: ## the SIGKILL crash test, CRASH_CYCLES kills of the weft binary (default 1000)
 	WEFT_CRASH_CYCLES=$${CRASH_CYCLES:-1000} $(GO) test -count=1 -timeout 3h -run '^TestCrashRestart$$' -v ./e2e
 
-sim: ## the seeded simulation over SIM_SEEDS seeds of 1000 transactions (default 10000; INJECT=name turns on a bug)
-	$(GO) test -count=1 -timeout 3h -run '^TestSim$$' -v ./sim -sim.seeds $${SIM_SEEDS:-10000} -sim.inject "$${INJECT:-}" | tail -3
+sim: SHELL := /bin/bash
+sim: ## the seeded simulation: SIM_SEEDS seeds (default 10000) of 1000 transactions, or SEED=s alone; INJECT=name turns on a bug. Last line: "N seeds, T transactions, A anomalies"; fails if A > 0
+	@set -o pipefail; $(GO) test -count=1 -timeout 3h -run '^TestSim$$' -v ./sim -sim.seeds $${SIM_SEEDS:-10000} \
+		-sim.seed $${SEED:--1} -sim.inject "$${INJECT:-}" 2>&1 \
+		| grep -Ev '^(=== RUN|--- (PASS|FAIL)|PASS$$|FAIL$$|ok |FAIL\s)' | sed -E 's/^ +sim_test.go:[0-9]+: //' 
 
 random: ## the client's random speculation test, RANDOM_SEEDS seeds (default 2000)
 	WEFT_RANDOM_SEEDS=$${RANDOM_SEEDS:-2000} $(GO) test -count=1 -timeout 1h -run '^TestRandomSpeculation$$' ./client

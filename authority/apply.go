@@ -177,6 +177,38 @@ func (s *Share) checkRead(rd *wire.Read, replica uint64, deps map[uint64]bool) (
 	return bad, ok
 }
 
+// ReadCurrent reports whether rd, a read that a client of replica made at
+// rd.Version, still holds in this state as far as other replicas go: the
+// state has reached rd.Version, has the object, and no other replica wrote
+// the part since. The server's validation accepts the reader's own later
+// writes only when they are deps it read; a client uses this weaker test
+// to decide whether one of its unanswered commits, restored from its
+// cache, can be shown on the acknowledged state it restored, where its own
+// writes since are those of its earlier commits, which it saw.
+func (s *Share) ReadCurrent(rd wire.Read, replica uint64) bool {
+	if rd.Version > s.version {
+		return false
+	}
+	o := s.objects[rd.Object]
+	if o == nil {
+		return false
+	}
+	sts := [2]stamp{o.whole}
+	n := 1
+	if !o.removed {
+		if part, ok := o.part(&rd); ok {
+			sts = [2]stamp{part, o.life}
+			n = 2
+		}
+	}
+	for _, st := range sts[:n] {
+		if st.ver > rd.Version && (st.by != replica || st.before > rd.Version) {
+			return false
+		}
+	}
+	return true
+}
+
 // part returns the stamp of the part rd covers, or false when rd covers the
 // whole object (ReadWhole, a read kind that does not fit the object's kind,
 // an index past the end of a list).

@@ -37,8 +37,13 @@ type Cache interface {
 	// PutPending records an unanswered commit of share and that its number
 	// is the highest used, synced.
 	PutPending(share string, c *wire.Commit) error
-	// DeletePending forgets an answered commit; it need not be synced.
-	DeletePending(id wire.CommitID) error
+	// DeletePending forgets an answered commit, synced if sync is set
+	// (a synced write also makes the earlier ones durable). An
+	// acknowledged commit need not be: sent again after a crash, it is
+	// answered with the verdict the server keeps. A rejected commit must
+	// be, before the rejection is reported: the server does not keep
+	// rejections across its own crashes, and might acknowledge it.
+	DeletePending(id wire.CommitID, sync bool) error
 	// LoadPending calls fn with every unanswered commit, in number order.
 	LoadPending(fn func(share string, c *wire.Commit) error) error
 }
@@ -144,6 +149,37 @@ func (s *Share) fromCache() (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// The acknowledged state the cache holds may be older than what a
+	// restored commit read (its latest changes are written unsynced, and
+	// a crash loses them), or newer (changes of others that arrived while
+	// the commit was pending): shown on it, a commit whose reads do not
+	// hold would show a state the server never had. It is hidden, with
+	// what builds on it, until its verdict. Reads of objects that shown
+	// earlier commits create hold.
+	createdShown := map[wire.ObjectID]bool{}
+	rebuild := s.hideWhereLocked(func(p *spec) bool {
+		doomed := false
+		for _, r := range p.commit.Reads {
+			if !createdShown[r.Object] && !acked.ReadCurrent(r, p.commit.ID.Replica) {
+				doomed = true
+				break
+			}
+		}
+		if !doomed {
+			for _, id := range p.created {
+				createdShown[id] = true
+			}
+		}
+		return doomed
+	})
+	v := acked.Version()
+	if len(rebuild) > 0 {
+		local, err := s.rebuildLocked(rebuild, nil)
+		if err != nil {
+			return false, err
+		}
+		s.advanceLocked(local, v)
+	}
 	s.c.mu.Lock()
 	for _, p := range restored {
 		s.c.mu.pending[p.commit.ID.Seq] = p
@@ -157,7 +193,7 @@ func (s *Share) fromCache() (bool, error) {
 // those of earlier that it names.
 func (s *Share) restoreSpecLocked(cm *wire.Commit, earlier []*spec) (*spec, error) {
 	cm.Share = s.handle
-	p := &spec{share: s, commit: cm, handle: stm.NewHandle()}
+	p := &spec{share: s, commit: cm, handle: stm.NewHandleFor(cm.ID)}
 	type decode struct {
 		o *stm.Object
 		w wire.Object

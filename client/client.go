@@ -140,8 +140,15 @@ type Options struct {
 	// OnAbort, if set, is called with every commit the server rejects
 	// (and those aborted with it), after its handle is resolved: the way
 	// to learn of the rejection of a commit made before a restart, which
-	// has no handle any more. It must not block.
+	// has no handle any more (Handle.ID is the id a callback names). It
+	// must not block.
 	OnAbort func(share string, id wire.CommitID, err error)
+	// OnAcknowledge, if set, is called with every commit the server
+	// acknowledges and the version it gave, after its handle is resolved;
+	// like OnAbort, it also reports the commits made before a restart. A
+	// commit resent after a restart that did not record its answer may be
+	// reported twice, with the same version. It must not block.
+	OnAcknowledge func(share string, id wire.CommitID, version uint64)
 
 	// InjectNoDeps is a fault for testing the history checker (issue #6)
 	// and nothing else: commits name no deps, so one that read an aborted

@@ -221,7 +221,7 @@ func (s *Share) commit(tx *stm.Tx, w *txWork) (*spec, error) {
 		}
 		return nil, nil
 	}
-	p := &spec{share: s, handle: stm.NewHandle()}
+	p := &spec{share: s} // its handle once its id is known
 	cm, err := s.buildLocked(tx, rec, w, p)
 	if err != nil {
 		return nil, err
@@ -266,7 +266,8 @@ func (s *Share) commit(tx *stm.Tx, w *txWork) (*spec, error) {
 	h, err := tx.Commit()
 	if err != nil {
 		if cache := c.opts.Cache; cache != nil {
-			c.cacheErr(cache.DeletePending(cm.ID))
+			// Synced: this attempt must never be sent after a restart.
+			c.cacheErr(cache.DeletePending(cm.ID, true))
 		}
 		return nil, err
 	}
@@ -277,6 +278,7 @@ func (s *Share) commit(tx *stm.Tx, w *txWork) (*spec, error) {
 		c.mu.seq++
 		cm.ID.Seq = c.mu.seq
 	}
+	p.handle = stm.NewHandleFor(cm.ID)
 	c.mu.pending[cm.ID.Seq] = p
 	c.enqueueLocked(cm)
 	c.mu.Unlock()
@@ -423,7 +425,7 @@ func (s *Share) acked(p *spec, v uint64) {
 	s.mu.Unlock()
 	s.c.forget(p)
 	if cache := s.c.opts.Cache; cache != nil {
-		s.c.cacheErr(cache.DeletePending(p.commit.ID))
+		s.c.cacheErr(cache.DeletePending(p.commit.ID, false))
 	}
 	if err != nil {
 		err = fmt.Errorf("client: share %q: %w", s.name, err)
@@ -432,6 +434,9 @@ func (s *Share) acked(p *spec, v uint64) {
 		return
 	}
 	p.handle.Resolve(v, nil)
+	if s.c.opts.OnAcknowledge != nil {
+		s.c.opts.OnAcknowledge(s.name, p.commit.ID, v)
+	}
 }
 
 // aborted handles the Abort of p: p and every pending commit that depends
@@ -476,8 +481,12 @@ func (s *Share) aborted(p *spec, m *wire.Abort) {
 	s.mu.Unlock()
 	s.c.forget(gone...)
 	if cache := s.c.opts.Cache; cache != nil {
-		for _, q := range gone {
-			s.c.cacheErr(cache.DeletePending(q.commit.ID))
+		// Forgotten for good before anyone learns of the rejection: sent
+		// again after a restart, it could be acknowledged by a server that
+		// crashed since (rejections are not kept). The last delete is
+		// synced, which makes the earlier ones durable too.
+		for i, q := range gone {
+			s.c.cacheErr(cache.DeletePending(q.commit.ID, i == len(gone)-1))
 		}
 	}
 	if err != nil {

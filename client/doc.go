@@ -95,8 +95,15 @@
 // unreachable (the client starts Reconnecting), Open serves a cached share
 // at once with its unanswered commits shown again, and once connected
 // they are sent, in order, under their ids: the server answers one it
-// already decided with that verdict. Options.OnAbort reports every
-// rejection, including those of commits made before a restart.
+// already decided with that verdict. Options.OnAbort and OnAcknowledge
+// report every verdict, including those of commits made before a restart;
+// Handle.ID is the id they name. The cache's latest acknowledged changes
+// may be lost in a crash, and changes of others may have come in while a
+// commit was pending: a restored commit whose reads do not hold on the
+// restored state is hidden (with what builds on it) until its verdict,
+// as after a resync. A rejection is removed from the cache, synced, before
+// it is reported, so that a rejected commit is never sent again (a server
+// that crashed since has forgotten it, and could acknowledge it).
 //
 // # Flow control
 //

@@ -334,37 +334,36 @@ func (s *Share) applyLocked(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.
 // hideLocked hides the pending commits that a decided change (ops, about
 // to be applied) dooms, so that what shows stays a state the server can
 // reach: the acknowledged state, then commits whose reads no decided
-// change overwrote. In order, a commit is hidden if it read an object the
-// change writes or a hidden commit writes, or if it wrote an object a
-// hidden commit writes (a later reader of it would miss the hidden write,
-// and the server would not know). A commit that only wrote what the change
-// writes stays shown, on top of it, as the server will order them. The
-// comparison is by object, so a commit may be hidden that the server will
-// acknowledge: its Ack then shows it again. It returns the objects whose
-// shown state must be rebuilt.
+// change overwrote. A commit is doomed if it read an object the change
+// writes (see hideWhereLocked for what follows). The comparison is by
+// object, so a commit may be hidden that the server will acknowledge: its
+// Ack then shows it again. It returns the objects whose shown state must
+// be rebuilt.
 func (s *Share) hideLocked(ops []wire.Op) map[wire.ObjectID]bool {
-	rebuild := map[wire.ObjectID]bool{}
 	if len(s.mu.pending) == 0 {
-		return rebuild
+		return map[wire.ObjectID]bool{}
 	}
 	changed := map[wire.ObjectID]bool{}
 	for _, op := range ops {
 		changed[op.Object] = true
 	}
+	return s.hideWhereLocked(func(p *spec) bool { return hitsAny(p.reads, changed) })
+}
+
+// hideWhereLocked hides the shown pending commits that doomed selects and
+// those that build on a hidden one: in order, a commit is hidden if it is
+// doomed, if it read an object a hidden commit writes, or if it wrote an
+// object a hidden commit writes (a later reader of it would miss the
+// hidden write, and the server would not know). A commit that only wrote
+// what a decided change writes stays shown, on top of it, as the server
+// will order them. It returns the objects whose shown state must be
+// rebuilt.
+func (s *Share) hideWhereLocked(doomed func(p *spec) bool) map[wire.ObjectID]bool {
+	rebuild := map[wire.ObjectID]bool{}
 	hw := map[wire.ObjectID]bool{} // written or created by hidden commits
-	hits := func(ids []wire.ObjectID, sets ...map[wire.ObjectID]bool) bool {
-		for _, id := range ids {
-			for _, set := range sets {
-				if set[id] {
-					return true
-				}
-			}
-		}
-		return false
-	}
 	for _, p := range s.mu.pending {
 		if !p.hidden {
-			if !hits(p.reads, changed, hw) && !hits(p.writes, hw) && !hits(p.created, hw) {
+			if !doomed(p) && !hitsAny(p.reads, hw) && !hitsAny(p.writes, hw) && !hitsAny(p.created, hw) {
 				continue
 			}
 			s.hideSpecLocked(p)
@@ -380,6 +379,16 @@ func (s *Share) hideLocked(ops []wire.Op) map[wire.ObjectID]bool {
 		}
 	}
 	return rebuild
+}
+
+// hitsAny reports whether set holds one of ids.
+func hitsAny(ids []wire.ObjectID, set map[wire.ObjectID]bool) bool {
+	for _, id := range ids {
+		if set[id] {
+			return true
+		}
+	}
+	return false
 }
 
 // hideSpecLocked stops showing p: the caller rebuilds the objects it

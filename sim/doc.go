@@ -5,7 +5,12 @@
 // next message (one message per step), which client runs a transaction,
 // which connection is cut, when the server's store syncs, when the
 // server's machine loses power (what was not synced is lost, and a new
-// server restores the rest), when fake time passes. Between steps it waits
+// server restores the rest), when a client goes offline (a partition) and
+// comes back, when a client application is killed and starts again on
+// its offline cache (what the cache had not synced is lost; the new life
+// resends the unanswered commits and learns their verdicts through
+// OnAcknowledge and OnAbort), when fake time passes. A client chains
+// speculative commits up to 8 deep before it waits. Between steps it waits
 // until every goroutine of the bubble is idle, so the same seed replays
 // the identical run (TestSimReplay compares trace hashes). Each run's
 // history (reads with the values seen, register writes and list appends

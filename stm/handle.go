@@ -3,6 +3,8 @@ package stm
 import (
 	"context"
 	"sync"
+
+	"github.com/weft-stm/weft/wire"
 )
 
 // Status is the stage a commit has reached.
@@ -38,6 +40,7 @@ func (s Status) String() string {
 // when embedded) or aborted with the reason. Wait, Done, OnDone and Status
 // observe it; all are safe for concurrent use.
 type Handle struct {
+	id      wire.CommitID // set at creation, never changed
 	mu      sync.Mutex
 	status  Status
 	version uint64
@@ -61,6 +64,19 @@ func abortedHandle(err error) *Handle {
 func NewHandle() *Handle {
 	return &Handle{status: Applied, done: make(chan struct{})}
 }
+
+// NewHandleFor is NewHandle for a commit its authority knows by id (a
+// client's commit: its replica and number), which ID reports.
+func NewHandleFor(id wire.CommitID) *Handle {
+	return &Handle{id: id, status: Applied, done: make(chan struct{})}
+}
+
+// ID returns the id the commit is known by to its authority, the one a
+// client's Options.OnAbort and OnAcknowledge report, so that an
+// application can tell which of its commits a callback is about (after a
+// restart, the handles are gone but the ids it kept are not). It is zero
+// for the embedded workspace, which names commits by version only.
+func (h *Handle) ID() wire.CommitID { return h.id }
 
 // Resolve moves an applied handle to Acknowledged with version ver (err nil)
 // or to Aborted with err. Only the first call has an effect; callbacks

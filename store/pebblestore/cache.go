@@ -106,16 +106,21 @@ func (s *Store) PutPending(share string, c *wire.Commit) error {
 	return nil
 }
 
-// DeletePending forgets the pending commit id, without waiting for a sync:
-// after a crash it may be sent again, which the server answers with the
-// verdict it gave.
-func (s *Store) DeletePending(id wire.CommitID) error {
+// DeletePending forgets the pending commit id, synced if sync is set (see
+// client.Cache: an acknowledged commit sent again after a crash is
+// answered with the verdict the server gave, a rejected one must not be
+// sent again).
+func (s *Store) DeletePending(id wire.CommitID, sync bool) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.writable(); err != nil {
 		return err
 	}
-	if err := s.db.Delete(pendingKey(id.Seq), pebble.NoSync); err != nil {
+	opt := pebble.NoSync
+	if sync {
+		opt = pebble.Sync
+	}
+	if err := s.db.Delete(pendingKey(id.Seq), opt); err != nil {
 		return s.fail(err)
 	}
 	return nil
