@@ -252,3 +252,55 @@ func TestPendingLimit(t *testing.T) {
 	}
 	<-third
 }
+
+// TestAbortOnPendingCreated: a commit that wrote a record and a collection
+// that a still-pending commit created is aborted: its writes leave them,
+// and the creator's and a later commit's stay (the acknowledged state
+// lacks both objects, so they are rebuilt from the creating commit).
+func TestAbortOnPendingCreated(t *testing.T) {
+	f, _, s := fakeSession(t)
+	o := record(t, s, 1)
+	var n *stm.Object
+	hP := run(t, s, func(tx *stm.Tx) error {
+		n = s.Create(tx, account)
+		balanceF.Of(n).Set(tx, 5)
+		tagsF.Of(n).Put(tx, "a", 1)
+		return nil
+	})
+	hQ := run(t, s, func(tx *stm.Tx) error {
+		tagsF.Of(n).Put(tx, "b", 2)
+		balanceF.Of(n).Set(tx, balanceF.Of(o).Get(tx))
+		return nil
+	})
+	hR := run(t, s, func(tx *stm.Tx) error { nameF.Of(n).Set(tx, "new"); return nil })
+	var cms []*wire.Commit
+	for range 3 {
+		cms = append(cms, f.recv().(*wire.Commit))
+	}
+	state := func() accountState {
+		t.Helper()
+		_, got := snapshot(t, s)
+		st, ok := got[stm.IDOf(n)]
+		if !ok {
+			t.Fatal("the created record is gone")
+		}
+		return st
+	}
+	if st := state(); st.Balance != 10 || st.Name != "new" || len(st.Tags) != 2 {
+		t.Fatalf("speculative state %+v", st)
+	}
+	f.send(&wire.Abort{ID: cms[1].ID, Code: wire.CodeConflict})
+	await(t, done(hQ))
+	if hP.Status() != stm.Applied || hR.Status() != stm.Applied {
+		t.Fatalf("P %v, R %v: want both still applied", hP.Status(), hR.Status())
+	}
+	if st := state(); st.Balance != 5 || st.Name != "new" || len(st.Tags) != 1 || st.Tags["a"] != 1 {
+		t.Fatalf("after Q's abort: %+v, want balance 5, name new, tags {a:1}", st)
+	}
+	f.send(&wire.Ack{ID: cms[0].ID, Version: 4})
+	f.send(&wire.Ack{ID: cms[2].ID, Version: 5})
+	await(t, done(hP, hR))
+	if st := state(); st.Balance != 5 || st.Name != "new" || len(st.Tags) != 1 || s.Pending() != 0 {
+		t.Fatalf("after the acks: %+v, %d pending", st, s.Pending())
+	}
+}

@@ -302,6 +302,13 @@ func (s *Share) applyLocked(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.
 		case op.Kind == wire.OpCreate:
 			if _, ok := s.mu.index[op.Object]; !ok {
 				s.mu.foreign[op.Object] = true
+			} else if op.ObjectKind != wire.ObjectRecord {
+				// A collection of a record materialized above: if the
+				// record is one a pending commit created and showed before
+				// (own), the collection still holds what was applied to it
+				// then. It gets its acknowledged state (this change's ops
+				// on it included), with the shown pending ops on it again.
+				rebuild[op.Object] = true
 			}
 		case op.Kind == wire.OpRemove:
 			removed = append(removed, op.Object)
@@ -439,17 +446,35 @@ func (s *Share) hiddenWritersLocked(ids ...[]wire.ObjectID) []*spec {
 // in order, as one internal transaction. It returns its local version and
 // nothing else: a read of a rebuilt object depends on the commits re-applied
 // to it because they write it (see buildLocked).
-// Objects the acknowledged state lacks (created by a pending commit, or
-// removed) are left alone.
+// An object the acknowledged state lacks but a shown pending commit
+// created starts from the state that commit created it in (a record's
+// fields, an empty collection); one that is not shown (removed, or created
+// by a hidden commit) is left alone.
 func (s *Share) rebuildLocked(ids map[wire.ObjectID]bool, first func(tx *stm.Tx) error) (uint64, error) {
 	var again []wire.Op
 	states := map[wire.ObjectID]wire.Object{}
+	var unborn []wire.ObjectID
 	for id := range ids {
 		if _, ok := s.mu.index[id]; !ok {
 			continue
 		}
 		if w, ok := s.mu.acked.Object(id); ok {
 			states[id] = w
+		} else {
+			unborn = append(unborn, id)
+		}
+	}
+	for _, id := range unborn {
+		for _, p := range s.mu.pending {
+			if p.hidden || !slices.Contains(p.created, id) {
+				continue
+			}
+			for _, op := range p.commit.Writes {
+				if op.Kind == wire.OpCreate && op.Object == id {
+					states[id] = wire.Object{ID: id, Kind: op.ObjectKind, Class: op.Class, Fields: op.Fields}
+				}
+			}
+			break
 		}
 	}
 	if len(states) > 0 {
