@@ -4,7 +4,7 @@
 GO ?= go
 GOFILES = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
 
-.PHONY: demo test deps check fmt vet race bench-smoke bench fuzz crash random sim
+.PHONY: demo test deps check fmt vet race bench-smoke bench fuzz crash random sim soak
 
 demo: ## run the main job: a live demo
 	$(GO) run ./cmd/weft demo
@@ -38,6 +38,9 @@ sim: ## the seeded simulation: SIM_SEEDS seeds (default 10000) of 1000 transacti
 	@set -o pipefail; $(GO) test -count=1 -timeout 3h -run '^TestSim$$' -v ./sim -sim.seeds $${SIM_SEEDS:-10000} \
 		-sim.seed $${SEED:--1} -sim.inject "$${INJECT:-}" 2>&1 \
 		| grep -Ev '^(=== RUN|--- (PASS|FAIL)|PASS$$|FAIL$$|ok |FAIL\s)' | sed -E 's/^ +sim_test.go:[0-9]+: //' 
+
+soak: ## the weft binary and 4 client processes behind a fault-injecting proxy for SOAK_DURATION (default 10m): latency, resets, cuts, server kills; histories checked
+	WEFT_SOAK_DURATION=$${SOAK_DURATION:-10m} $(GO) test -race -count=1 -timeout 0 -run '^TestSoak$$' -v ./e2e
 
 random: ## the client's random speculation test, RANDOM_SEEDS seeds (default 2000)
 	WEFT_RANDOM_SEEDS=$${RANDOM_SEEDS:-2000} $(GO) test -count=1 -timeout 1h -run '^TestRandomSpeculation$$' ./client

@@ -47,6 +47,9 @@ func TestMain(m *testing.M) {
 	if args := os.Getenv(offlineEnv); args != "" {
 		os.Exit(offlineMain(args))
 	}
+	if args := os.Getenv(soakEnv); args != "" {
+		os.Exit(soakMain(args))
+	}
 	os.Exit(m.Run())
 }
 
