@@ -41,8 +41,19 @@ func durableSuite() *Suite {
 				Unit: "commits/s",
 				Rows: []Row{
 					weftRow("in-process weft server (server.Open) on a Pebble store (store/pebblestore) in a fresh temp dir; 64 clients over loopback TCP, each Atomically incrementing the Cell of a share of its own (with one shared share every commit would also go to the 63 other replicas: fanout-1w-8r measures that)",
-						weftDurable(openPebbleStore)),
+						weftDurable(openPebbleStore, false)),
 					{System: sysPebble, Note: "github.com/cockroachdb/pebble/v2 in a fresh temp dir, 64 goroutines each Set(own key, 8 bytes, pebble.Sync)",
+						Setup: pebbleSync},
+				},
+			},
+			{
+				Name: "durable-64g",
+				Doc:  "64 goroutines of one application committing through one client (one connection), each commit acknowledged once durable (Pebble)",
+				Unit: "commits/s",
+				Rows: []Row{
+					weftRow("the server of durable-64c; one client over loopback TCP with the 64 shares open, 64 goroutines each Atomically incrementing the Cell of its share",
+						weftDurable(openPebbleStore, true)),
+					{System: sysPebble, Note: "as in durable-64c: 64 goroutines each Set(own key, 8 bytes, pebble.Sync)",
 						Setup: pebbleSync},
 				},
 			},
@@ -52,7 +63,7 @@ func durableSuite() *Suite {
 				Unit: "commits/s",
 				Rows: []Row{
 					weftRow("the weft workload of durable-64c on a Redis store (store/redisstore) against redis-server --appendonly yes --appendfsync always",
-						weftDurable(openRedisStore)),
+						weftDurable(openRedisStore, false)),
 					{System: sysRedis, Note: "redis-server --appendonly yes --appendfsync always, 64 go-redis connections each SET own key",
 						Setup: redisDurableSet},
 				},

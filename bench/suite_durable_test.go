@@ -21,12 +21,14 @@ const (
 	smokeRestartLog     = 300
 )
 
-var durableCases = []string{"durable-64c", "durable-64c-redis", "restart-1m"}
+var durableCases = []string{"durable-64c", "durable-64g", "durable-64c-redis", "restart-1m"}
 
 // durableRows lists the rows of the durable suite: (case, system).
 var durableRows = [][2]string{
 	{"durable-64c", sysWeft},
 	{"durable-64c", sysPebble},
+	{"durable-64g", sysWeft},
+	{"durable-64g", sysPebble},
 	{"durable-64c-redis", sysWeft},
 	{"durable-64c-redis", sysRedis},
 	{"restart-1m", sysWeft},

@@ -159,12 +159,14 @@ func cellAt(s *client.Share, n uint64) (Cell, error) {
 	return c, nil
 }
 
-// weftDurable: a server on the store open makes, 64 clients each
+// weftDurable: a server on the store open makes, 64 committers each
 // incrementing the Cell of a share of its own in Atomically: one op is one
-// commit acknowledged once durable. A share per client keeps the case
+// commit acknowledged once durable. A share per committer keeps the case
 // about durability (what a store alone does): with one share every commit
 // would also reach the 63 other replicas, which fanout-1w-8r measures.
-func weftDurable(open storeOpener) func() (*Instance, error) {
+// The committers are 64 clients (64 connections), or, with oneClient, 64
+// goroutines of one client, as one application would commit.
+func weftDurable(open storeOpener, oneClient bool) func() (*Instance, error) {
 	return func() (*Instance, error) {
 		st, release, err := open()
 		if err != nil {
@@ -237,8 +239,21 @@ func weftDurable(open storeOpener) func() (*Instance, error) {
 			Close: closeAll,
 		}
 		ctx := context.Background()
+		var shared *client.Client
+		if oneClient {
+			if shared, err = e.dialClient(false); err != nil {
+				return fail(err)
+			}
+		}
 		for i := range durableClients {
-			s, err := e.open(shareOf(i))
+			var s *client.Share
+			if shared != nil {
+				octx, cancel := context.WithTimeout(ctx, opTimeout)
+				s, err = shared.Open(octx, shareOf(i), replicationClasses...)
+				cancel()
+			} else {
+				s, err = e.open(shareOf(i))
+			}
 			if err != nil {
 				return fail(err)
 			}
