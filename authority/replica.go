@@ -27,6 +27,13 @@ func (s *Share) ApplyChange(ch wire.Change) error {
 	return nil
 }
 
+// Has reports whether the share holds the live object id (Object without
+// the copy).
+func (s *Share) Has(id wire.ObjectID) bool {
+	o := s.objects[id]
+	return o != nil && !o.removed
+}
+
 // Object returns the state of the live object id, whole (never split as a
 // snapshot may split it), and whether the share has it.
 func (s *Share) Object(id wire.ObjectID) (wire.Object, bool) {

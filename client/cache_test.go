@@ -139,3 +139,51 @@ func TestOfflineCache(t *testing.T) {
 		t.Errorf("other: %v, want %v", got, want)
 	}
 }
+
+// TestCacheObjectIDs: a record created after a restart on the cache gets
+// an id no earlier life of the replica used (here, of a record created and
+// removed: the cache holds no object to count), so the server takes it.
+func TestCacheObjectIDs(t *testing.T) {
+	ctx := testCtx(t)
+	e := startServer(t, false, server.Config{})
+	dir := filepath.Join(t.TempDir(), "cache")
+	life := func(remove bool) (wire.ObjectID, error) {
+		t.Helper()
+		st, err := pebblestore.Open(dir, pebblestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		c, err := client.Dial(ctx, e.net.Dialer("app"), e.addr, client.Options{Replica: 42, Cache: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := c.Open(ctx, "ids", account)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o *stm.Object
+		if err := s.Atomically(ctx, func(tx *stm.Tx) error {
+			o = s.Create(tx, account)
+			return nil
+		}); err != nil || !remove {
+			return stm.IDOf(o), err
+		}
+		return stm.IDOf(o), s.Atomically(ctx, func(tx *stm.Tx) error {
+			s.Remove(tx, o)
+			return nil
+		})
+	}
+	first, err := life(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := life(false)
+	if err != nil {
+		t.Fatalf("a record created after a restart: %v (the first life's was %v)", err, first)
+	}
+	if second == first {
+		t.Fatalf("both lives created %v", first)
+	}
+}

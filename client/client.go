@@ -109,7 +109,10 @@ func (s State) String() string {
 // Options configure Dial.
 type Options struct {
 	// Replica is this replica's id (docs/protocol.md section 5). If 0, one
-	// is drawn from Rand.
+	// is drawn from Rand. Commit and object ids carry it, numbered from 1
+	// in each life of a client: two lives must not share a Replica unless
+	// they share a Cache (which keeps the numbering), or the server would
+	// take the new life's commits for resends of the old one's.
 	Replica uint64
 	// Rand is the source a replica id is drawn from when Replica is 0, and
 	// that jitters reconnection backoff; the library has no randomness of
@@ -226,6 +229,9 @@ func Dial(ctx context.Context, dialer transport.Dialer, addr string, opts Option
 			}
 		}
 	}
+	if seq >= 1<<32 {
+		return nil, fmt.Errorf("client: the cache's replica %d has used %d commit numbers: no room for object ids is left", replica, seq)
+	}
 	c := &Client{dialer: dialer, addr: addr, opts: opts, replica: replica,
 		closing: make(chan struct{}), done: make(chan struct{})}
 	conn, welcome, err := c.handshake(ctx)
@@ -239,6 +245,13 @@ func Dial(ctx context.Context, dialer transport.Dialer, addr string, opts Option
 		return nil, err
 	}
 	wsOpts := append(append([]stm.Option(nil), opts.Workspace...), stm.WithReplica(replica))
+	if seq > 0 {
+		// Object ids of this life start above those of earlier lives:
+		// each life starts at the highest commit number recorded (which
+		// it raises before anything it creates is sent), times 2^32, the
+		// room it leaves for the objects of one life per commit number.
+		wsOpts = append(wsOpts, stm.WithIDsAbove(seq<<32))
+	}
 	c.ws = stm.NewWorkspace(wsOpts...)
 	c.mu.state = Connected
 	if conn == nil {

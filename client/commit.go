@@ -389,6 +389,21 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 			}
 		}
 	}
+	// An object a pending commit created exists only if that commit is
+	// acknowledged: a transaction that touched one depends on its creator
+	// (and the server then takes the read of it as the creator's).
+	for _, ids := range [2][]wire.ObjectID{p.reads, p.writes} {
+		for _, id := range ids {
+			if s.mu.acked.Has(id) {
+				continue
+			}
+			for _, q := range s.mu.pending {
+				if !q.hidden && slices.Contains(q.created, id) && !slices.Contains(p.deps, q) {
+					p.deps = append(p.deps, q)
+				}
+			}
+		}
+	}
 	p.own = own
 	cm := &wire.Commit{Share: s.handle, Snapshot: at, Reads: reads, Writes: writes}
 	for _, q := range p.deps {

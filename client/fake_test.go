@@ -3,6 +3,7 @@ package client_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/weft-stm/weft/client"
@@ -302,5 +303,27 @@ func TestAbortOnPendingCreated(t *testing.T) {
 	await(t, done(hP, hR))
 	if st := state(); st.Balance != 5 || st.Name != "new" || len(st.Tags) != 1 || s.Pending() != 0 {
 		t.Fatalf("after the acks: %+v, %d pending", st, s.Pending())
+	}
+}
+
+// TestDependsOnCreator: a commit that touches a record or collection a
+// pending commit created depends on that commit, and goes with it.
+func TestDependsOnCreator(t *testing.T) {
+	f, _, s := fakeSession(t)
+	var n *stm.Object
+	hP := run(t, s, func(tx *stm.Tx) error { n = s.Create(tx, account); return nil })
+	hQ := run(t, s, func(tx *stm.Tx) error { tagsF.Of(n).Put(tx, "q", 1); return nil })
+	hR := run(t, s, func(tx *stm.Tx) error { _ = nameF.Of(n).Get(tx); hitsF.Of(record(t, s, 1)).Add(tx, 1); return nil })
+	p, q, r := f.recv().(*wire.Commit), f.recv().(*wire.Commit), f.recv().(*wire.Commit)
+	if !slices.Equal(q.Deps, []wire.CommitID{p.ID}) || !slices.Equal(r.Deps, []wire.CommitID{p.ID}) {
+		t.Fatalf("deps: Q %v, R %v; want the creator %v", q.Deps, r.Deps, p.ID)
+	}
+	f.send(&wire.Abort{ID: p.ID, Code: wire.CodeConflict})
+	await(t, done(hP, hQ, hR))
+	var ae *client.AbortError
+	for _, h := range []*stm.Handle{hQ, hR} {
+		if !errors.As(h.Err(), &ae) || ae.Code != wire.CodeDependency {
+			t.Fatalf("%v: want aborted as the creator's dependent", h.Err())
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -84,7 +85,8 @@ type run struct {
 	lives    []int  // how many times each client was started
 	offline  []bool // partitioned from the server
 	open     [][]*pendingTxn
-	maxChain int // the most unanswered commits a client had when it started a transaction
+	maxChain int             // the most unanswered commits a client had when it started a transaction
+	cellIDs  []wire.ObjectID // the four cells; other records are notes
 
 	mu        sync.Mutex
 	conns     []*transport.MemConn // every connection dialled, in dial order
@@ -152,9 +154,12 @@ func (r *run) step(pick func(n int) int) bool {
 }
 
 // await steps, delivering in a fixed order, until cond holds.
-func (r *run) await(what string, cond func() bool) {
+func (r *run) await(what string, cond func() bool, why ...func() string) {
 	for i := 0; !cond(); i++ {
 		if i > 200_000 {
+			for _, f := range why {
+				what += ": " + f()
+			}
 			r.t.Fatalf("seed %d: %s never happened", r.seed, what)
 		}
 		r.step(func(int) int { return 0 })
@@ -360,6 +365,9 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 		for _, s := range shares {
 			r.await("every replica holding the cells", func() bool { return len(s.Records()) == simCells })
 		}
+		for _, o := range shares[0].Records() {
+			r.cellIDs = append(r.cellIDs, stm.IDOf(o))
+		}
 
 		// The random phase; each client's transactions run on a worker.
 		for range simClients {
@@ -382,13 +390,15 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 			switch x := r.rng.IntN(100); {
 			case x < 30:
 				i := r.rng.IntN(simClients)
-				if r.chain(i) >= maxChain || len(shares[i].Records()) < simCells {
-					// Too deep a chain, or a life started on a cache older
-					// than the cells.
+				if r.chain(i) >= maxChain {
 					r.step(r.rng.IntN)
 					break
 				}
 				p := r.txn(ctx, shares[i], i, started)
+				if p == nil { // a life started on a cache older than the cells
+					r.step(r.rng.IntN)
+					break
+				}
 				hs = append(hs, p)
 				r.open[i] = append(r.open[i], p)
 				started++
@@ -434,23 +444,30 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 				r.toggleOffline(i)
 			}
 		}
+		var waiting string // what the settling waits for, said if it never comes
 		r.await("every transaction answered", func() bool {
 			r.mu.Lock()
 			defer r.mu.Unlock()
-			for _, n := range r.running {
+			for i, n := range r.running {
 				if n > 0 {
+					waiting = fmt.Sprintf("client %d runs %d transactions (pending %d)", i, n, r.shares[i].Pending())
 					return false
 				}
 			}
-			for _, p := range hs {
+			for k, p := range hs {
 				// (A client whose replica failed learns no more verdicts:
 				// that is reported below.)
-				if o, _ := r.outcomeLocked(p); p.h != nil && o == check.Unknown && r.shares[p.client].Err() == nil {
+				// A commit of a killed life learns its verdict in the
+				// client's current life.
+				err := p.share.Err()
+				alive := err == nil || errors.Is(err, client.ErrClosed) && r.shares[p.client].Err() == nil
+				if o, _ := r.outcomeLocked(p); p.h != nil && o == check.Unknown && alive {
+					waiting = fmt.Sprintf("client %d's transaction %d (commit %v, %v: %v) is unanswered", p.client, k, p.h.ID(), p.h.Status(), p.h.Err())
 					return false
 				}
 			}
 			return true
-		})
+		}, func() string { return waiting })
 		top := uint64(0)
 		for _, s := range shares {
 			top = max(top, s.Version())
@@ -470,12 +487,19 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 			}
 		}
 		r.mu.Unlock()
+		failed := map[*client.Share]bool{} // every life's replica, once
+		for _, p := range hs {
+			if err := p.share.Err(); err != nil && !failed[p.share] && !errors.Is(err, client.ErrClosed) {
+				failed[p.share] = true
+				r.errs = append(r.errs, fmt.Errorf("client %d's replica failed: %w", p.client, err))
+			}
+		}
 		for i, s := range shares {
-			if err := s.Err(); err != nil {
+			if err := s.Err(); err != nil && !failed[s] {
 				r.errs = append(r.errs, fmt.Errorf("client %d's replica failed: %w", i, err))
 			}
 		}
-		r.history = append(r.history, finalRead(ctx, shares[0]))
+		r.history = append(r.history, r.finalRead(ctx, shares[0]))
 		r.audit(ctx, shares[0])
 		incs := make([]int64, simCells)
 		for k, p := range hs {
@@ -485,14 +509,14 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 				}
 			}
 		}
+		cells, _ := r.cellsOf(shares[0])
 		shares[0].View(ctx, func(tx *stm.Tx) error {
-			for c, cell := range shares[0].Records() {
+			for c, cell := range cells {
 				if got := hitsF.Of(cell).Get(tx); got != incs[c] {
 					r.errs = append(r.errs, fmt.Errorf("cell %d counts %d hits, %d increments were acknowledged", c, got, incs[c]))
 				}
 			}
 			// Every acknowledged AddFast is in its set, no aborted one is.
-			cells := shares[0].Records()
 			for k, p := range hs {
 				if p.tag < 0 || p.h == nil {
 					continue
@@ -586,12 +610,14 @@ func (r *run) crash(ctx context.Context) {
 // its handle.
 type pendingTxn struct {
 	client int
+	share  *client.Share // of the client's life that ran it
 	ops    []check.Op
 	incs   map[int]int64 // counter increments of the committed run, by cell
 	tag    int           // the cell whose set the transaction adds tagV to, or -1
 	tagV   int64
 	h      *stm.Handle
 	err    error
+	gone   bool // Run refused it: a note it touched was gone (its creation undone)
 }
 
 // txn is p as the checker sees it, with its outcome.
@@ -606,6 +632,9 @@ func (p *pendingTxn) txn(k int, o check.Outcome, v uint64) check.Txn {
 // neither knows (or if Run failed: nothing was committed). Where both
 // know, they must agree.
 func (r *run) outcomeLocked(p *pendingTxn) (check.Outcome, uint64) {
+	if p.gone {
+		return check.Aborted, 0 // nothing was sent
+	}
 	if p.h == nil {
 		return check.Unknown, 0
 	}
@@ -645,11 +674,51 @@ func (r *run) chain(i int) int {
 	return len(live)
 }
 
+// cellsOf returns s's replica of the four cells, in order (nil if it
+// lacks one: a life started on a cache older than them), and the other
+// records, the notes, in id order.
+func (r *run) cellsOf(s *client.Share) (cells, notes []*stm.Object) {
+	byID := map[wire.ObjectID]*stm.Object{}
+	for _, o := range s.Records() {
+		if slices.Contains(r.cellIDs, stm.IDOf(o)) {
+			byID[stm.IDOf(o)] = o
+		} else {
+			notes = append(notes, o)
+		}
+	}
+	for _, id := range r.cellIDs {
+		if byID[id] == nil {
+			return nil, notes
+		}
+		cells = append(cells, byID[id])
+	}
+	return cells, notes
+}
+
+func noteKey(id wire.ObjectID) string { return fmt.Sprintf("note%v/list", id) }
+
 // txn starts a workload transaction on client i: one or two reads and one
 // or two writes (register writes and list appends of values unique in
-// the run) on random cells, committed speculatively with Run.
+// the run) on random cells, committed speculatively with Run; it returns
+// nil if the client's replica lacks the cells.
+//
+// Besides, notes: an eighth of the transactions create a record (a note)
+// and append to its list, a third append to the list of a note the
+// replica shows (created by a commit perhaps still pending), a third read
+// one.
 func (r *run) txn(ctx context.Context, s *client.Share, i, n int) *pendingTxn {
-	cells := s.Records()
+	cells, notes := r.cellsOf(s)
+	if cells == nil {
+		return nil
+	}
+	mkNote := r.rng.IntN(8) == 0
+	var addTo, readOf *stm.Object
+	if len(notes) > 0 && r.rng.IntN(3) == 0 {
+		addTo = notes[r.rng.IntN(len(notes))]
+	}
+	if len(notes) > 0 && r.rng.IntN(3) == 0 {
+		readOf = notes[r.rng.IntN(len(notes))]
+	}
 	type op struct {
 		cell int
 		list bool
@@ -673,7 +742,7 @@ func (r *run) txn(ctx context.Context, s *client.Share, i, n int) *pendingTxn {
 	if r.rng.IntN(3) == 0 {
 		inc = r.rng.IntN(simCells)
 	}
-	p := &pendingTxn{client: i, tag: -1}
+	p := &pendingTxn{client: i, share: s, tag: -1}
 	if r.rng.IntN(3) == 0 {
 		p.tag, p.tagV = r.rng.IntN(simCells), int64(i+1)<<40|int64(n+1)<<8
 	}
@@ -715,6 +784,23 @@ func (r *run) txn(ctx context.Context, s *client.Share, i, n int) *pendingTxn {
 				p.ops = append(p.ops, check.Op{Kind: check.Write, Key: key, Value: v})
 			}
 		}
+		base := uint64(i+1)<<40 | uint64(n+1)<<8
+		if mkNote {
+			o := s.Create(tx, cellC)
+			itemsF.Of(o).Append(tx, int64(base|0xf1))
+			p.ops = append(p.ops, check.Op{Kind: check.Append, Key: noteKey(stm.IDOf(o)), Value: base | 0xf1})
+		}
+		if addTo != nil {
+			itemsF.Of(addTo).Append(tx, int64(base|0xf2))
+			p.ops = append(p.ops, check.Op{Kind: check.Append, Key: noteKey(stm.IDOf(addTo)), Value: base | 0xf2})
+		}
+		if readOf != nil {
+			var seen []uint64
+			for _, x := range itemsF.Of(readOf).All(tx) {
+				seen = append(seen, uint64(x))
+			}
+			p.ops = append(p.ops, check.Op{Kind: check.ReadList, Key: noteKey(stm.IDOf(readOf)), List: seen})
+		}
 		return nil
 	}
 	r.mu.Lock()
@@ -725,6 +811,9 @@ func (r *run) txn(ctx context.Context, s *client.Share, i, n int) *pendingTxn {
 	r.work[i] <- func() {
 		h, err := s.Run(ctx, fn)
 		r.mu.Lock()
+		if errors.Is(err, client.ErrNotInShare) && (addTo != nil || readOf != nil) {
+			p.gone, err = true, nil
+		}
 		p.h, p.err = h, err
 		r.running[i]--
 		r.mu.Unlock()
@@ -735,26 +824,27 @@ func (r *run) txn(ctx context.Context, s *client.Share, i, n int) *pendingTxn {
 // audit checks, on one replica's snapshot, that the transfers kept the
 // total of the balances.
 func (r *run) audit(ctx context.Context, s *client.Share) {
+	cells, _ := r.cellsOf(s)
+	if cells == nil {
+		return // a life started on a cache older than the cells
+	}
 	var total int64
 	s.View(ctx, func(tx *stm.Tx) error {
 		total = 0
-		for _, c := range s.Records() {
+		for _, c := range cells {
 			total += balanceF.Of(c).Get(tx)
 		}
 		return nil
 	})
-	if len(s.Records()) < simCells {
-		return // a life started on a cache older than the cells
-	}
 	if total != simCells*simBalance && s.Err() == nil {
 		r.errs = append(r.errs, fmt.Errorf("a snapshot shows a total of %d, not %d", total, simCells*simBalance))
 	}
 }
 
 // finalRead reads every key once the run settled.
-func finalRead(ctx context.Context, s *client.Share) check.Txn {
+func (r *run) finalRead(ctx context.Context, s *client.Share) check.Txn {
 	t := check.Txn{ID: check.TxnID{Replica: 999}, Share: simShare, Final: true}
-	cells := s.Records()
+	cells, notes := r.cellsOf(s)
 	s.View(ctx, func(tx *stm.Tx) error {
 		t.Ops = t.Ops[:0]
 		for i, c := range cells {
@@ -765,6 +855,13 @@ func finalRead(ctx context.Context, s *client.Share) check.Txn {
 			t.Ops = append(t.Ops,
 				check.Op{Kind: check.ReadList, Key: fmt.Sprintf("cell%d/list", i), List: seen},
 				check.Op{Kind: check.ReadReg, Key: fmt.Sprintf("cell%d/reg", i), Value: uint64(valueF.Of(c).Get(tx))})
+		}
+		for _, o := range notes {
+			var seen []uint64
+			for _, x := range itemsF.Of(o).All(tx) {
+				seen = append(seen, uint64(x))
+			}
+			t.Ops = append(t.Ops, check.Op{Kind: check.ReadList, Key: noteKey(stm.IDOf(o)), List: seen})
 		}
 		return nil
 	})

@@ -67,6 +67,13 @@ func WithReplica(id uint64) Option {
 	return func(ws *Workspace) { ws.replica = id }
 }
 
+// WithIDsAbove makes the ids of the objects this workspace creates start
+// above seq: a client restarting on its offline cache must not give a new
+// object the id of one an earlier life of the same replica sent.
+func WithIDsAbove(seq uint64) Option {
+	return func(ws *Workspace) { ws.nextID.Store(seq) }
+}
+
 // WithDispatcher replaces how observer deliveries are run. The default runs
 // each subscription's deliveries on a goroutine of its own while it has any,
 // and Close waits for them. A deterministic test can pass a function that
