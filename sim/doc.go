@@ -17,9 +17,11 @@
 // of unique values, verdicts) is checked by package check; besides, the
 // transactions move money between cells (every snapshot audited must show
 // the same total), increment counters blindly (each must end at the
-// increments acknowledged) and add unique elements to sets with AddFast
-// (every acknowledged one present, no aborted one), and a replica that
-// fails counts as an anomaly.
+// increments acknowledged), add unique elements to sets with AddFast
+// (every acknowledged one present, no aborted one), and create notes
+// (records whose lists later transactions append to and read, while the
+// creation may still be pending); a replica that fails counts as an
+// anomaly.
 //
 // Injected bugs (-sim.inject) show the checker at work, each caught
 // within a few seeds (TestSimCatchesInjected): skip-read-validation (the
