@@ -4,12 +4,12 @@
 GO ?= go
 GOFILES = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
 
-.PHONY: demo test deps check fmt vet race bench-smoke bench fuzz crash random sim soak
+.PHONY: demo test deps check fmt vet race sim-default bench-smoke bench fuzz crash random sim soak
 
 demo: ## run the main job: a live demo
 	$(GO) run ./cmd/weft demo
 
-test: deps check race bench-smoke ## the whole test suite (what CI runs)
+test: deps check race sim-default bench-smoke ## the whole test suite (what CI runs)
 
 deps: ## what the tests need besides Go: redis-server (the Redis store's and the benchmark's tests)
 	@command -v redis-server >/dev/null || { echo "installing redis-server (Debian package)"; \
@@ -23,6 +23,9 @@ check: ## gofmt and go vet, in both modules
 
 race: ## every test of the main module under the race detector
 	$(GO) test -race -count=1 ./...
+
+sim-default: ## the simulation's 200 seeds of 1000 transactions without the race detector (under it, make race runs 40)
+	$(GO) test -count=1 -run '^TestSim$$' ./sim
 
 bench-smoke: ## the benchmark harness's own tests (short runs of every case)
 	cd bench && $(GO) test -count=1 ./...

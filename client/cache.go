@@ -48,9 +48,10 @@ type Cache interface {
 	LoadPending(fn func(share string, c *wire.Commit) error) error
 }
 
-// cacheCheckpointEvery is how many changes of a share the cache holds
-// after its checkpoint before the client writes a new one.
-const cacheCheckpointEvery = 10_000
+// DefaultCacheCheckpointEvery is how many changes of a share the cache
+// holds after its checkpoint before the client writes a new one, unless
+// Options.CacheCheckpointEvery says otherwise.
+const DefaultCacheCheckpointEvery = 10_000
 
 // cacheErr records the first error of the cache: the replica goes on,
 // only what a restart finds is older. Client.CacheErr reports it.
@@ -79,7 +80,7 @@ func (s *Share) applyAckedLocked(ch wire.Change) error {
 		return err
 	}
 	if cache := s.c.opts.Cache; cache != nil {
-		if s.mu.acked.Version()-s.mu.cached >= cacheCheckpointEvery {
+		if s.mu.acked.Version()-s.mu.cached >= uint64(s.c.opts.CacheCheckpointEvery) {
 			s.checkpointCacheLocked()
 		} else {
 			s.c.cacheErr(cache.AppendLazy(s.name, ch))

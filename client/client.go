@@ -152,6 +152,10 @@ type Options struct {
 	// commit resent after a restart that did not record its answer may be
 	// reported twice, with the same version. It must not block.
 	OnAcknowledge func(share string, id wire.CommitID, version uint64)
+	// CacheCheckpointEvery bounds what a restart on the cache replays: the
+	// changes of a share kept after its checkpoint before the client
+	// writes a new one (default DefaultCacheCheckpointEvery).
+	CacheCheckpointEvery int
 
 	// InjectNoDeps is a fault for testing the history checker (issue #6)
 	// and nothing else: commits name no deps, so one that read an aborted
@@ -206,6 +210,9 @@ func Dial(ctx context.Context, dialer transport.Dialer, addr string, opts Option
 	}
 	if opts.Agent == "" {
 		opts.Agent = "weft-go/1"
+	}
+	if opts.CacheCheckpointEvery <= 0 {
+		opts.CacheCheckpointEvery = DefaultCacheCheckpointEvery
 	}
 	if opts.MinBackoff <= 0 {
 		opts.MinBackoff = 20 * time.Millisecond

@@ -57,7 +57,8 @@ const (
 	simClients = 3
 	simCells   = 4
 	simShare   = "sim"
-	maxChain   = 8 // a client starts no transaction while this many of its commits are unanswered
+	maxChain   = 8  // a client starts no transaction while this many of its commits are unanswered
+	raceSeeds  = 40 // TestSim's default under the race detector
 )
 
 // run is one seeded simulation: a server and clients in a synctest
@@ -211,7 +212,7 @@ func (r *run) startClient(ctx context.Context, i int) {
 		c, err = client.Dial(ctx, r.dialer(i), "server", client.Options{
 			Replica: uint64(10 + i), Rand: rand.NewPCG(r.seed, uint64(i)|uint64(r.lives[i])<<8),
 			MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
-			Cache: r.caches[i],
+			Cache: r.caches[i], CacheCheckpointEvery: 50, // restarts replay little, and checkpoints are exercised
 			OnAcknowledge: func(_ string, id wire.CommitID, v uint64) {
 				r.answered(id, verdict{version: v})
 			},
@@ -317,7 +318,8 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 		// Nothing is ever due by time: the simulator delivers.
 		r.net.SetFaults(transport.Faults{MinDelay: 1 << 50, MaxDelay: 1 << 50})
 		ctx := context.Background()
-		cfg := server.Config{DefaultAccess: server.AccessWrite, Logger: slog.New(slog.DiscardHandler)}
+		cfg := server.Config{DefaultAccess: server.AccessWrite, Logger: slog.New(slog.DiscardHandler),
+			CheckpointEvery: 100} // power losses restore from checkpoints, and replay little
 		cfg.Share.InjectSkipReads = bug == injectSkipReads
 		if bug == injectDrop {
 			cfg.InjectDropBroadcast = 50 // past the setup's Updates
@@ -871,11 +873,19 @@ func (r *run) finalRead(ctx context.Context, s *client.Share) check.Txn {
 // TestSim runs -sim.seeds seeds (or -sim.seed) and checks each history;
 // the last line is "N seeds, T transactions, A anomalies".
 func TestSim(t *testing.T) {
-	list := make([]uint64, 0, *seeds)
+	n := *seeds
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "sim.seeds" })
+	if raceEnabled && !explicit {
+		// The race detector makes a seed 4 times slower: enough seeds to
+		// look for races; make test runs the 200 without it.
+		n = raceSeeds
+	}
+	list := make([]uint64, 0, n)
 	if *oneSeed >= 0 {
 		list = append(list, uint64(*oneSeed))
 	} else {
-		for s := range *seeds {
+		for s := range n {
 			list = append(list, uint64(s))
 		}
 	}
