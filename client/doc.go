@@ -63,7 +63,9 @@
 // state the transaction's snapshot held (the client maps local versions
 // to share versions as it applies changes), and the commit names as deps,
 // for each object it read, the shown pending commits that write it, from
-// the last that also read it on (that one depends on those before it).
+// the last that also read it on (that one depends on those before it),
+// and, for each object it read or wrote that a pending commit created,
+// that commit (the object exists only if it is acknowledged).
 // Deps are by object, not by the version of the part read: a counter's
 // value holds every pending increment, and a rebuild whose ops cancel out
 // installs no new version. docs/protocol.md section 9 says how the server
