@@ -80,7 +80,7 @@ func (s *Share) applyAckedLocked(ch wire.Change) error {
 		return err
 	}
 	if cache := s.c.opts.Cache; cache != nil {
-		if s.mu.acked.Version()-s.mu.cached >= uint64(s.c.opts.CacheCheckpointEvery) {
+		if s.mu.uncacheable > 0 || s.mu.acked.Version()-s.mu.cached >= uint64(s.c.opts.CacheCheckpointEvery) {
 			s.checkpointCacheLocked()
 		} else {
 			s.c.cacheErr(cache.AppendLazy(s.name, ch))
@@ -89,11 +89,19 @@ func (s *Share) applyAckedLocked(ch wire.Change) error {
 	return nil
 }
 
-// checkpointCacheLocked writes the acknowledged state to the cache.
+// checkpointCacheLocked writes the acknowledged state to the cache, unless
+// it may hold commits still pending (see uncacheable): then a later call
+// writes it, once they are answered.
 func (s *Share) checkpointCacheLocked() {
 	cache := s.c.opts.Cache
 	if cache == nil {
 		return
+	}
+	if s.mu.uncacheable > 0 {
+		if len(s.mu.pending) > 0 && s.mu.pending[0].commit.ID.Seq <= s.mu.uncacheable {
+			return
+		}
+		s.mu.uncacheable = 0
 	}
 	v, objs := s.mu.acked.Checkpoint()
 	if err := cache.Checkpoint(s.name, v, objs); err != nil {
@@ -195,29 +203,11 @@ func (s *Share) fromCache() (bool, error) {
 func (s *Share) restoreSpecLocked(cm *wire.Commit, earlier []*spec) (*spec, error) {
 	cm.Share = s.handle
 	p := &spec{share: s, commit: cm, handle: stm.NewHandleFor(cm.ID)}
-	type decode struct {
-		o *stm.Object
-		w wire.Object
-	}
-	var decodes []decode
 	created := map[wire.ObjectID]bool{}
 	for _, op := range cm.Writes {
-		if op.Kind != wire.OpCreate {
-			continue
-		}
-		created[op.Object] = true
-		p.created = append(p.created, op.Object)
-		if op.ObjectKind == wire.ObjectRecord {
-			w := wire.Object{ID: op.Object, Class: op.Class, Kind: wire.ObjectRecord, Fields: op.Fields}
-			o, err := s.materializeLocked(w, nil)
-			if err != nil {
-				return nil, err
-			}
-			if p.own == nil {
-				p.own = map[wire.ObjectID]*stm.Object{}
-			}
-			p.own[op.Object] = o
-			decodes = append(decodes, decode{o, w})
+		if op.Kind == wire.OpCreate {
+			created[op.Object] = true
+			p.created = append(p.created, op.Object)
 		}
 	}
 	var ops []wire.Op
@@ -250,6 +240,37 @@ func (s *Share) restoreSpecLocked(cm *wire.Commit, earlier []*spec) (*spec, erro
 			if q.commit.ID == d {
 				p.deps = append(p.deps, q)
 			}
+		}
+	}
+	// What it touched may be missing from the restored state (older than
+	// what it saw, or without what a hidden earlier commit created): it
+	// cannot be shown, and waits hidden for its verdict.
+	for _, ids := range [2][]wire.ObjectID{p.reads, p.writes} {
+		for _, id := range ids {
+			if _, ok := s.mu.index[id]; !ok {
+				p.hidden = true
+				s.mu.pending = append(s.mu.pending, p)
+				return p, nil
+			}
+		}
+	}
+	type decode struct {
+		o *stm.Object
+		w wire.Object
+	}
+	var decodes []decode
+	for _, op := range cm.Writes {
+		if op.Kind == wire.OpCreate && op.ObjectKind == wire.ObjectRecord {
+			w := wire.Object{ID: op.Object, Class: op.Class, Kind: wire.ObjectRecord, Fields: op.Fields}
+			o, err := s.materializeLocked(w, nil)
+			if err != nil {
+				return nil, err
+			}
+			if p.own == nil {
+				p.own = map[wire.ObjectID]*stm.Object{}
+			}
+			p.own[op.Object] = o
+			decodes = append(decodes, decode{o, w})
 		}
 	}
 	local, err := s.internalLocked(func(tx *stm.Tx) error {

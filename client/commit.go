@@ -424,6 +424,13 @@ func (s *Share) acked(p *spec, v uint64) {
 		return
 	}
 	s.dropLocked(p)
+	if cache := s.c.opts.Cache; cache != nil {
+		// Forgotten before its change reaches the cache (in the same
+		// order on disk): a restart must never find it both pending and
+		// in the cached state. Losing both, or the change alone, only
+		// leaves the cache older.
+		s.c.cacheErr(cache.DeletePending(p.commit.ID, false))
+	}
 	ch := wire.Change{Version: v, Origin: p.commit.ID, Writes: p.commit.Writes}
 	var err error
 	switch {
@@ -439,9 +446,6 @@ func (s *Share) acked(p *spec, v uint64) {
 	}
 	s.mu.Unlock()
 	s.c.forget(p)
-	if cache := s.c.opts.Cache; cache != nil {
-		s.c.cacheErr(cache.DeletePending(p.commit.ID, false))
-	}
 	if err != nil {
 		err = fmt.Errorf("client: share %q: %w", s.name, err)
 		p.handle.Resolve(0, fmt.Errorf("%w: %w", ErrInDoubt, err))

@@ -41,6 +41,9 @@ func (s *Share) load(v uint64, objs []wire.Object) (err error) {
 		err = s.firstLoadLocked(acked, v, objs)
 	}
 	if err == nil {
+		if n := len(s.mu.pending); n > 0 {
+			s.mu.uncacheable = s.mu.pending[n-1].commit.ID.Seq
+		}
 		s.checkpointCacheLocked()
 	}
 	return err

@@ -67,6 +67,12 @@ type Share struct {
 		writers map[wire.ObjectID][]*spec
 		changed chan struct{} // closed when the replica changes; nil while no one waits
 		cached  uint64        // the version of the cache's last checkpoint
+		// uncacheable: the acknowledged state may hold commits of ours
+		// numbered up to this one that are still pending (a snapshot
+		// came while they were unanswered), so the cache takes it only
+		// once they are answered: a restart must never find a commit
+		// both pending and in the cached state. 0 when none.
+		uncacheable uint64
 	}
 }
 
