@@ -50,7 +50,11 @@ func (v verdict) result(id wire.CommitID) Result {
 // Apply decides the commit c and, if it is acknowledged, applies it: the
 // share's version goes up by one. An aborted commit changes nothing but the
 // memory of verdicts. A commit already decided gets its earlier verdict
-// again, with Duplicate set.
+// again, with Duplicate set; one whose id was decided for a commit with
+// other content (a replica id shared by two clients, or by two lives of
+// one without its cache) is aborted with CodeInvalid, and nothing is
+// remembered of it. (Verdicts restored from a checkpoint or a log carry no
+// content, so that check is only made for commits decided since.)
 //
 // The checks, in order (the first failing one decides):
 //
@@ -67,7 +71,12 @@ func (s *Share) Apply(c *wire.Commit) Result {
 	if c == nil {
 		return Result{Code: wire.CodeInvalid, Message: "nil commit"}
 	}
+	digest := s.digest(c)
 	if v, ok, forgotten := s.lookup(c.ID); ok {
+		if v.digest != 0 && v.digest != digest {
+			return Result{ID: c.ID, Code: wire.CodeInvalid, Message: fmt.Sprintf(
+				"commit id %v was already used by another commit: replica %d is shared by two clients, or by two lives of one without its cache", c.ID, c.ID.Replica)}
+		}
 		r := v.result(c.ID)
 		r.Duplicate = true
 		return r
@@ -78,6 +87,7 @@ func (s *Share) Apply(c *wire.Commit) Result {
 			Message: fmt.Sprintf("commit %v is too old: its verdict is no longer kept", c.ID)}
 	}
 	v := s.decide(c)
+	v.digest = digest
 	s.remember(c.ID, v)
 	r := v.result(c.ID)
 	if v.ack {

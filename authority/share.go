@@ -50,6 +50,7 @@ type Share struct {
 	log      []wire.Change // the last cfg.LogSize changes, oldest first
 	logFrom  uint64        // DeltaSince(v) works for every v >= logFrom
 	verdicts map[uint64]*replicaVerdicts
+	scratch  []byte // digest's buffer
 }
 
 // New returns an empty share at version 0 with the default Config.

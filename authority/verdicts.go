@@ -16,6 +16,25 @@ type verdict struct {
 	code      wire.Code
 	message   string
 	conflicts []wire.Read
+	digest    uint64 // of the commit's content (digestOf); 0 if unknown
+}
+
+// digest hashes what a commit asks for (its encoding, without the
+// share handle, which is per connection): a resend has the same, another
+// commit under the same id almost surely not. It uses the share's scratch
+// buffer (the share is used by one goroutine at a time).
+func (s *Share) digest(c *wire.Commit) uint64 {
+	cc := *c
+	cc.Share = 0
+	s.scratch = wire.AppendMessage(s.scratch[:0], &cc)
+	d := uint64(14695981039346656037) // FNV-1a
+	for _, b := range s.scratch {
+		d = (d ^ uint64(b)) * 1099511628211
+	}
+	if cap(s.scratch) > 64<<10 {
+		s.scratch = nil // a big commit's buffer is not kept
+	}
+	return d | 1 // never 0, which means unknown
 }
 
 func (s *Share) lookup(id wire.CommitID) (verdict, bool, bool) {

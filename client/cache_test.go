@@ -1,7 +1,9 @@
 package client_test
 
 import (
+	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -185,5 +187,36 @@ func TestCacheObjectIDs(t *testing.T) {
 	}
 	if second == first {
 		t.Fatalf("both lives created %v", first)
+	}
+}
+
+// TestReplicaReused: a client restarted without its cache under the same
+// replica id numbers its commits from 1 again; the server refuses them
+// with a clear error instead of answering with the old verdicts.
+func TestReplicaReused(t *testing.T) {
+	ctx := testCtx(t)
+	e := startServer(t, false, server.Config{})
+	life := func() error {
+		c, err := client.Dial(ctx, e.net.Dialer("app"), e.addr, client.Options{Replica: 42})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := c.Open(ctx, "reuse", account)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Atomically(ctx, func(tx *stm.Tx) error {
+			balanceF.Of(s.Create(tx, account)).Set(tx, 1)
+			return nil
+		})
+	}
+	if err := life(); err != nil {
+		t.Fatal(err)
+	}
+	err := life()
+	var ae *client.AbortError
+	if !errors.As(err, &ae) || ae.Code != wire.CodeInvalid || !strings.Contains(ae.Message, "commit id 42:1 was already used") {
+		t.Fatalf("the second life's commit: %v, want aborted: id already used", err)
 	}
 }
