@@ -65,7 +65,8 @@ func (v verdict) result(id wire.CommitID) Result {
 //  3. writes: each must apply to the state left by the ops before it in the
 //     commit; otherwise CodeInvalid.
 //
-// c.Share and c.Snapshot are not used. Apply keeps c.Writes (in the log and
+// c.Share and c.Snapshot are not used (Apply zeroes c.Share while it
+// hashes c, and restores it). Apply keeps c.Writes (in the log and
 // in Result.Change): the caller must not modify them afterwards.
 func (s *Share) Apply(c *wire.Commit) Result {
 	if c == nil {

@@ -24,9 +24,10 @@ type verdict struct {
 // commit under the same id almost surely not. It uses the share's scratch
 // buffer (the share is used by one goroutine at a time).
 func (s *Share) digest(c *wire.Commit) uint64 {
-	cc := *c
-	cc.Share = 0
-	s.scratch = wire.AppendMessage(s.scratch[:0], &cc)
+	h := c.Share // set aside for the encoding (a copy would escape)
+	c.Share = 0
+	s.scratch = wire.AppendMessage(s.scratch[:0], c)
+	c.Share = h
 	d := uint64(14695981039346656037) // FNV-1a
 	for _, b := range s.scratch {
 		d = (d ^ uint64(b)) * 1099511628211
