@@ -168,6 +168,18 @@ func (r *run) await(what string, cond func() bool, why ...func() string) {
 	synctest.Wait()
 }
 
+// closed is a condition for await: done is closed.
+func closed(done chan struct{}) func() bool {
+	return func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+}
+
 // endpoint is client i's name on the network.
 func endpoint(i int) string { return fmt.Sprintf("client%d", i) }
 
@@ -229,14 +241,7 @@ func (r *run) startClient(ctx context.Context, i int) {
 			r.t.Error(err)
 		}
 	}()
-	r.await("a client opening the share", func() bool {
-		select {
-		case <-done:
-			return true
-		default:
-			return false
-		}
-	})
+	r.await("a client opening the share", closed(done))
 	if s == nil {
 		r.t.FailNow()
 	}
@@ -291,14 +296,7 @@ func (r *run) restart(ctx context.Context, i int) bool {
 	old := r.clients[i]
 	done := make(chan struct{})
 	go func() { old.Close(); close(done) }()
-	r.await("a killed client's end", func() bool {
-		select {
-		case <-done:
-			return true
-		default:
-			return false
-		}
-	})
+	r.await("a killed client's end", closed(done))
 	if !r.offline[i] {
 		r.net.Heal(endpoint(i), "server")
 	}
@@ -551,14 +549,7 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 		for _, sv := range r.servers {
 			done := make(chan struct{})
 			go func() { sv.srv.Shutdown(sctx); close(done) }()
-			r.await("a server's shutdown", func() bool {
-				select {
-				case <-done:
-					return true
-				default:
-					return false
-				}
-			})
+			r.await("a server's shutdown", closed(done))
 			<-sv.served
 		}
 	})
