@@ -30,6 +30,7 @@ var (
 	txns      = flag.Int("sim.txns", 1000, "transactions per seed")
 	inject    = flag.String("sim.inject", "", "turn on an injected bug: "+injectNames)
 	traceRuns = flag.Bool("sim.trace", false, "log each seed's steps and trace hash")
+	nClients  = flag.Int("sim.clients", 3, "client applications per run")
 )
 
 // The injected bugs the checker must catch (issue #6).
@@ -54,7 +55,6 @@ var (
 
 const (
 	simBalance = 100 // each cell's opening balance
-	simClients = 3
 	simCells   = 4
 	simShare   = "sim"
 	maxChain   = 8  // a client starts no transaction while this many of its commits are unanswered
@@ -329,13 +329,13 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 		r.start(ctx)
 
 		// Clients: each dials and opens while the simulator delivers.
-		r.clients = make([]*client.Client, simClients)
-		r.shares = make([]*client.Share, simClients)
-		r.lives = make([]int, simClients)
-		r.offline = make([]bool, simClients)
-		r.open = make([][]*pendingTxn, simClients)
-		r.running = make([]int, simClients)
-		for i := range simClients {
+		r.clients = make([]*client.Client, *nClients)
+		r.shares = make([]*client.Share, *nClients)
+		r.lives = make([]int, *nClients)
+		r.offline = make([]bool, *nClients)
+		r.open = make([][]*pendingTxn, *nClients)
+		r.running = make([]int, *nClients)
+		for i := range *nClients {
 			r.caches = append(r.caches, newSimCache())
 			r.startClient(ctx, i)
 		}
@@ -370,7 +370,7 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 		}
 
 		// The random phase; each client's transactions run on a worker.
-		for range simClients {
+		for range *nClients {
 			ch := make(chan func(), budget)
 			r.work = append(r.work, ch)
 			go func() {
@@ -389,7 +389,7 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 		for started < budget {
 			switch x := r.rng.IntN(100); {
 			case x < 30:
-				i := r.rng.IntN(simClients)
+				i := r.rng.IntN(*nClients)
 				if r.chain(i) >= maxChain {
 					r.step(r.rng.IntN)
 					break
@@ -413,17 +413,17 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 				synctest.Wait()
 			case x < 40:
 				r.store.sync()
-				r.caches[r.rng.IntN(simClients)].sync()
+				r.caches[r.rng.IntN(*nClients)].sync()
 				r.note(4)
 				synctest.Wait()
 			case x < 41:
 				r.crash(ctx)
 			case x < 44:
-				r.audit(ctx, shares[r.rng.IntN(simClients)])
+				r.audit(ctx, shares[r.rng.IntN(*nClients)])
 			case x < 45:
 				// A client goes offline or comes back, or its application is
 				// killed and starts again, each once in 400 steps.
-				switch i := r.rng.IntN(simClients); r.rng.IntN(4) {
+				switch i := r.rng.IntN(*nClients); r.rng.IntN(4) {
 				case 0:
 					r.toggleOffline(i)
 				case 1:
@@ -439,7 +439,7 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 		}
 		// Settle: every client comes back, and everything is delivered
 		// until every transaction is answered.
-		for i := range simClients {
+		for i := range *nClients {
 			if r.offline[i] {
 				r.toggleOffline(i)
 			}
