@@ -120,7 +120,15 @@ func (s *Share) resyncLocked(acked *authority.Share, v uint64, objs []wire.Objec
 			continue
 		}
 		w, _ := acked.Object(o.ID)
-		if _, err := s.materializeLocked(w, nil); err != nil {
+		// A record this client created in a pending commit, hidden since,
+		// comes back as the same object: the application may hold it.
+		var own *stm.Object
+		for _, p := range s.mu.pending {
+			if x := p.own[o.ID]; x != nil {
+				own = x
+			}
+		}
+		if _, err := s.materializeLocked(w, own); err != nil {
 			return err
 		}
 	}
