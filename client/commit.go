@@ -452,10 +452,17 @@ func (s *Share) acked(p *spec, v uint64) {
 		s.fail(err)
 		return
 	}
-	p.handle.Resolve(v, nil)
-	if s.c.opts.OnAcknowledge != nil {
-		s.c.opts.OnAcknowledge(s.name, p.commit.ID, v)
+	resolve := func() {
+		p.handle.Resolve(v, nil)
+		if s.c.opts.OnAcknowledge != nil {
+			s.c.opts.OnAcknowledge(s.name, p.commit.ID, v)
+		}
 	}
+	if s.inDelta {
+		s.later = append(s.later, resolve)
+		return
+	}
+	resolve()
 }
 
 // aborted handles the Abort of p: p and every pending commit that depends

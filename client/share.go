@@ -40,6 +40,12 @@ type Share struct {
 	// Used by the reader goroutine only.
 	transfer []wire.Object
 	opened   uint64 // Opened's version
+	// inDelta and later (reader only): while a Delta is applied, the
+	// verdicts of our commits it reports wait in later until all of it
+	// is, so that no one woken by them sees (or races with) a replica in
+	// the middle of it.
+	inDelta bool
+	later   []func()
 
 	mu struct {
 		sync.Mutex
@@ -351,11 +357,18 @@ func (s *Share) receive(m wire.Message) {
 			s.transfer = nil
 		}
 	case *wire.Delta:
+		s.inDelta = true
 		for _, ch := range m.Changes {
 			if err = s.change(ch); err != nil {
 				break
 			}
 		}
+		s.inDelta = false
+		for _, f := range s.later {
+			f()
+		}
+		clear(s.later)
+		s.later = s.later[:0]
 		if err == nil && !m.More {
 			s.readyOnce.Do(func() { close(s.ready) })
 		}
