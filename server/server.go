@@ -169,6 +169,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		if expired { // the sessions were abandoned, however fast they went
+			s.log.Warn("server shut down: flush abandoned", "err", ctx.Err())
+			return ctx.Err()
+		}
 		s.log.Info("server shut down")
 		return nil
 	case <-ctx.Done():
