@@ -38,6 +38,14 @@ func (s *Share) digest(c *wire.Commit) uint64 {
 	return d | 1 // never 0, which means unknown
 }
 
+// Acknowledged reports whether the share remembers commit id as
+// acknowledged (a copy restored from a checkpoint and a log remembers the
+// commits of the log, and those its checkpoint remembered).
+func (s *Share) Acknowledged(id wire.CommitID) bool {
+	v, ok, _ := s.lookup(id)
+	return ok && v.ack
+}
+
 func (s *Share) lookup(id wire.CommitID) (verdict, bool, bool) {
 	rv := s.verdicts[id.Replica]
 	if rv == nil {

@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/weft-stm/weft/authority"
 	"github.com/weft-stm/weft/stm"
@@ -168,6 +169,14 @@ func (s *Share) fromCache() (bool, error) {
 	createdShown := map[wire.ObjectID]bool{}
 	rebuild := s.hideWhereLocked(func(p *spec) bool {
 		doomed := false
+		// A dep that is neither restored nor known to be in the restored
+		// state (acknowledged, but its change lost with the crash): what
+		// the commit read of it is missing.
+		for _, d := range p.commit.Deps {
+			if !slices.ContainsFunc(p.deps, func(q *spec) bool { return q.commit.ID == d }) && !acked.Acknowledged(d) {
+				doomed = true
+			}
+		}
 		for _, r := range p.commit.Reads {
 			if !createdShown[r.Object] && !acked.ReadCurrent(r, p.commit.ID.Replica) {
 				doomed = true
