@@ -162,16 +162,15 @@ func (s *Share) fromCache() (bool, error) {
 	// The acknowledged state the cache holds may be older than what a
 	// restored commit read (its latest changes are written unsynced, and
 	// a crash loses them), or newer (changes of others that arrived while
-	// the commit was pending): shown on it, a commit whose reads do not
-	// hold would show a state the server never had. It is hidden, with
-	// what builds on it, until its verdict. Reads of objects that shown
-	// earlier commits create hold.
+	// the commit was pending), and may lack a dep of it (acknowledged,
+	// gone from the pending commits, its change lost): shown on it, such a
+	// commit would show a state the server never had. A commit is hidden,
+	// with what builds on it, until its verdict, unless each of its deps
+	// is restored or acknowledged in the state, and each of its reads
+	// holds there (reads of what earlier shown commits create do).
 	createdShown := map[wire.ObjectID]bool{}
 	rebuild := s.hideWhereLocked(func(p *spec) bool {
 		doomed := false
-		// A dep that is neither restored nor known to be in the restored
-		// state (acknowledged, but its change lost with the crash): what
-		// the commit read of it is missing.
 		for _, d := range p.commit.Deps {
 			if !slices.ContainsFunc(p.deps, func(q *spec) bool { return q.commit.ID == d }) && !acked.Acknowledged(d) {
 				doomed = true
