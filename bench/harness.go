@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,8 +108,9 @@ func (s sample) total() uint64 {
 
 // measure runs inst's workers for d and returns what they did. A GC runs
 // just before the clock starts, so garbage from earlier runs is not billed
-// to this one.
-func measure(inst *Instance, d time.Duration) (sample, error) {
+// to this one. With prof set, a CPU profile of the measured window alone
+// (not the setup, nor the check) goes to that file.
+func measure(inst *Instance, d time.Duration, prof string) (sample, error) {
 	if len(inst.Workers) == 0 {
 		return sample{}, errors.New("instance has no workers")
 	}
@@ -152,15 +156,17 @@ func measure(inst *Instance, d time.Duration) (sample, error) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	stopProfile, perr := startProfile(prof)
 	start := time.Now()
 	close(begin)
 	time.Sleep(d)
 	stop.Store(true)
 	done.Wait()
 	elapsed := time.Since(start)
+	perr = errors.Join(perr, stopProfile())
 	runtime.ReadMemStats(&after)
 
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(errors.Join(errs...), perr); err != nil {
 		return sample{}, err
 	}
 	if inst.Elapsed != nil {
@@ -178,8 +184,29 @@ func measure(inst *Instance, d time.Duration) (sample, error) {
 	return s, nil
 }
 
-// runOnce sets up a fresh instance, measures it for d and closes it.
-func runOnce(row Row, d time.Duration) (s sample, err error) {
+// startProfile starts a CPU profile to the file path, if any, and returns
+// what stops it.
+func startProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return func() error { return nil }, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return func() error { return nil }, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
+}
+
+// runOnce sets up a fresh instance, measures it for d (profiling that
+// window to prof, if set) and closes it.
+func runOnce(row Row, d time.Duration, prof string) (s sample, err error) {
 	inst, err := row.Setup()
 	if errors.Is(err, ErrSkip) {
 		return sample{}, err
@@ -194,7 +221,7 @@ func runOnce(row Row, d time.Duration) (s sample, err error) {
 			}
 		}
 	}()
-	return measure(inst, d)
+	return measure(inst, d, prof)
 }
 
 // A Result is one line of the report: a metric of one system on one case,
@@ -264,6 +291,9 @@ type runner struct {
 	warmup   time.Duration
 	count    int
 	progress io.Writer
+	// profile, when set, is the prefix of one CPU profile file per timed
+	// repetition: profile.case.system.rep.
+	profile string
 }
 
 // runCase measures every row of c. Repetitions are interleaved (rep 1 of
@@ -309,7 +339,7 @@ func (rn *runner) runCase(s *Suite, c *Case) []*Result {
 			if res[i].thru.Skipped != "" {
 				continue
 			}
-			if _, err := runOnce(row, rn.warmup); err != nil {
+			if _, err := runOnce(row, rn.warmup, ""); err != nil {
 				fail(i, err)
 			}
 		}
@@ -319,7 +349,11 @@ func (rn *runner) runCase(s *Suite, c *Case) []*Result {
 			if res[i].thru.Err != nil || res[i].thru.Skipped != "" {
 				continue
 			}
-			smp, err := runOnce(row, rn.duration)
+			prof := ""
+			if rn.profile != "" {
+				prof = fmt.Sprintf("%s.%s.%s.%d", rn.profile, c.Name, strings.ReplaceAll(row.System, "/", "_"), rep)
+			}
+			smp, err := runOnce(row, rn.duration, prof)
 			if err != nil {
 				fail(i, err)
 				continue

@@ -14,7 +14,6 @@ import (
 	"os"
 	"regexp"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -46,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		warmup   = fs.Duration("warmup", 100*time.Millisecond, "untimed run of each row before its first repetition (at most -duration; 0 for none)")
 		cases    = fs.String("cases", "", "cases to run: comma-separated names (exact match on `case` or `suite/case`) or regexps (otherwise)")
 		systems  = fs.String("systems", "", "systems to run: comma-separated exact names (default all)")
-		cpuProf  = fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (go tool pprof reads it)")
+		cpuProf  = fs.String("cpuprofile", "", "write a CPU profile of each timed repetition (its measured window only) to `prefix`.case.system.rep; go tool pprof merges several")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: bench [flags] [suite ...]\n\nsuites:\n")
@@ -65,17 +64,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *duration <= 0 || *count <= 0 || *warmup < 0 {
 		fmt.Fprintln(stderr, "bench: -duration and -count must be positive, -warmup not negative")
 		return 2
-	}
-	if *cpuProf != "" {
-		f, err := os.Create(*cpuProf)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "bench: -cpuprofile: %v\n", err)
-			return 2
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	caseFilter, err := newCaseFilter(*cases)
 	if err != nil {
@@ -99,7 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if load, ok := loadAverage(); ok && load > float64(runtime.NumCPU())/2 {
 		fmt.Fprintf(stderr, "bench: load average %.2f on %d CPUs: other processes compete, expect noisy numbers\n", load, runtime.NumCPU())
 	}
-	rn := &runner{duration: *duration, warmup: min(*warmup, *duration), count: *count, progress: stderr}
+	rn := &runner{duration: *duration, warmup: min(*warmup, *duration), count: *count, progress: stderr, profile: *cpuProf}
 	code, ran := 0, 0
 	for _, s := range selected {
 		var results []*Result

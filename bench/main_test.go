@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -305,7 +308,7 @@ func TestRunCaseFailures(t *testing.T) {
 // allocation per op, or every allocs/commit row would be inflated.
 func TestHarnessDoesNotAllocate(t *testing.T) {
 	nop := func() error { return nil }
-	s, err := measure(&Instance{Workers: []func() error{nop}}, 20*time.Millisecond)
+	s, err := measure(&Instance{Workers: []func() error{nop}}, 20*time.Millisecond, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,5 +403,36 @@ func checkCountsExact(t *testing.T, inst *Instance, k uint64) {
 	ops[len(ops)-1]++
 	if err := inst.Check(ops); err == nil {
 		t.Errorf("check accepted a miscount %v", ops)
+	}
+}
+
+// TestCPUProfilePerRepetition: -cpuprofile writes one profile per timed
+// repetition of each row, named after its case and system, and none for
+// the warm-up.
+func TestCPUProfilePerRepetition(t *testing.T) {
+	prefix := filepath.Join(t.TempDir(), "p")
+	s := &Suite{Name: "t", Cases: []Case{{Name: "c", Unit: "ops/s", Rows: []Row{
+		{System: "a/b", Setup: func() (*Instance, error) {
+			return &Instance{Workers: []func() error{func() error { return nil }}}, nil
+		}},
+	}}}}
+	rn := &runner{duration: 5 * time.Millisecond, warmup: time.Millisecond, count: 2, progress: io.Discard, profile: prefix}
+	for _, r := range rn.runCase(s, &s.Cases[0]) {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	got, err := filepath.Glob(prefix + ".*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{prefix + ".c.a_b.1", prefix + ".c.a_b.2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("profiles %v, want %v", got, want)
+	}
+	for _, f := range got {
+		if fi, err := os.Stat(f); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: empty or missing (%v)", f, err)
+		}
 	}
 }
