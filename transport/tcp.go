@@ -180,6 +180,7 @@ type TCPConn struct {
 	bw      *wire.Writer // encodes a batch into batch (AppendFrame: it writes nothing)
 	batch   []byte
 	wlim    *wire.Limits // the limits w and bw have
+	swatch  deadlineWatch
 
 	// Owned by the Recv in progress (recvSem) unless asked, when the
 	// reader goroutine owns rb and r until it sends its result.
@@ -187,9 +188,10 @@ type TCPConn struct {
 	rb      readBuf
 	r       *wire.Reader // reads from rb
 	rlim    *wire.Limits // the limits r has
-	direct  bool         // Recv may read the socket itself: the TLS handshake is over
-	asked   bool         // the reader goroutine reads a frame not yet returned
-	rerr    error        // the final Recv error
+	rwatch  deadlineWatch
+	direct  bool  // Recv may read the socket itself: the TLS handshake is over
+	asked   bool  // the reader goroutine reads a frame not yet returned
+	rerr    error // the final Recv error
 	want    chan struct{}
 	results chan recvResult
 
@@ -242,6 +244,7 @@ func newTCPConn(nc net.Conn, lim wire.Limits) *TCPConn {
 	c.rb = readBuf{nc: nc, buf: make([]byte, recvBufSize)}
 	c.r = wire.NewReader(&c.rb, l) // rb is an io.ByteReader: not wrapped again
 	c.rlim = &l
+	c.swatch.set, c.rwatch.set = nc.SetWriteDeadline, nc.SetReadDeadline
 	_, isTLS := nc.(*tls.Conn)
 	c.direct = !isTLS
 	c.wg.Add(1)
@@ -341,21 +344,9 @@ func (c *TCPConn) send(ctx context.Context, write func() error) error {
 	}
 	// The wire.Writer takes no context: an ended ctx sets a past write
 	// deadline, which fails the write.
-	var fired chan struct{}
-	var stop func() bool
-	if ctx.Done() != nil {
-		fired = make(chan struct{})
-		stop = context.AfterFunc(ctx, func() {
-			c.nc.SetWriteDeadline(time.Unix(1, 0))
-			close(fired)
-		})
-	}
+	c.swatch.watch(ctx)
 	c.cw.n = 0
 	err := write()
-	if stop != nil && !stop() {
-		<-fired
-		c.nc.SetWriteDeadline(time.Time{})
-	}
 	if err == nil {
 		return nil
 	}
@@ -408,6 +399,9 @@ func (c *TCPConn) Recv(ctx context.Context) (wire.Message, error) {
 				return c.result(c.r.ReadMessage())
 			}
 		}
+		// The reader goroutine's reads are not this Recv's to interrupt
+		// through a deadline (it selects on ctx instead).
+		c.rwatch.release()
 		c.want <- struct{}{} // room for one, and the loop took the last
 		c.asked = true
 	}
@@ -454,25 +448,7 @@ func (c *TCPConn) result(m wire.Message, err error) (wire.Message, error) {
 // longer than the buffer (!ok). It returns ctx.Err() when ctx ends first:
 // what it read stays in the buffer, so nothing is lost. A failed read is
 // kept in the buffer, to be reported by the Reader as it would have been.
-func (c *TCPConn) await(ctx context.Context) (ok bool, err error) {
-	var w readWatch
-	ok, err = c.awaitWatched(ctx, &w)
-	if w.stop != nil && !w.stop() {
-		<-w.fired
-		c.nc.SetReadDeadline(time.Time{})
-	}
-	return ok, err
-}
-
-// readWatch is ctx's watch over the reads of an await, set up only when a
-// read may block; it stays on the stack, so a Recv that finds its frame
-// buffered allocates nothing for it.
-type readWatch struct {
-	fired chan struct{}
-	stop  func() bool
-}
-
-func (c *TCPConn) awaitWatched(ctx context.Context, w *readWatch) (bool, error) {
+func (c *TCPConn) await(ctx context.Context) (bool, error) {
 	for {
 		switch c.rb.frameState(c.rlim.MaxFrameSize) {
 		case frameReady:
@@ -488,14 +464,7 @@ func (c *TCPConn) awaitWatched(ctx context.Context, w *readWatch) (bool, error) 
 		}
 		// Only now, when a read may block, is ctx watched: a Recv that
 		// finds its frame buffered pays nothing for it.
-		if w.stop == nil && ctx.Done() != nil {
-			fired := make(chan struct{})
-			w.fired = fired
-			w.stop = context.AfterFunc(ctx, func() {
-				c.nc.SetReadDeadline(time.Unix(1, 0))
-				close(fired)
-			})
-		}
+		c.rwatch.watch(ctx)
 		if err := c.rb.fill(); err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 				return false, ctxErr // interrupted: not a failure of the stream
@@ -628,8 +597,74 @@ func (c *TCPConn) Close() error {
 		close(c.closing)
 		err = c.nc.Close()
 		c.wg.Wait()
+		// No context keeps the connection alive through its watch.
+		c.swatch.close()
+		c.rwatch.close()
 	})
 	return err
+}
+
+// deadlineWatch makes the end of a context interrupt the blocking reads
+// (or the writes) of a connection, by setting a deadline in the past. It
+// stays registered from one call to the next as long as they pass
+// contexts that end together (the same Done channel): a goroutine reading
+// or writing with one context for its life registers it once, not at
+// every call. Its methods are called by the holder of the direction's
+// semaphore, and by Close.
+type deadlineWatch struct {
+	set func(time.Time) error // the connection's SetReadDeadline or SetWriteDeadline
+
+	mu     sync.Mutex // Close may release the watch while a call holds it
+	done   <-chan struct{}
+	stop   func() bool
+	fired  chan struct{}
+	closed bool
+}
+
+// watch makes ctx's end interrupt the calls from now on.
+func (w *deadlineWatch) watch(ctx context.Context) {
+	d := ctx.Done()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if d == w.done || w.closed {
+		return
+	}
+	w.releaseLocked()
+	if d == nil {
+		return
+	}
+	fired, set := make(chan struct{}), w.set
+	w.done, w.fired = d, fired
+	w.stop = context.AfterFunc(ctx, func() {
+		set(time.Unix(1, 0))
+		close(fired)
+	})
+}
+
+// release stops watching; a deadline the watch set is cleared.
+func (w *deadlineWatch) release() {
+	w.mu.Lock()
+	w.releaseLocked()
+	w.mu.Unlock()
+}
+
+// close releases the watch for good.
+func (w *deadlineWatch) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.releaseLocked()
+	w.mu.Unlock()
+}
+
+func (w *deadlineWatch) releaseLocked() {
+	if w.stop == nil {
+		return
+	}
+	if !w.stop() {
+		<-w.fired
+		w.set(time.Time{})
+	}
+	w.done, w.stop, w.fired = nil, nil, nil
 }
 
 // RemoteAddr returns the peer's address.

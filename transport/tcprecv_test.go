@@ -146,3 +146,50 @@ func TestTCPMixedFrameSizes(t *testing.T) {
 		})
 	}
 }
+
+// A context stays watched from one call to the next; once it has ended
+// between calls, a call with another context is not interrupted by the
+// deadline its end set, in either direction.
+func TestTCPContextEndedBetweenCalls(t *testing.T) {
+	raw, s := rawPair(t, wire.Limits{})
+	ctx, cancel := context.WithCancel(context.Background())
+	other, cancelOther := context.WithCancel(context.Background())
+	defer cancelOther()
+
+	// Reads: the watch is set up by a Recv that has to wait.
+	go raw.Write(frames(&wire.Ping{Nonce: 1}))
+	if got, err := s.Recv(ctx); err != nil || got.(*wire.Ping).Nonce != 1 {
+		t.Fatalf("Recv: %v, %v", got, err)
+	}
+	cancel()
+	if _, err := s.Recv(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Recv with the ended context: %v, want Canceled", err)
+	}
+	go raw.Write(frames(&wire.Ping{Nonce: 2}))
+	if got, err := s.Recv(other); err != nil || got.(*wire.Ping).Nonce != 2 {
+		t.Fatalf("Recv with another context: %v, %v", got, err)
+	}
+
+	// Writes.
+	wctx, wcancel := context.WithCancel(context.Background())
+	if err := s.Send(wctx, &wire.Ping{Nonce: 3}); err != nil {
+		t.Fatal(err)
+	}
+	wcancel()
+	if err := s.Send(wctx, &wire.Ping{Nonce: 4}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Send with the ended context: %v, want Canceled", err)
+	}
+	if err := s.Send(other, &wire.Ping{Nonce: 5}); err != nil {
+		t.Fatalf("Send with another context: %v", err)
+	}
+	if err := s.Send(context.Background(), &wire.Ping{Nonce: 6}); err != nil {
+		t.Fatalf("Send with no context: %v", err)
+	}
+	r := wire.NewReader(raw, wire.Limits{})
+	for _, want := range []uint64{3, 5, 6} {
+		m, err := r.ReadMessage()
+		if err != nil || m.(*wire.Ping).Nonce != want {
+			t.Fatalf("peer read %v, %v; want Ping %d", m, err, want)
+		}
+	}
+}
