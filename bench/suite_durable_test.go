@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-stm/weft/server"
+	"github.com/weft-stm/weft/store/memstore"
 	"github.com/weft-stm/weft/store/pebblestore"
 	"github.com/weft-stm/weft/wire"
 )
@@ -227,5 +229,43 @@ func TestSecondsPerOp(t *testing.T) {
 	}
 	if v := res[0].Median(); v < 0.0199 || v > 0.0201 {
 		t.Errorf("value %v s, want 0.02", v)
+	}
+}
+
+// BenchmarkDurableWithoutSync runs the weft workloads of durable-64c and
+// durable-64g on the in-memory store (nothing is synced, nothing waits)
+// beside the Pebble store they use in the suite: how much of their time
+// is durability, and how much the network, the client and the server.
+// Each sub-benchmark is one 2 s measurement (run with -benchtime 1x);
+// commits/s is the figure.
+func BenchmarkDurableWithoutSync(b *testing.B) {
+	stores := []struct {
+		name string
+		open storeOpener
+	}{
+		{"memstore", func() (server.Store, func() error, error) {
+			return memstore.New(), func() error { return nil }, nil
+		}},
+		{"pebble", openPebbleStore},
+	}
+	for _, oneClient := range []bool{false, true} {
+		for _, st := range stores {
+			name := "64c/" + st.name
+			if oneClient {
+				name = "64g/" + st.name
+			}
+			b.Run(name, func(b *testing.B) {
+				inst, err := weftDurable(st.open, oneClient)()
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer inst.Close()
+				s, err := measure(inst, 2*time.Second, "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(s.total())/s.elapsed.Seconds(), "commits/s")
+			})
+		}
 	}
 }
