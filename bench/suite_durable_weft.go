@@ -316,7 +316,10 @@ func weftRestart() (*Instance, error) {
 	if err == nil {
 		seeded, err = e.seedCells(restartBig, restartObjects)
 	}
-	if err = errors.Join(err, e.close(), closeStore(st)); err != nil {
+	if err != nil {
+		err = fmt.Errorf("seeding the shares: %w", err)
+	}
+	if err = errors.Join(err, e.closeWithin(restartTimeout), closeStore(st)); err != nil {
 		release()
 		return nil, err
 	}
@@ -343,6 +346,9 @@ func weftRestart() (*Instance, error) {
 
 	// Phase 2: a restored server commits the log.
 	counts, err := writeLog(st, logEvery, seeded)
+	if err != nil {
+		err = fmt.Errorf("writing the log: %w", err)
+	}
 	if err = errors.Join(err, closeStore(st)); err != nil {
 		release()
 		return nil, err
@@ -369,6 +375,7 @@ func weftRestart() (*Instance, error) {
 		stop := func() error { return errors.Join(e.close(), closeStore(st)) }
 		s, err := e.open(restartSmall)
 		if err != nil {
+			err = fmt.Errorf("restarted server: opening share %s: %w", restartSmall, err)
 			return 0, nil, nil, errors.Join(err, stop())
 		}
 		took := time.Since(start)
@@ -439,7 +446,7 @@ func writeLog(st server.Store, checkpointEvery int, seeded uint64) ([]int64, err
 	if err == nil && ver != seeded+uint64(restartLog) {
 		err = fmt.Errorf("log commits reached version %d, want %d: share %s not restored at version %d?", ver, seeded+uint64(restartLog), restartBig, seeded)
 	}
-	return counts, errors.Join(err, e.close())
+	return counts, errors.Join(err, e.closeWithin(restartTimeout))
 }
 
 // checkRestartStore opens the store in dir and checks that the big share

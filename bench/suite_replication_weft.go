@@ -104,20 +104,26 @@ func serveWeft(srv *server.Server) (*weftEnv, error) {
 }
 
 // close closes every client, then shuts the server down.
-func (e *weftEnv) close() error {
+func (e *weftEnv) close() error { return e.closeWithin(stopTimeout) }
+
+// closeWithin is close with d for the server to finish its work (a
+// checkpoint of a large share takes seconds) and stop.
+func (e *weftEnv) closeWithin(d time.Duration) error {
 	var errs []error
 	for _, c := range e.clients {
 		errs = append(errs, c.Close())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	errs = append(errs, e.srv.Shutdown(ctx))
+	if err := e.srv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("weft Shutdown: %w", err))
+	}
 	select {
 	case err := <-e.served:
 		if !errors.Is(err, server.ErrServerClosed) {
 			errs = append(errs, fmt.Errorf("weft Serve: %w", err))
 		}
-	case <-time.After(stopTimeout):
+	case <-time.After(d):
 		errs = append(errs, errors.New("weft server did not stop"))
 	}
 	return errors.Join(errs...)
