@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/weft-stm/weft/authority"
 	"github.com/weft-stm/weft/wire"
@@ -19,61 +20,86 @@ var errShareFailed = errors.New("server: the share's store failed")
 // commit is decided and its change queued in the store (Store.Append, in
 // version order), and what must wait for durability (its Ack, the
 // Updates, a transfer to a session opening the share) is queued on the
-// share's pipeline. The pipeline's goroutine waits for each item's change
-// to be durable, in order, and then publishes it under the lock. So many
-// commits share one sync, every session still gets the share's Acks,
-// Updates and transfers in version order, and nothing a client sees was
-// not durable first.
+// server's publisher. The publisher's goroutine waits for each item's
+// change to be durable, in the order they were queued (the store makes
+// changes durable in that order, whatever their share), and then
+// publishes it under its share's lock. So many commits share one sync,
+// every session still gets a share's Acks, Updates and transfers in
+// version order, and nothing a client sees was not durable first. One
+// goroutine serves every share: after a sync it publishes what the sync
+// made durable for all of them, where a goroutine per share would each
+// be woken for its own.
 
-// pipeItem is one step of a share's pipeline.
-type pipeItem struct {
-	wait    func() error // nil: nothing of its own to wait for
-	publish func()       // called under the share's lock once durable
+// publisher publishes the items of every share of a server with a store.
+type publisher struct {
+	mu      sync.Mutex
+	queue   []pubItem
+	spare   []pubItem // the other buffer: the two swap roles
+	running bool      // a publisher goroutine runs
 }
 
-// publishLocked publishes publish at once if the share has no store,
-// else once wait (if any) and everything queued before are durable. sh is
-// locked.
+// pubItem is one item to publish once its change is durable.
+type pubItem struct {
+	sh      *share
+	wait    func() error // nil: nothing of its own to wait for
+	publish func()       // called under sh's lock once durable
+}
+
+// publishLocked publishes publish at once if the share has no store, or
+// has nothing waiting and wait is nil; else once wait (if any) and
+// everything queued before are durable. sh is locked.
 func (sh *share) publishLocked(wait func() error, publish func()) {
-	if sh.store == nil {
+	if sh.store == nil || (wait == nil && sh.waiting == 0) {
 		publish()
 		return
 	}
-	sh.pipe = append(sh.pipe, pipeItem{wait: wait, publish: publish})
-	if !sh.draining {
-		sh.draining = true
-		go sh.drain()
+	sh.waiting++
+	p := &sh.srv.pub
+	p.mu.Lock()
+	p.queue = append(p.queue, pubItem{sh: sh, wait: wait, publish: publish})
+	start := !p.running
+	p.running = true
+	p.mu.Unlock()
+	if start {
+		go p.run()
 	}
 }
 
-// drain publishes the pipeline's items in order as they become durable,
-// until it is empty.
-func (sh *share) drain() {
+// run publishes the queued items in order as they become durable, until
+// the queue is empty. An item of a share that failed is dropped.
+func (p *publisher) run() {
 	for {
-		sh.mu.Lock()
-		if len(sh.pipe) == 0 || sh.failed != nil {
-			sh.draining = false
-			sh.mu.Unlock()
+		p.mu.Lock()
+		if len(p.queue) == 0 {
+			p.running = false
+			p.mu.Unlock()
 			return
 		}
-		it := sh.pipe[0]
-		sh.mu.Unlock()
-		var err error
-		if it.wait != nil {
-			err = it.wait()
-		}
-		sh.mu.Lock()
-		if err != nil {
-			sh.failLocked(fmt.Errorf("%w: %w", errShareFailed, err))
-			sh.draining = false
+		batch := p.queue
+		p.queue = p.spare[:0]
+		p.mu.Unlock()
+		for i, it := range batch {
+			var err error
+			if it.wait != nil {
+				err = it.wait()
+			}
+			sh := it.sh
+			sh.mu.Lock()
+			sh.waiting--
+			switch {
+			case sh.failed != nil:
+			case err != nil:
+				sh.failLocked(fmt.Errorf("%w: %w", errShareFailed, err))
+			default:
+				it.publish()
+				sh.maybeCheckpointLocked()
+			}
 			sh.mu.Unlock()
-			return
+			batch[i] = pubItem{} // not kept alive by the reused buffer
 		}
-		sh.pipe[0] = pipeItem{}
-		sh.pipe = sh.pipe[1:]
-		it.publish()
-		sh.maybeCheckpointLocked()
-		sh.mu.Unlock()
+		p.mu.Lock()
+		p.spare = batch[:0]
+		p.mu.Unlock()
 	}
 }
 
@@ -103,7 +129,6 @@ func (sh *share) failLocked(err error) {
 		return
 	}
 	sh.failed = err
-	sh.pipe = nil
 	sh.srv.log.Error("share store failed; share closed", "share", sh.name, "err", err)
 	for h := range sh.subs {
 		h.sess.deliver(&wire.ShareClosed{Share: h.id, Code: wire.CodeInternal, Message: err.Error()})
@@ -121,21 +146,33 @@ func (sh *share) failLocked(err error) {
 	}()
 }
 
-// maybeCheckpointLocked writes a checkpoint once the store holds
-// Config.CheckpointEvery changes after the last, so that a restart
-// replays a bounded log. sh is locked: commits wait meanwhile.
+// maybeCheckpointLocked starts a checkpoint once the store holds
+// Config.CheckpointEvery changes after the last and none is waiting to be
+// published, so that a restart replays a bounded log. The checkpoint runs
+// on a goroutine of its own, so that the publisher goes on publishing for
+// the other shares; it holds the share's lock: the share's commits wait
+// meanwhile. sh is locked.
 func (sh *share) maybeCheckpointLocked() {
-	if sh.store == nil || sh.st.Version()-sh.checkpointed < uint64(sh.srv.cfg.CheckpointEvery) || len(sh.pipe) > 0 {
+	if sh.store == nil || sh.checkpointing || sh.st.Version()-sh.checkpointed < uint64(sh.srv.cfg.CheckpointEvery) || sh.waiting > 0 {
 		return
 	}
-	ver, objs := sh.st.Checkpoint()
-	if err := sh.store.Checkpoint(sh.name, ver, objs); err != nil {
-		// The changes are still in the store: only the restart is longer.
-		sh.srv.log.Warn("checkpoint failed", "share", sh.name, "version", ver, "err", err)
-		return
-	}
-	sh.checkpointed = ver
-	sh.srv.log.Info("checkpoint", "share", sh.name, "version", ver, "objects", len(objs)-1)
+	sh.checkpointing = true
+	go func() {
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		sh.checkpointing = false
+		if sh.failed != nil || sh.waiting > 0 {
+			return // the next publication starts it again
+		}
+		ver, objs := sh.st.Checkpoint()
+		if err := sh.store.Checkpoint(sh.name, ver, objs); err != nil {
+			// The changes are still in the store: only the restart is longer.
+			sh.srv.log.Warn("checkpoint failed", "share", sh.name, "version", ver, "err", err)
+			return
+		}
+		sh.checkpointed = ver
+		sh.srv.log.Info("checkpoint", "share", sh.name, "version", ver, "objects", len(objs)-1)
+	}()
 }
 
 // restore loads every share the store holds. It runs once, before the

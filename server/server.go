@@ -25,6 +25,7 @@ type Server struct {
 	drain      chan struct{}  // closed by Shutdown once every session stopped reading
 	drainOne   sync.Once
 	broadcasts atomic.Int64 // Updates broadcast, while Config.InjectDropBroadcast counts them
+	pub        publisher    // with a store (persist.go)
 
 	mu struct {
 		sync.Mutex
@@ -189,8 +190,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // the open handles of sessions, under one lock. Holding mu serialises
 // Apply and orders every session's Acks and Updates by version.
 //
-// Lock order: share.mu, then session.out.mu. Server.mu is never held with
-// either.
+// Lock order: share.mu, then session.out.mu or publisher.mu. Server.mu is
+// never held with any of them.
 type share struct {
 	name  string
 	srv   *Server
@@ -200,10 +201,10 @@ type share struct {
 	subs  map[*handle]struct{} // open handles, of every session
 
 	// With a store (see persist.go).
-	pipe         []pipeItem // waiting for durability, in version order
-	draining     bool       // a drain goroutine runs
-	failed       error      // the store failed: the share is closed
-	checkpointed uint64     // version of the last checkpoint
+	waiting       int    // items on the publisher, not yet published
+	failed        error  // the store failed: the share is closed
+	checkpointed  uint64 // version of the last checkpoint
+	checkpointing bool   // a checkpoint goroutine runs
 }
 
 func (s *Server) newShare(name string, st *authority.Share) *share {
