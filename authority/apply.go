@@ -244,72 +244,132 @@ func (o *object) part(rd *wire.Read) (stamp, bool) {
 // shadow is what write validation tracks of an object while it walks a
 // commit's ops.
 type shadow struct {
+	id      wire.ObjectID
 	exists  bool
 	kind    wire.ObjectKind
 	listLen uint64
 }
 
-var opObjectKind = map[wire.OpKind]wire.ObjectKind{
-	wire.OpSetField: wire.ObjectRecord, wire.OpVarSet: wire.ObjectVar,
-	wire.OpCounterAdd: wire.ObjectCounter, wire.OpMapPut: wire.ObjectMap,
-	wire.OpMapDelete: wire.ObjectMap, wire.OpSetAdd: wire.ObjectSet,
-	wire.OpSetRemove: wire.ObjectSet, wire.OpListSet: wire.ObjectList,
-	wire.OpListAppend: wire.ObjectList,
+// shadows holds the shadows of the objects a commit's ops touched so far.
+// Most commits touch a few objects: those are searched in a list that
+// lives on the caller's stack; a map indexes the list once it grows long.
+type shadows struct {
+	list  []shadow
+	index map[wire.ObjectID]int // nil while the list is short
+}
+
+const shadowsLinear = 16
+
+// find returns the position of id's shadow, or -1.
+func (ss shadows) find(id wire.ObjectID) int {
+	if ss.index != nil {
+		if i, ok := ss.index[id]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range ss.list {
+		if ss.list[i].id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// add returns ss with sh appended, at position len(ss.list).
+func (ss shadows) add(sh shadow) shadows {
+	ss.list = append(ss.list, sh)
+	n := len(ss.list)
+	switch {
+	case ss.index != nil:
+		ss.index[sh.id] = n - 1
+	case n > shadowsLinear:
+		ss.index = make(map[wire.ObjectID]int, 2*n)
+		for i := range ss.list {
+			ss.index[ss.list[i].id] = i
+		}
+	}
+	return ss
+}
+
+// shadowOf returns the shadow of id in the current state.
+func (s *Share) shadowOf(id wire.ObjectID) shadow {
+	sh := shadow{id: id}
+	if o := s.objects[id]; o != nil && !o.removed {
+		sh.exists, sh.kind, sh.listLen = true, o.kind, uint64(len(o.list))
+	}
+	return sh
+}
+
+// opObjectKind returns the kind of object op kind k applies to, and
+// whether k is an op on an existing object.
+func opObjectKind(k wire.OpKind) (wire.ObjectKind, bool) {
+	switch k {
+	case wire.OpSetField:
+		return wire.ObjectRecord, true
+	case wire.OpVarSet:
+		return wire.ObjectVar, true
+	case wire.OpCounterAdd:
+		return wire.ObjectCounter, true
+	case wire.OpMapPut, wire.OpMapDelete:
+		return wire.ObjectMap, true
+	case wire.OpSetAdd, wire.OpSetRemove:
+		return wire.ObjectSet, true
+	case wire.OpListSet, wire.OpListAppend:
+		return wire.ObjectList, true
+	}
+	return 0, false
 }
 
 // checkWrites validates ops against the current state without changing it.
 func (s *Share) checkWrites(ops []wire.Op) error {
-	shadows := map[wire.ObjectID]*shadow{}
-	get := func(id wire.ObjectID) *shadow {
-		if sh := shadows[id]; sh != nil {
-			return sh
-		}
-		sh := &shadow{}
-		if o := s.objects[id]; o != nil && !o.removed {
-			*sh = shadow{exists: true, kind: o.kind, listLen: uint64(len(o.list))}
-		}
-		shadows[id] = sh
-		return sh
+	var buf [8]shadow
+	ss := shadows{list: buf[:0]}
+	fail := func(i int, format string, args ...any) error {
+		return fmt.Errorf("writes[%d] (%v on %v): %s", i, ops[i].Kind, ops[i].Object, fmt.Sprintf(format, args...))
 	}
 	for i := range ops {
 		op := &ops[i]
-		fail := func(format string, args ...any) error {
-			return fmt.Errorf("writes[%d] (%v on %v): %s", i, op.Kind, op.Object, fmt.Sprintf(format, args...))
-		}
 		switch op.Kind {
 		case wire.OpCreate:
-			_, inShare := s.objects[op.Object]
-			if inShare || shadows[op.Object] != nil {
-				return fail("object id already used")
+			if _, inShare := s.objects[op.Object]; inShare || ss.find(op.Object) >= 0 {
+				return fail(i, "object id already used")
 			}
 			if op.ObjectKind < wire.ObjectRecord || op.ObjectKind > wire.ObjectList {
-				return fail("bad object kind %v", op.ObjectKind)
+				return fail(i, "bad object kind %v", op.ObjectKind)
 			}
 			if len(op.Fields) > 0 && op.ObjectKind != wire.ObjectRecord {
-				return fail("fields on a %v", op.ObjectKind)
+				return fail(i, "fields on a %v", op.ObjectKind)
 			}
-			shadows[op.Object] = &shadow{exists: true, kind: op.ObjectKind}
+			ss = ss.add(shadow{id: op.Object, exists: true, kind: op.ObjectKind})
 			continue
 		case wire.OpRemove:
-			sh := get(op.Object)
-			if !sh.exists {
-				return fail("no such object in the share")
+			j := ss.find(op.Object)
+			if j < 0 {
+				j, ss = len(ss.list), ss.add(s.shadowOf(op.Object))
 			}
-			sh.exists = false
+			if !ss.list[j].exists {
+				return fail(i, "no such object in the share")
+			}
+			ss.list[j].exists = false
 			continue
 		}
-		want, ok := opObjectKind[op.Kind]
+		want, ok := opObjectKind(op.Kind)
 		if !ok {
-			return fail("unknown op kind")
+			return fail(i, "unknown op kind")
 		}
-		sh := get(op.Object)
+		j := ss.find(op.Object)
+		if j < 0 {
+			j, ss = len(ss.list), ss.add(s.shadowOf(op.Object))
+		}
+		sh := &ss.list[j]
 		switch {
 		case !sh.exists:
-			return fail("no such object in the share")
+			return fail(i, "no such object in the share")
 		case sh.kind != want:
-			return fail("object is a %v", sh.kind)
+			return fail(i, "object is a %v", sh.kind)
 		case op.Kind == wire.OpListSet && op.Index >= sh.listLen:
-			return fail("index %d out of range (length %d)", op.Index, sh.listLen)
+			return fail(i, "index %d out of range (length %d)", op.Index, sh.listLen)
 		case op.Kind == wire.OpListAppend:
 			sh.listLen += uint64(len(op.Values))
 		}
