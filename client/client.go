@@ -615,12 +615,20 @@ func (c *Client) writeLoop(conn transport.Conn, quit chan struct{}) {
 
 // readLoop receives every message of conn and dispatches it, until the
 // connection fails. It applies Acks and Updates to the replicas itself,
-// so that each follows its share's version order.
+// so that each follows its share's version order. Updates of one share
+// that have arrived together go to the share together (Share.updates).
 func (c *Client) readLoop(conn transport.Conn) error {
+	buffered, _ := conn.(transport.Buffered)
+	var next wire.Message // received while gathering Updates: handled next
+	var run []*wire.Update
 	for {
-		m, err := conn.Recv(context.Background())
-		if err != nil {
-			return err
+		m := next
+		next = nil
+		if m == nil {
+			var err error
+			if m, err = conn.Recv(context.Background()); err != nil {
+				return err
+			}
 		}
 		switch m := m.(type) {
 		case *wire.Ping:
@@ -635,7 +643,30 @@ func (c *Client) readLoop(conn transport.Conn) error {
 		case *wire.Delta:
 			c.toShare(m.Share, m)
 		case *wire.Update:
-			c.toShare(m.Share, m)
+			run = append(run[:0], m)
+			var err error
+			for buffered != nil && len(run) < maxRun && buffered.Buffered() {
+				var n wire.Message
+				if n, err = conn.Recv(context.Background()); err != nil {
+					break
+				}
+				if u, ok := n.(*wire.Update); ok && u.Share == m.Share {
+					run = append(run, u)
+					continue
+				}
+				next = n
+				break
+			}
+			c.mu.Lock()
+			s := c.mu.shares[m.Share]
+			c.mu.Unlock()
+			if s != nil {
+				s.updates(run)
+			}
+			clear(run) // not kept alive by the reused buffer
+			if err != nil {
+				return err
+			}
 		case *wire.ShareClosed:
 			if s := c.toShare(m.Share, m); s != nil {
 				c.mu.Lock()
@@ -655,6 +686,9 @@ func (c *Client) readLoop(conn transport.Conn) error {
 		}
 	}
 }
+
+// maxRun is the most Updates the reader gathers into one run.
+const maxRun = 256
 
 func (c *Client) toShare(h wire.ShareHandle, m wire.Message) *Share {
 	c.mu.Lock()

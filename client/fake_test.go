@@ -327,3 +327,68 @@ func TestDependsOnCreator(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateRun: Updates of a share that arrive together and write the
+// same objects are applied to the replica as one local commit, which
+// observers count as one commit per Update; a run that also touches
+// something else is applied Update by Update, with the same result.
+func TestUpdateRun(t *testing.T) {
+	f, c, s := fakeSession(t)
+	ctx := testCtx(t)
+	o := record(t, s, 1)
+	ws := c.Workspace()
+	counts := make(chan int, 128)
+	defer ws.Subscribe(o, func(ch stm.Change) { counts <- ch.Commits }).Close()
+
+	send := func(from uint64, n int, extra bool) {
+		msgs := make([]wire.Message, n)
+		for i := range msgs {
+			w := []wire.Op{{Kind: wire.OpCounterAdd, Object: oid(4), Delta: 1}}
+			if extra && i == n/2 {
+				w = append(w, wire.Op{Kind: wire.OpMapPut, Object: oid(5), Key: wire.String("k"), Value: wire.Int(int64(i))})
+			}
+			msgs[i] = &wire.Update{Share: 1, Version: from + uint64(i), Origin: wire.CommitID{Replica: 2, Seq: from + uint64(i)}, Writes: w}
+		}
+		if err := f.conn.SendBatch(ctx, msgs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.WaitVersion(ctx, from+uint64(n)-1); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	local := ws.Version()
+	send(4, 50, false)
+	if got := ws.Version() - local; got != 1 {
+		t.Fatalf("50 Updates of one counter sent together took %d local commits, want 1", got)
+	}
+	if _, got := snapshot(t, s); got[oid(3)].Hits != 52 {
+		t.Fatalf("hits %d after 50 increments of 2, want 52", got[oid(3)].Hits)
+	}
+
+	local = ws.Version()
+	send(54, 10, true) // the sixth also writes the map
+	if got := ws.Version() - local; got != 10 {
+		t.Fatalf("10 Updates, one of them writing another object too, took %d local commits, want 10", got)
+	}
+	if _, got := snapshot(t, s); got[oid(3)].Hits != 62 {
+		t.Fatalf("hits %d after 10 more increments, want 62", got[oid(3)].Hits)
+	}
+	seen := 0
+	for seen < 60 { // the observer runs after the commits
+		select {
+		case n := <-counts:
+			seen += n
+		case <-ctx.Done():
+			t.Fatalf("observers counted %d commits, want 60", seen)
+		}
+	}
+	if got, _ := tagsF.Of(o).Get(stm.Auto, "k"); got != 5 {
+		t.Fatalf("tag k = %d, want 5", got)
+	}
+	select {
+	case n := <-counts:
+		t.Fatalf("observers counted %d commits more than the 60 Updates", n)
+	default:
+	}
+}

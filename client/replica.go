@@ -282,6 +282,90 @@ func (s *Share) change(ch wire.Change) error {
 	return s.applyLocked(ch.Version, ch.Writes, nil)
 }
 
+// updates handles a run of Updates of the share, in version order, that
+// arrived together. A run that only changes objects the replica shows,
+// all of them in every Update (a stream of writes to the same objects, as
+// quotes or game state are), while the share has no pending commit, is
+// applied to the replica as one local commit that counts as one commit
+// per Update (stm.Tx.SetCommits): the per-commit work of the workspace
+// is paid once per run, and observers see what they would have seen had
+// they been slower. Any other run is handled Update by Update.
+func (s *Share) updates(us []*wire.Update) {
+	if len(us) > 1 && s.Err() == nil {
+		done, err := s.applyRun(us)
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		if done {
+			return
+		}
+	}
+	for _, u := range us {
+		s.receive(u)
+	}
+}
+
+// applyRun applies us as one local commit if it can (see updates), and
+// reports whether it did; when it did not, it changed nothing.
+func (s *Share) applyRun(us []*wire.Update) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.acked == nil || len(s.mu.pending) > 0 {
+		return false, nil
+	}
+	var objs []wire.ObjectID // the objects of the first Update
+	n := 0
+	for i, u := range us {
+		for _, op := range u.Writes {
+			if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || s.mu.foreign[op.Object] {
+				return false, nil
+			}
+			if _, ok := s.mu.index[op.Object]; !ok {
+				return false, nil
+			}
+			if i == 0 {
+				if !slices.Contains(objs, op.Object) {
+					objs = append(objs, op.Object)
+				}
+			} else if !slices.Contains(objs, op.Object) {
+				return false, nil
+			}
+		}
+		if i > 0 && !sameObjects(u.Writes, objs) {
+			return false, nil
+		}
+		n += len(u.Writes)
+	}
+	ops := make([]wire.Op, 0, n)
+	for _, u := range us {
+		if err := s.applyAckedLocked(wire.Change{Version: u.Version, Origin: u.Origin, Writes: u.Writes}); err != nil {
+			return true, fmt.Errorf("client: share %q: %w", s.name, err)
+		}
+		ops = append(ops, u.Writes...)
+	}
+	local, err := s.internalLocked(func(tx *stm.Tx) error {
+		tx.SetCommits(len(us))
+		return stm.ApplyOps(tx, ops, s.resolveLocked)
+	})
+	if err != nil {
+		return true, err
+	}
+	s.advanceLocked(local, us[len(us)-1].Version)
+	return true, nil
+}
+
+// sameObjects reports whether ops write every one of objs (they write no
+// other: the caller checked).
+func sameObjects(ops []wire.Op, objs []wire.ObjectID) bool {
+	for _, id := range objs {
+		if !slices.ContainsFunc(ops, func(op wire.Op) bool { return op.Object == id }) {
+			return false
+		}
+	}
+	return true
+}
+
 // applyLocked applies ops, which the acknowledged state (at version v)
 // already holds, to the replica. Objects a pending commit writes too are
 // rebuilt instead: their acknowledged state, then the pending commits'

@@ -19,7 +19,7 @@ func (b *base) observed() *base { return b }
 // than they arrive.
 type Change struct {
 	Version uint64    // the version of the latest commit included
-	Commits int       // how many commits this Change covers
+	Commits int       // how many commits this Change covers (0 if it only carries more of one the previous Change counted)
 	Fields  []FieldID // for an *Object: the fields that changed; 0 stands for its unknown fields (record.go)
 	Keys    []any     // for a *Map or *Set: keys changed; for a *List: indices written
 }
@@ -31,6 +31,7 @@ type Subscription struct {
 	fn      func(Change)
 	mu      sync.Mutex
 	pending Change
+	last    uint64 // the version of the last commit counted in Commits
 	has     bool
 	running bool
 	closed  bool
@@ -85,15 +86,21 @@ func (s *Subscription) Close() {
 	s.mu.Unlock()
 }
 
-// post merges a change into the pending one and starts a delivery if none runs.
-func (s *Subscription) post(ver uint64, field FieldID, hasField bool, keys []any) {
+// post merges a change of the commit at version ver, which stands for
+// commits commits, into the pending one and starts a delivery if none
+// runs. A commit that changed several fields of an observed record posts
+// once per field, and is counted once.
+func (s *Subscription) post(ver uint64, commits int, field FieldID, hasField bool, keys []any) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
 	s.pending.Version = ver
-	s.pending.Commits++
+	if ver != s.last {
+		s.last = ver
+		s.pending.Commits += commits
+	}
 	if hasField {
 		if s.fields == nil {
 			s.fields = map[FieldID]struct{}{}
@@ -137,6 +144,12 @@ func (s *Subscription) deliver() {
 	}
 }
 
+// SetCommits makes the transaction's commit count as n commits in the
+// Changes its observers get (Change.Commits), where a commit counts as
+// one: a replica that applies n commits of other replicas as one local
+// commit says so. The last call wins; n below 1 counts as 1.
+func (tx *Tx) SetCommits(n int) { tx.st().commits = n }
+
 // changeSet collects, during a commit, what observed objects changed.
 type changeSet struct {
 	items []changeItem
@@ -156,17 +169,19 @@ func (cs *changeSet) add(b *base, keys []any) {
 	cs.items = append(cs.items, changeItem{b: b, keys: keys})
 }
 
-func (cs *changeSet) deliver(ver uint64) {
+// deliver posts the changes of the commit at version ver, which stands
+// for commits commits (Tx.SetCommits).
+func (cs *changeSet) deliver(ver uint64, commits int) {
 	for _, it := range cs.items {
 		if l := it.b.subs.list.Load(); l != nil {
 			for _, s := range *l {
-				s.post(ver, 0, false, it.keys)
+				s.post(ver, commits, 0, false, it.keys)
 			}
 		}
 		if o := it.b.owner; o != nil {
 			if l := o.subs.list.Load(); l != nil {
 				for _, s := range *l {
-					s.post(ver, it.b.field, true, nil)
+					s.post(ver, commits, it.b.field, true, nil)
 				}
 			}
 		}

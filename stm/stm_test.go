@@ -591,6 +591,36 @@ func TestObjectAndFieldObservers(t *testing.T) {
 	}
 }
 
+// TestObserverCommitCounts: Change.Commits counts commits, not the
+// fields they changed, and a commit made with SetCommits counts as many.
+func TestObserverCommitCounts(t *testing.T) {
+	ws := stm.NewWorkspace()
+	defer ws.Close()
+	a, b := stm.NewVarField[int](1, "a"), stm.NewVarField[int](2, "b")
+	o := stm.NewObject(ws, stm.NewClass("Pair", 4, a, b))
+	calls := make(chan stm.Change, 8)
+	defer ws.Subscribe(o, func(c stm.Change) { calls <- c }).Close()
+	both := func(tx *stm.Tx) error { a.Of(o).Set(tx, 1); b.Of(o).Set(tx, 2); return nil }
+	if err := ws.Atomically(ctx, both); err != nil {
+		t.Fatal(err)
+	}
+	var got stm.Change
+	for len(got.Fields) < 2 { // the two fields may arrive in one call or two
+		c := <-calls
+		got.Fields = append(got.Fields, c.Fields...)
+		got.Commits += c.Commits
+	}
+	if got.Commits != 1 {
+		t.Fatalf("one commit writing two fields counted as %d commits", got.Commits)
+	}
+	if err := ws.Atomically(ctx, func(tx *stm.Tx) error { tx.SetCommits(5); a.Of(o).Set(tx, 3); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-calls; c.Commits != 5 {
+		t.Fatalf("a commit made with SetCommits(5) counted as %d", c.Commits)
+	}
+}
+
 func TestListChunkMergeKeepsBothWriters(t *testing.T) {
 	ws := stm.NewWorkspace()
 	l := stm.NewList[int](ws)

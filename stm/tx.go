@@ -131,9 +131,10 @@ type txState struct {
 	locked   []*base // objects locked by the commit in progress
 	// The entry found last: a transaction usually touches one object
 	// several times in a row (read then write, a loop over a list).
-	hotB   *base
-	hotIdx int
-	tag    any // Tx.SetTag
+	hotB    *base
+	hotIdx  int
+	tag     any // Tx.SetTag
+	commits int // Tx.SetCommits
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -281,7 +282,7 @@ func (s *txState) reset() {
 	clear(s.changes.items)
 	s.changes.items = s.changes.items[:0]
 	s.retract()
-	s.ws, s.err, s.tag = nil, nil, nil
+	s.ws, s.err, s.tag, s.commits = nil, nil, nil, 0
 	s.snap, s.gen, s.nextGen = 0, 0, 0
 	s.readOnly, s.retry = false, false
 }

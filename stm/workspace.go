@@ -250,7 +250,7 @@ func (s *txState) commit() (uint64, error) {
 		ws.commit.lw.Store(max(ws.commit.lw.Load(), ws.scanLowWater()))
 	}
 	if len(s.changes.items) != 0 {
-		s.changes.deliver(ver)
+		s.changes.deliver(ver, max(s.commits, 1))
 	}
 	return ver, nil
 }
