@@ -92,7 +92,7 @@ func (s *Share) Apply(c *wire.Commit) Result {
 	s.remember(c.ID, v)
 	r := v.result(c.ID)
 	if v.ack {
-		r.Change = s.log[len(s.log)-1]
+		r.Change = s.logAt(len(s.log) - 1)
 	}
 	return r
 }
@@ -440,12 +440,18 @@ func (o *object) setEntry(k wire.Value, present bool, x wire.Value, v, replica u
 	e.st.write(v, replica)
 }
 
+// appendLog adds ch to the log, a ring of the last LogSize changes: once
+// full, each change takes the place of the oldest, so that keeping the
+// log allocates nothing per change.
 func (s *Share) appendLog(ch wire.Change) {
-	s.log = append(s.log, ch)
-	// Trim in batches, so that a commit costs O(1) amortised: the log holds
-	// between LogSize and 2*LogSize changes.
-	if len(s.log) > 2*s.cfg.LogSize {
-		s.log = append(s.log[:0:0], s.log[len(s.log)-s.cfg.LogSize:]...)
+	if len(s.log) < s.cfg.LogSize {
+		s.log = append(s.log, ch)
+	} else {
+		s.log[s.logHead] = ch
+		s.logHead = (s.logHead + 1) % len(s.log)
 	}
-	s.logFrom = s.log[0].Version - 1
+	s.logFrom = s.logAt(0).Version - 1
 }
+
+// logAt returns the log's change i, counted from the oldest.
+func (s *Share) logAt(i int) wire.Change { return s.log[(s.logHead+i)%len(s.log)] }

@@ -55,3 +55,44 @@ func TestCheckWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestDeltaSinceRing: the log keeps the last LogSize changes as a ring;
+// DeltaSince serves every version it reaches back to, across wrap-arounds,
+// and returns a slice that later changes do not overwrite.
+func TestDeltaSinceRing(t *testing.T) {
+	s := NewWithConfig("test", Config{LogSize: 3})
+	x := wire.ObjectID{Replica: 1, Seq: 1}
+	apply := func(v uint64, w wire.Op) {
+		if err := s.ApplyChange(wire.Change{Version: v, Writes: []wire.Op{w}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(1, wire.Op{Kind: wire.OpCreate, Object: x, ObjectKind: wire.ObjectVar})
+	var kept []wire.Change
+	for v := uint64(2); v <= 11; v++ {
+		apply(v, wire.Op{Kind: wire.OpVarSet, Object: x, Value: wire.Int(int64(v))})
+		for since := uint64(0); since <= v; since++ {
+			got, ok := s.DeltaSince(since)
+			if want := since+3 >= v; ok != want {
+				t.Fatalf("at version %d, DeltaSince(%d) ok = %v, want %v", v, since, ok, want)
+			}
+			if !ok {
+				continue
+			}
+			if len(got) != int(v-since) {
+				t.Fatalf("at version %d, DeltaSince(%d) has %d changes", v, since, len(got))
+			}
+			for i, ch := range got {
+				if ch.Version != since+1+uint64(i) {
+					t.Fatalf("at version %d, DeltaSince(%d)[%d] is version %d", v, since, i, ch.Version)
+				}
+			}
+		}
+		if v == 5 {
+			kept, _ = s.DeltaSince(3)
+		}
+	}
+	if len(kept) != 2 || kept[0].Version != 4 || kept[1].Version != 5 {
+		t.Fatalf("a delta taken earlier changed: %+v", kept)
+	}
+}

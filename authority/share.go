@@ -47,7 +47,8 @@ type Share struct {
 	cfg      Config
 	version  uint64
 	objects  map[wire.ObjectID]*object
-	log      []wire.Change // the last cfg.LogSize changes, oldest first
+	log      []wire.Change // the last cfg.LogSize changes, a ring (appendLog)
+	logHead  int           // the oldest change's index in log
 	logFrom  uint64        // DeltaSince(v) works for every v >= logFrom
 	verdicts map[uint64]*replicaVerdicts
 	scratch  []byte // digest's buffer

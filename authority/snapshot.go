@@ -2,7 +2,6 @@ package authority
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -12,14 +11,22 @@ import (
 
 // DeltaSince returns the changes after version v, in version order, and
 // true; or false when the log no longer reaches back to v (or v is ahead
-// of the share): the caller then sends a snapshot. The returned changes are
-// shared with the log: do not modify them.
+// of the share): the caller then sends a snapshot. The slice is the
+// caller's; the changes' ops are shared with the log: do not modify them.
 func (s *Share) DeltaSince(v uint64) ([]wire.Change, bool) {
 	if v > s.version || v < s.logFrom {
 		return nil, false
 	}
-	i, _ := slices.BinarySearchFunc(s.log, v+1, func(c wire.Change, v uint64) int { return cmp.Compare(c.Version, v) })
-	return s.log[i:], true
+	// The log's versions follow each other: v+1 is at v+1-oldest.
+	i := len(s.log)
+	if i > 0 {
+		i = int(v + 1 - s.logAt(0).Version)
+	}
+	out := make([]wire.Change, len(s.log)-i)
+	for j := range out {
+		out[j] = s.logAt(i + j)
+	}
+	return out, true
 }
 
 // Snapshot returns the share's objects at Version, in chunks that fit lim:

@@ -315,7 +315,6 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 		return false, nil
 	}
 	var objs []wire.ObjectID // the objects of the first Update
-	n := 0
 	for i, u := range us {
 		for _, op := range u.Writes {
 			if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || s.mu.foreign[op.Object] {
@@ -335,18 +334,20 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 		if i > 0 && !sameObjects(u.Writes, objs) {
 			return false, nil
 		}
-		n += len(u.Writes)
 	}
-	ops := make([]wire.Op, 0, n)
 	for _, u := range us {
 		if err := s.applyAckedLocked(wire.Change{Version: u.Version, Origin: u.Origin, Writes: u.Writes}); err != nil {
 			return true, fmt.Errorf("client: share %q: %w", s.name, err)
 		}
-		ops = append(ops, u.Writes...)
 	}
 	local, err := s.internalLocked(func(tx *stm.Tx) error {
 		tx.SetCommits(len(us))
-		return stm.ApplyOps(tx, ops, s.resolveLocked)
+		for _, u := range us {
+			if err := stm.ApplyOps(tx, u.Writes, s.resolveLocked); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return true, err
