@@ -182,9 +182,11 @@ type TCPConn struct {
 	wlim    *wire.Limits // the limits w and bw have
 	swatch  deadlineWatch
 
-	// Owned by the Recv in progress (recvSem) unless asked, when the
-	// reader goroutine owns rb and r until it sends its result.
-	recvSem chan struct{} // held by the Recv in progress
+	// Owned by the Recv in progress (recvMu) unless asked, when the
+	// reader goroutine owns rb and r until it sends its result. A mutex,
+	// not a channel: Recv and Buffered take it once per message, and
+	// only a caller breaking the one-receiver rule ever waits for it.
+	recvMu  sync.Mutex // held by the Recv in progress
 	rb      readBuf
 	r       *wire.Reader // reads from rb
 	rlim    *wire.Limits // the limits r has
@@ -230,7 +232,6 @@ func newTCPConn(nc net.Conn, lim wire.Limits) *TCPConn {
 	c := &TCPConn{
 		nc:      nc,
 		sendSem: make(chan struct{}, 1),
-		recvSem: make(chan struct{}, 1),
 		want:    make(chan struct{}, 1),
 		results: make(chan recvResult, 1),
 		closing: make(chan struct{}),
@@ -368,14 +369,8 @@ func (c *TCPConn) send(ctx context.Context, write func() error) error {
 
 // Recv implements Conn.
 func (c *TCPConn) Recv(ctx context.Context) (wire.Message, error) {
-	select {
-	case c.recvSem <- struct{}{}:
-	case <-c.closing:
-		return nil, ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-c.recvSem }()
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
 	if c.rerr != nil {
 		return nil, c.rerr
 	}
@@ -383,6 +378,9 @@ func (c *TCPConn) Recv(ctx context.Context) (wire.Message, error) {
 	case <-c.closing:
 		return nil, ErrClosed
 	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	if !c.asked {
 		// r is ours: give it the limits this frame is read under.
@@ -420,12 +418,10 @@ func (c *TCPConn) Recv(ctx context.Context) (wire.Message, error) {
 // Buffered implements Buffered: a whole frame (or a bad length prefix, or
 // the error that ended the stream) is in the read buffer.
 func (c *TCPConn) Buffered() bool {
-	select {
-	case c.recvSem <- struct{}{}:
-	default:
+	if !c.recvMu.TryLock() {
 		return false // a Recv is in progress: not called as documented
 	}
-	defer func() { <-c.recvSem }()
+	defer c.recvMu.Unlock()
 	if c.rerr != nil {
 		return true
 	}
