@@ -44,6 +44,8 @@ func durableSuite() *Suite {
 						weftDurable(openPebbleStore, false)),
 					{System: sysPebble, Note: "github.com/cockroachdb/pebble/v2 in a fresh temp dir, 64 goroutines each Set(own key, 8 bytes, pebble.Sync)",
 						Setup: pebbleSync},
+					{System: sysTCPEcho, Note: "bare loopback TCP echo server, 64 clients, 64-byte frames, a goroutine per connection on both sides: the round trips/s 64 connections allow on this machine, whatever the server does (each commit is one round trip)",
+						Setup: func() (*Instance, error) { return tcpEcho(durableClients) }},
 				},
 			},
 			{

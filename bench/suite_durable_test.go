@@ -29,6 +29,7 @@ var durableCases = []string{"durable-64c", "durable-64g", "durable-64c-redis", "
 var durableRows = [][2]string{
 	{"durable-64c", sysWeft},
 	{"durable-64c", sysPebble},
+	{"durable-64c", sysTCPEcho},
 	{"durable-64g", sysWeft},
 	{"durable-64g", sysPebble},
 	{"durable-64c-redis", sysWeft},

@@ -53,42 +53,75 @@ func sum(ops []uint64) uint64 {
 
 // tcpEchoRTT: a loopback TCP server echoing 64-byte frames to one client,
 // which sends a numbered frame and waits for it to come back.
-func tcpEchoRTT() (*Instance, error) {
+func tcpEchoRTT() (*Instance, error) { return tcpEcho(1) }
+
+// tcpEcho: a loopback TCP server echoing 64-byte frames to n clients,
+// each of which sends a numbered frame and waits for it to come back, a
+// goroutine per connection on both sides, as Go servers do.
+func tcpEcho(n int) (*Instance, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	var echoed atomic.Uint64
+	var served sync.WaitGroup
+	accepted := make(chan net.Conn, n)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		conn, err := ln.Accept()
-		ln.Close()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		buf := make([]byte, rttFrameBytes)
-		for {
-			if _, err := io.ReadFull(conn, buf); err != nil {
+		defer served.Wait()
+		for range n {
+			conn, err := ln.Accept()
+			if err != nil {
 				return
 			}
-			echoed.Add(1) // before the reply, so Check never runs ahead of it
-			if _, err := conn.Write(buf); err != nil {
-				return
-			}
+			accepted <- conn
+			served.Go(func() {
+				buf := make([]byte, rttFrameBytes)
+				for {
+					if _, err := io.ReadFull(conn, buf); err != nil {
+						return
+					}
+					echoed.Add(1) // before the reply, so Check never runs ahead of it
+					if _, err := conn.Write(buf); err != nil {
+						return
+					}
+				}
+			})
 		}
 	}()
-	conn, err := net.DialTimeout("tcp", ln.Addr().String(), opTimeout)
-	if err != nil {
+	var conns []net.Conn
+	// stop closes the connections, which ends the echo goroutines, and
+	// waits for the server.
+	stop := func() error {
+		var err error
+		for _, c := range conns {
+			err = errors.Join(err, c.Close())
+		}
+		conns = nil
 		ln.Close()
-		<-done
-		return nil, err
+		for {
+			select {
+			case c := <-accepted:
+				c.Close()
+			case <-done:
+				return err
+			case <-time.After(stopTimeout):
+				return errors.Join(err, errors.New("echo server did not stop"))
+			}
+		}
 	}
-	out, in := make([]byte, rttFrameBytes), make([]byte, rttFrameBytes)
-	var seq uint64
-	return &Instance{
-		Workers: []func() error{func() error {
+	var workers []func() error
+	for range n {
+		conn, err := net.DialTimeout("tcp", ln.Addr().String(), opTimeout)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		conns = append(conns, conn)
+		out, in := make([]byte, rttFrameBytes), make([]byte, rttFrameBytes)
+		var seq uint64
+		workers = append(workers, func() error {
 			seq++
 			binary.BigEndian.PutUint64(out, seq)
 			if _, err := conn.Write(out); err != nil {
@@ -101,23 +134,21 @@ func tcpEchoRTT() (*Instance, error) {
 				return fmt.Errorf("frame %d came back as %x", seq, in[:8])
 			}
 			return nil
-		}},
+		})
+	}
+	return &Instance{
+		Workers: workers,
 		Check: func(ops []uint64) error {
-			if got := echoed.Load(); got != ops[0] {
-				return fmt.Errorf("server echoed %d frames, client counted %d round trips", got, ops[0])
+			var sum uint64
+			for _, o := range ops {
+				sum += o
+			}
+			if got := echoed.Load(); got != sum {
+				return fmt.Errorf("server echoed %d frames, clients counted %d round trips", got, sum)
 			}
 			return nil
 		},
-		Close: func() error {
-			err := conn.Close()
-			ln.Close()
-			select {
-			case <-done:
-			case <-time.After(stopTimeout):
-				return errors.New("echo server did not stop")
-			}
-			return err
-		},
+		Close: stop,
 	}, nil
 }
 
