@@ -53,6 +53,12 @@
 //     of ours stays on top of another's, and counter increments add up.
 //     A hidden commit's Ack applies it like an Update; a transaction that
 //     touches what a hidden commit wrote waits for its verdict first.
+//     Updates of one share that arrive together, all writing the same
+//     objects, while the share has no pending commit (a stream of quotes,
+//     say) are applied to the replica as one local commit, which
+//     observers count as one commit per Update (stm.Change.Commits); the
+//     states in between are never shown, as a reader that came a moment
+//     later would not have seen them.
 //   - An Ack applies the commit to the acknowledged state; the replica
 //     shows it already.
 //   - An Abort rejects the commit and every pending commit that depends
