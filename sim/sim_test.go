@@ -124,8 +124,8 @@ func (r *run) note(parts ...uint64) {
 	}
 }
 
-// step waits for quiescence, then delivers one message to an end chosen
-// by pick among those waiting, or, if none waits, lets fake time pass so
+// step waits for quiescence, then delivers a message (or a burst of
+// them) to an end chosen by pick among those waiting, or, if none waits, lets fake time pass so
 // that timers (reconnection backoff) fire. It reports whether anything
 // was waiting.
 func (r *run) step(pick func(n int) int) bool {
@@ -144,7 +144,15 @@ func (r *run) step(pick func(n int) int) bool {
 		return false
 	}
 	e := ends[pick(len(ends))]
-	h, _ := r.net.DeliverOne(e)
+	// Now and then a burst, as TCP hands them over: the receiver finds
+	// several messages arrived together (a client applies a run of
+	// Updates as one local commit, a session answers several commits
+	// with one write). A fixed order (pick always 0) delivers one.
+	burst := 1
+	if pick(4) == 0 {
+		burst += pick(8)
+	}
+	h, _ := r.net.DeliverN(e, burst)
 	toServer := uint64(0)
 	if e.To == "server" {
 		toServer = 1

@@ -41,25 +41,37 @@ func (n *Network) Waiting() []End {
 // simulator that delivers one message per step, waiting for the receiver
 // to be done with it, gets the same run from the same choices.
 func (n *Network) DeliverOne(e End) (uint64, bool) {
+	h, k := n.DeliverN(e, 1)
+	return h, k == 1
+}
+
+// DeliverN is DeliverOne for the up to k oldest messages in flight to e,
+// in order, delivered at once: the receiver finds them all arrived (its
+// Buffered says so after each Recv), as a TCP connection may hand over a
+// burst. It returns a hash of what was delivered and how many messages.
+func (n *Network) DeliverN(e End, k int) (uint64, int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	best := -1
-	for i, f := range n.flights {
-		if f.to.id == e.Conn && f.to.local == e.To && (best < 0 || f.order < n.flights[best].order) {
-			best = i
-		}
-	}
-	if best < 0 {
-		return 0, false
-	}
-	f := heap.Remove(&n.flights, best).(*flight)
-	f.to.inflight--
 	h := fnv.New64a()
-	if f.it.frame != nil {
-		h.Write(f.it.frame)
-	} else {
-		h.Write([]byte{byte(f.t)})
+	done := 0
+	for ; done < k; done++ {
+		best := -1
+		for i, f := range n.flights {
+			if f.to.id == e.Conn && f.to.local == e.To && (best < 0 || f.order < n.flights[best].order) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		f := heap.Remove(&n.flights, best).(*flight)
+		f.to.inflight--
+		if f.it.frame != nil {
+			h.Write(f.it.frame)
+		} else {
+			h.Write([]byte{byte(f.t)})
+		}
+		n.deliverLocked(f)
 	}
-	n.deliverLocked(f)
-	return h.Sum64(), true
+	return h.Sum64(), done
 }
