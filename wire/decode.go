@@ -516,17 +516,11 @@ type updateOne struct {
 	one [1]Op
 }
 
-// newWithOne returns a new Commit or Update whose one-op Writes d decodes
-// into the same allocation.
-func newWithOne(t Type, d *decoder) Message {
-	if t == TypeCommit {
-		c := new(commitOne)
-		d.one = &c.one
-		return &c.m
-	}
-	u := new(updateOne)
-	d.one = &u.one
-	return &u.m
+// decodeOther decodes the payload of m, a message off the hot path, with
+// d, and returns d as it ends.
+func decodeOther(m Message, d decoder) decoder {
+	m.decodePayload(&d)
+	return d
 }
 
 // DecodeMessage decodes a frame body: a type byte and its payload, with no
@@ -547,20 +541,34 @@ func decodeBody(body []byte, base int, lim *Limits) (Message, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
+	// The messages of the hot path are decoded through their concrete
+	// types, so that d stays on the stack; a call through the Message
+	// interface would move it to the heap, once per message.
 	var m Message
 	switch t {
-	case TypeCommit, TypeUpdate:
+	case TypeCommit:
 		// Most commits write one op: it comes in the message's
 		// allocation (see withOne).
-		m = newWithOne(t, &d)
+		c := new(commitOne)
+		d.one = &c.one
+		c.m.decodePayload(&d)
+		m = &c.m
+	case TypeUpdate:
+		u := new(updateOne)
+		d.one = &u.one
+		u.m.decodePayload(&d)
+		m = &u.m
+	case TypeAck:
+		a := new(Ack)
+		a.decodePayload(&d)
+		m = a
 	default:
-		m = New(t)
+		if m = New(t); m == nil {
+			d.failAt(0, "type", ErrUnknownType)
+			return nil, d.err
+		}
+		d = decodeOther(m, d)
 	}
-	if m == nil {
-		d.failAt(0, "type", ErrUnknownType)
-		return nil, d.err
-	}
-	m.decodePayload(&d)
 	if d.err == nil && d.off != len(d.b) {
 		d.failAt(d.off, "", ErrTrailing)
 	}
