@@ -289,6 +289,17 @@ func (f *VarField[T]) decodeField(o *Object, v wire.Value, resolve func(wire.Obj
 	return func(tx *Tx) { cell.Set(tx, x) }, nil
 }
 
+// setField stores v in o's field at once: applyOp's path, which needs no
+// write to run later (decodeField's closure would be an allocation per op).
+func (f *VarField[T]) setField(tx *Tx, o *Object, v wire.Value, resolve func(wire.ObjectID) (*Object, error)) error {
+	var x T
+	if err := f.convert(&x, v, resolve); err != nil {
+		return err
+	}
+	f.Of(o).Set(tx, x)
+	return nil
+}
+
 // convert stores v in *dst, converted to the field's Go type.
 func (f *VarField[T]) convert(dst *T, v wire.Value, resolve func(wire.ObjectID) (*Object, error)) error {
 	if err := fromWire(dst, v, resolve); err != nil {
