@@ -404,13 +404,13 @@ func (s *Share) applyLocked(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.
 				// (own), the collection still holds what was applied to it
 				// then. It gets its acknowledged state (this change's ops
 				// on it included), with the shown pending ops on it again.
-				rebuild[op.Object] = true
+				rebuild = addID(rebuild, op.Object)
 			}
 		case op.Kind == wire.OpRemove:
 			removed = append(removed, op.Object)
 		case s.mu.foreign[op.Object]:
 		case len(s.mu.writers[op.Object]) > 0 || rebuild[op.Object]:
-			rebuild[op.Object] = true
+			rebuild = addID(rebuild, op.Object)
 		default:
 			rest = append(rest, op)
 		}
@@ -441,10 +441,10 @@ func (s *Share) applyLocked(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.
 // writes (see hideWhereLocked for what follows). The comparison is by
 // object, so a commit may be hidden that the server will acknowledge: its
 // Ack then shows it again. It returns the objects whose shown state must
-// be rebuilt.
+// be rebuilt (nil for none: most changes come with no pending commit).
 func (s *Share) hideLocked(ops []wire.Op) map[wire.ObjectID]bool {
 	if len(s.mu.pending) == 0 {
-		return map[wire.ObjectID]bool{}
+		return nil
 	}
 	changed := map[wire.ObjectID]bool{}
 	for _, op := range ops {
@@ -460,10 +460,11 @@ func (s *Share) hideLocked(ops []wire.Op) map[wire.ObjectID]bool {
 // hidden write, and the server would not know). A commit that only wrote
 // what a decided change writes stays shown, on top of it, as the server
 // will order them. It returns the objects whose shown state must be
-// rebuilt.
+// rebuilt (nil for none). The sets are made only when a commit is hidden:
+// usually none is.
 func (s *Share) hideWhereLocked(doomed func(p *spec) bool) map[wire.ObjectID]bool {
-	rebuild := map[wire.ObjectID]bool{}
-	hw := map[wire.ObjectID]bool{} // written or created by hidden commits
+	var rebuild map[wire.ObjectID]bool
+	var hw map[wire.ObjectID]bool // written or created by hidden commits
 	for _, p := range s.mu.pending {
 		if !p.hidden {
 			if !doomed(p) && !hitsAny(p.reads, hw) && !hitsAny(p.writes, hw) && !hitsAny(p.created, hw) {
@@ -471,17 +472,26 @@ func (s *Share) hideWhereLocked(doomed func(p *spec) bool) map[wire.ObjectID]boo
 			}
 			s.hideSpecLocked(p)
 			for _, id := range p.writes {
-				rebuild[id] = true
+				rebuild = addID(rebuild, id)
 			}
 		}
 		for _, id := range p.writes {
-			hw[id] = true
+			hw = addID(hw, id)
 		}
 		for _, id := range p.created {
-			hw[id] = true
+			hw = addID(hw, id)
 		}
 	}
 	return rebuild
+}
+
+// addID adds id to set, making set if it is nil, and returns it.
+func addID(set map[wire.ObjectID]bool, id wire.ObjectID) map[wire.ObjectID]bool {
+	if set == nil {
+		set = map[wire.ObjectID]bool{}
+	}
+	set[id] = true
+	return set
 }
 
 // hitsAny reports whether set holds one of ids.
