@@ -21,14 +21,17 @@ var errShareFailed = errors.New("server: the share's store failed")
 // version order), and what must wait for durability (its Ack, the
 // Updates, a transfer to a session opening the share) is queued on the
 // server's publisher. The publisher's goroutine waits for each item's
-// change to be durable, in the order they were queued (the store makes
-// changes durable in that order, whatever their share), and then
-// publishes it under its share's lock. So many commits share one sync,
-// every session still gets a share's Acks, Updates and transfers in
-// version order, and nothing a client sees was not durable first. One
-// goroutine serves every share: after a sync it publishes what the sync
-// made durable for all of them, where a goroutine per share would each
-// be woken for its own.
+// change to be durable, in queue order (for one share, version order;
+// each item waits for its own change), and then publishes it under its
+// share's lock. So many commits share one sync, every session still gets
+// a share's Acks, Updates and transfers in version order, and nothing a
+// client sees was not durable first. One goroutine serves every share:
+// after a sync it publishes what the sync made durable for all of them,
+// where a goroutine per share would each be woken for its own. A share
+// whose lock is held when its item's turn comes (a large snapshot being
+// built, a checkpoint) is not waited for: its items go to a goroutine of
+// its own (publishBusy) until it has caught up, so that it holds up no
+// other share.
 
 // publisher publishes the items of every share of a server with a store.
 type publisher struct {
@@ -36,6 +39,9 @@ type publisher struct {
 	queue   []pubItem
 	spare   []pubItem // the other buffer: the two swap roles
 	running bool      // a publisher goroutine runs
+	// busy holds, for each share a publishBusy goroutine serves, the
+	// durable items it has yet to publish, in order.
+	busy map[*share][]pubItem
 }
 
 // pubItem is one item to publish once its change is durable.
@@ -43,6 +49,7 @@ type pubItem struct {
 	sh      *share
 	wait    func() error // nil: nothing of its own to wait for
 	publish func()       // called under sh's lock once durable
+	err     error        // what wait returned
 }
 
 // publishLocked publishes publish at once if the share has no store, or
@@ -66,7 +73,7 @@ func (sh *share) publishLocked(wait func() error, publish func()) {
 }
 
 // run publishes the queued items in order as they become durable, until
-// the queue is empty. An item of a share that failed is dropped.
+// the queue is empty.
 func (p *publisher) run() {
 	for {
 		p.mu.Lock()
@@ -79,27 +86,69 @@ func (p *publisher) run() {
 		p.queue = p.spare[:0]
 		p.mu.Unlock()
 		for i, it := range batch {
-			var err error
 			if it.wait != nil {
-				err = it.wait()
+				it.err = it.wait()
 			}
-			sh := it.sh
-			sh.mu.Lock()
-			sh.waiting--
+			p.mu.Lock()
+			backlog, busy := p.busy[it.sh]
+			if busy { // behind the items its goroutine has yet to publish
+				p.busy[it.sh] = append(backlog, it)
+			}
+			p.mu.Unlock()
 			switch {
-			case sh.failed != nil:
-			case err != nil:
-				sh.failLocked(fmt.Errorf("%w: %w", errShareFailed, err))
+			case busy:
+			case it.sh.mu.TryLock():
+				it.sh.finishLocked(it)
+				it.sh.mu.Unlock()
 			default:
-				it.publish()
-				sh.maybeCheckpointLocked()
+				p.mu.Lock()
+				if p.busy == nil {
+					p.busy = map[*share][]pubItem{}
+				}
+				p.busy[it.sh] = []pubItem{it}
+				p.mu.Unlock()
+				go p.publishBusy(it.sh)
 			}
-			sh.mu.Unlock()
 			batch[i] = pubItem{} // not kept alive by the reused buffer
 		}
 		p.mu.Lock()
 		p.spare = batch[:0]
 		p.mu.Unlock()
+	}
+}
+
+// publishBusy publishes the durable items of sh that the publisher found
+// it busy for, in order, until there are none.
+func (p *publisher) publishBusy(sh *share) {
+	for {
+		p.mu.Lock()
+		items := p.busy[sh]
+		if len(items) == 0 {
+			delete(p.busy, sh)
+			p.mu.Unlock()
+			return
+		}
+		p.busy[sh] = nil // still busy: the publisher queues behind
+		p.mu.Unlock()
+		sh.mu.Lock()
+		for _, it := range items {
+			sh.finishLocked(it)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// finishLocked publishes it, whose change is durable (or failed to be),
+// unless the share failed. sh is locked.
+func (sh *share) finishLocked(it pubItem) {
+	sh.waiting--
+	switch {
+	case sh.failed != nil:
+	case it.err != nil:
+		sh.failLocked(fmt.Errorf("%w: %w", errShareFailed, it.err))
+	default:
+		it.publish()
+		sh.maybeCheckpointLocked()
 	}
 }
 

@@ -54,3 +54,47 @@ func TestCheckpointLeavesOtherSharesServed(t *testing.T) {
 		t.Fatalf("share stall at version %d with %v, want version 3 with x = 2", v, vars)
 	}
 }
+
+// gatedStore is a memstore whose Appends of share "stall" are durable only
+// once gate is closed.
+type gatedStore struct {
+	*memstore.Store
+	gate chan struct{}
+}
+
+func (s *gatedStore) Append(share string, ch wire.Change) (func() error, error) {
+	wait, err := s.Store.Append(share, ch)
+	if err != nil || share != "stall" {
+		return wait, err
+	}
+	return func() error { <-s.gate; return wait() }, nil
+}
+
+// TestBusyShareLeavesOtherSharesServed: when a share's change is durable
+// but its lock is held (a large snapshot being built, say), the publisher
+// does not wait for it: other shares' Acks go out meanwhile, and the busy
+// share's follow, in order, once its lock is free.
+func TestBusyShareLeavesOtherSharesServed(t *testing.T) {
+	st := &gatedStore{Store: memstore.New(), gate: make(chan struct{})}
+	cfg := openConfig(t)
+	cfg.Store = st
+	h := startMem(t, cfg)
+	c := h.dial(1, "")
+	c.open(1, "stall", 0)
+	c.open(2, "other", 0)
+	h.srv.mu.Lock()
+	stall := h.srv.mu.shares["stall"]
+	h.srv.mu.Unlock()
+
+	x, y := oid(1, 1), oid(1, 2)
+	a := c.commit(1, 0, nil, createVar(x, 0)...) // decided; durable once the gate opens
+	c.quiet()                                   // the session has handled it
+	stall.mu.Lock()                             // the share is busy when its Ack's turn comes
+	close(st.gate)
+	b := c.commit(2, 0, nil, createVar(y, 0)...)
+	c.ack(b.ID) // not held up by the busy share
+	stall.mu.Unlock()
+	c.ack(a.ID)
+	d := c.commit(1, 1, nil, setVar(x, 1))
+	c.ack(d.ID)
+}
