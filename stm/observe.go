@@ -31,7 +31,6 @@ type Subscription struct {
 	fn      func(Change)
 	mu      sync.Mutex
 	pending Change
-	last    uint64 // the version of the last commit counted in Commits
 	has     bool
 	running bool
 	closed  bool
@@ -86,21 +85,16 @@ func (s *Subscription) Close() {
 	s.mu.Unlock()
 }
 
-// post merges a change of the commit at version ver, which stands for
-// commits commits, into the pending one and starts a delivery if none
-// runs. A commit that changed several fields of an observed record posts
-// once per field, and is counted once.
+// post merges a change of the commit at version ver into the pending one,
+// adding commits to its count, and starts a delivery if none runs.
 func (s *Subscription) post(ver uint64, commits int, field FieldID, hasField bool, keys []any) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
-	s.pending.Version = ver
-	if ver != s.last {
-		s.last = ver
-		s.pending.Commits += commits
-	}
+	s.pending.Version = max(s.pending.Version, ver)
+	s.pending.Commits += commits
 	if hasField {
 		if s.fields == nil {
 			s.fields = map[FieldID]struct{}{}
@@ -170,18 +164,42 @@ func (cs *changeSet) add(b *base, keys []any) {
 }
 
 // deliver posts the changes of the commit at version ver, which stands
-// for commits commits (Tx.SetCommits).
+// for commits commits (Tx.SetCommits). A subscription that gets several
+// posts of the commit (an observed record, one per field changed) counts
+// it on the first.
 func (cs *changeSet) deliver(ver uint64, commits int) {
+	var buf [8]*Subscription
+	counted := buf[:0]
+	var many map[*Subscription]bool // once counted is long
+	count := func(s *Subscription) int {
+		switch {
+		case many != nil:
+			if many[s] {
+				return 0
+			}
+			many[s] = true
+		case slices.Contains(counted, s):
+			return 0
+		case len(counted) == 16:
+			many = map[*Subscription]bool{s: true}
+			for _, c := range counted {
+				many[c] = true
+			}
+		default:
+			counted = append(counted, s)
+		}
+		return commits
+	}
 	for _, it := range cs.items {
 		if l := it.b.subs.list.Load(); l != nil {
 			for _, s := range *l {
-				s.post(ver, commits, 0, false, it.keys)
+				s.post(ver, count(s), 0, false, it.keys)
 			}
 		}
 		if o := it.b.owner; o != nil {
 			if l := o.subs.list.Load(); l != nil {
 				for _, s := range *l {
-					s.post(ver, commits, it.b.field, true, nil)
+					s.post(ver, count(s), it.b.field, true, nil)
 				}
 			}
 		}

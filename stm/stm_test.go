@@ -619,6 +619,36 @@ func TestObserverCommitCounts(t *testing.T) {
 	if c := <-calls; c.Commits != 5 {
 		t.Fatalf("a commit made with SetCommits(5) counted as %d", c.Commits)
 	}
+
+	// One commit reaching many subscriptions: each counts it once.
+	vars := make([]*stm.Var[int], 20)
+	varCalls := make(chan stm.Change, len(vars))
+	for i := range vars {
+		vars[i] = stm.NewVar(ws, 0)
+		defer ws.Subscribe(vars[i], func(c stm.Change) { varCalls <- c }).Close()
+	}
+	if err := ws.Atomically(ctx, func(tx *stm.Tx) error {
+		for _, v := range vars {
+			v.Set(tx, 1)
+		}
+		return both(tx)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range vars {
+		if c := <-varCalls; c.Commits != 1 {
+			t.Fatalf("a var's observer counted %d commits, want 1", c.Commits)
+		}
+	}
+	got = stm.Change{}
+	for len(got.Fields) < 2 {
+		c := <-calls
+		got.Fields = append(got.Fields, c.Fields...)
+		got.Commits += c.Commits
+	}
+	if got.Commits != 1 {
+		t.Fatalf("the record's observer counted %d commits, want 1", got.Commits)
+	}
 }
 
 func TestListChunkMergeKeepsBothWriters(t *testing.T) {
