@@ -88,8 +88,8 @@ func TestBusyShareLeavesOtherSharesServed(t *testing.T) {
 
 	x, y := oid(1, 1), oid(1, 2)
 	a := c.commit(1, 0, nil, createVar(x, 0)...) // decided; durable once the gate opens
-	c.quiet()                                   // the session has handled it
-	stall.mu.Lock()                             // the share is busy when its Ack's turn comes
+	c.quiet()                                    // the session has handled it
+	stall.mu.Lock()                              // the share is busy when its Ack's turn comes
 	close(st.gate)
 	b := c.commit(2, 0, nil, createVar(y, 0)...)
 	c.ack(b.ID) // not held up by the busy share
