@@ -37,9 +37,9 @@ crash: ## the SIGKILL crash test, CRASH_CYCLES kills of the weft binary (default
 	WEFT_CRASH_CYCLES=$${CRASH_CYCLES:-1000} $(GO) test -count=1 -timeout 3h -run '^TestCrashRestart$$' -v ./e2e
 
 sim: SHELL := /bin/bash
-sim: ## the seeded simulation: SIM_SEEDS seeds (default 10000) of 1000 transactions, or SEED=s alone; CLIENTS=n (default 3); INJECT=name turns on a bug. Last line: "N seeds, T transactions, A anomalies"; fails if A > 0
+sim: ## the seeded simulation: SIM_SEEDS seeds (default 10000) of 1000 transactions, or SEED=s alone; CLIENTS=n (default 3); SIM_BURSTS=1 delivers bursts (not replayable); INJECT=name turns on a bug. Last line: "N seeds, T transactions, A anomalies"; fails if A > 0
 	@set -o pipefail; $(GO) test -count=1 -timeout 3h -run '^TestSim$$' -v ./sim -sim.seeds $${SIM_SEEDS:-10000} \
-		-sim.seed $${SEED:--1} -sim.inject "$${INJECT:-}" -sim.clients $${CLIENTS:-3} 2>&1 \
+		-sim.seed $${SEED:--1} -sim.inject "$${INJECT:-}" -sim.clients $${CLIENTS:-3} -sim.bursts=$${SIM_BURSTS:-0} 2>&1 \
 		| grep -Ev '^(=== RUN|--- (PASS|FAIL)|PASS$$|FAIL$$|ok |FAIL\s)' | sed -E 's/^ +sim_test.go:[0-9]+: //' 
 
 soak: ## the weft binary and 4 client processes behind a fault-injecting proxy for SOAK_DURATION (default 10m): latency, resets, cuts, server kills; histories checked
