@@ -74,9 +74,11 @@
 // resent after a restart is answered, not applied again). A commit is
 // decided and its change queued in the store under the share's lock; its
 // Ack, its Updates, and the transfer to a session opening the share meanwhile
-// wait on the server's publisher (one goroutine for every share) until the
-// change is synced, in version order, so many commits share one sync and
-// nothing a client sees was not durable first (persist.go). Every Config.CheckpointEvery changes the share
+// wait on the server's publisher (one goroutine for every share; a share
+// whose lock is busy gets one of its own meanwhile, so that it holds up no
+// other) until the change is synced, in version order, so many commits
+// share one sync and nothing a client sees was not durable first
+// (persist.go). Every Config.CheckpointEvery changes the share
 // writes a checkpoint (commits wait meanwhile), bounding what a restart
 // replays. If the store fails (a full disk), the commits waiting are not
 // answered (in doubt: they may or may not be durable), the share closes for
