@@ -196,13 +196,17 @@ func (sh *share) failLocked(err error) {
 }
 
 // maybeCheckpointLocked starts a checkpoint once the store holds
-// Config.CheckpointEvery changes after the last and none is waiting to be
-// published, so that a restart replays a bounded log. The checkpoint runs
-// on a goroutine of its own, so that the publisher goes on publishing for
+// Config.CheckpointEvery changes after the last, so that a restart
+// replays a bounded log. It waits for a moment when none of the share's
+// changes is waiting to be published, but not past twice that many: a
+// share under steady load may never have such a moment, and its log must
+// not grow for good (the store makes the changes queued before a
+// checkpoint durable with it: Store.Checkpoint). The checkpoint runs on
+// a goroutine of its own, so that the publisher goes on publishing for
 // the other shares; it holds the share's lock: the share's commits wait
 // meanwhile. sh is locked.
 func (sh *share) maybeCheckpointLocked() {
-	if sh.store == nil || sh.checkpointing || sh.st.Version()-sh.checkpointed < uint64(sh.srv.cfg.CheckpointEvery) || sh.waiting > 0 {
+	if sh.store == nil || sh.checkpointing || !sh.checkpointDueLocked() {
 		return
 	}
 	sh.checkpointing = true
@@ -210,7 +214,7 @@ func (sh *share) maybeCheckpointLocked() {
 		sh.mu.Lock()
 		defer sh.mu.Unlock()
 		sh.checkpointing = false
-		if sh.failed != nil || sh.waiting > 0 {
+		if sh.failed != nil || !sh.checkpointDueLocked() {
 			return // the next publication starts it again
 		}
 		ver, objs := sh.st.Checkpoint()
@@ -222,6 +226,14 @@ func (sh *share) maybeCheckpointLocked() {
 		sh.checkpointed = ver
 		sh.srv.log.Info("checkpoint", "share", sh.name, "version", ver, "objects", len(objs)-1)
 	}()
+}
+
+// checkpointDueLocked reports whether the share should write a checkpoint
+// now (see maybeCheckpointLocked). sh is locked.
+func (sh *share) checkpointDueLocked() bool {
+	every := uint64(sh.srv.cfg.CheckpointEvery)
+	since := sh.st.Version() - sh.checkpointed
+	return since >= every && (sh.waiting == 0 || since >= 2*every)
 }
 
 // restore loads every share the store holds. It runs once, before the

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/weft-stm/weft/store/memstore"
 	"github.com/weft-stm/weft/wire"
@@ -97,4 +99,65 @@ func TestBusyShareLeavesOtherSharesServed(t *testing.T) {
 	c.ack(a.ID)
 	d := c.commit(1, 1, nil, setVar(x, 1))
 	c.ack(d.ID)
+}
+
+// steppedStore is a memstore whose changes become durable one at a time,
+// as the test releases them, and which says when it checkpoints.
+type steppedStore struct {
+	*memstore.Store
+	release chan struct{} // one receive per change made durable
+	cps     chan uint64   // the version of each checkpoint
+}
+
+func (s *steppedStore) Append(share string, ch wire.Change) (func() error, error) {
+	wait, err := s.Store.Append(share, ch)
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() error { once.Do(func() { <-s.release }); return wait() }, nil
+}
+
+func (s *steppedStore) Checkpoint(share string, version uint64, objects []wire.Object) error {
+	s.cps <- version
+	return s.Store.Checkpoint(share, version, objects)
+}
+
+// TestCheckpointUnderSteadyLoad: a share that always has changes waiting
+// for durability still writes a checkpoint, once twice CheckpointEvery
+// changes have piled up since the last, so that its log stays bounded.
+func TestCheckpointUnderSteadyLoad(t *testing.T) {
+	st := &steppedStore{Store: memstore.New(), release: make(chan struct{}), cps: make(chan uint64, 8)}
+	cfg := openConfig(t)
+	cfg.Store = st
+	cfg.CheckpointEvery = 2
+	h := startMem(t, cfg)
+	c := h.dial(1, "")
+	c.open(1, "s", 0)
+	x := oid(1, 1)
+	ids := []wire.CommitID{c.commit(1, 0, nil, createVar(x, 0)...).ID}
+	for v := range 7 {
+		ids = append(ids, c.commit(1, 0, nil, setVar(x, int64(v))).ID) // blind: none conflicts
+	}
+	// Versions 1 to 8 are decided and queued. Once version 1 is durable
+	// and published, 8 changes since the last checkpoint (none) exceed
+	// twice CheckpointEvery: the checkpoint is due although 7 still wait.
+	st.release <- struct{}{}
+	c.ack(ids[0])
+	select {
+	case v := <-st.cps:
+		if v != 8 {
+			t.Fatalf("checkpoint at version %d, want 8", v)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("no checkpoint while changes kept waiting")
+	}
+	for _, id := range ids[1:4] {
+		st.release <- struct{}{}
+		c.ack(id)
+	}
+	for _, id := range ids[4:] {
+		st.release <- struct{}{}
+		c.ack(id)
+	}
 }

@@ -25,7 +25,9 @@ type Store interface {
 	// Checkpoint records the whole state of share at version (objects as
 	// a snapshot holds them, not split); changes of share at or below
 	// version may then be dropped. It returns once the checkpoint is
-	// durable.
+	// durable, and with it every change queued before it, whose waits
+	// then return nil (a server under steady load checkpoints while
+	// changes it appended are not yet durable).
 	Checkpoint(share string, version uint64, objects []wire.Object) error
 	// Load calls fn for every share held, in name order, with its latest
 	// checkpoint (version 0 and no objects if none) and the durable changes

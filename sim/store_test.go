@@ -70,7 +70,10 @@ func (s *simStore) crash() {
 	}
 }
 
+// Checkpoint is a synced write: like a sync of a log, it makes every
+// change queued before it durable first (Store.Checkpoint).
 func (s *simStore) Checkpoint(share string, version uint64, objects []wire.Object) error {
+	s.sync()
 	return s.durable.Checkpoint(share, version, objects)
 }
 

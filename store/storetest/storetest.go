@@ -40,6 +40,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"Checkpoint", testCheckpoint},
 		{"CheckpointReplaced", testCheckpointReplaced},
 		{"CheckpointOnly", testCheckpointOnly},
+		{"CheckpointOverQueued", testCheckpointOverQueued},
 		{"EveryKind", testEveryKind},
 		{"Large", testLarge},
 		{"LoadError", testLoadError},
@@ -318,6 +319,45 @@ func testCheckpoint(t *testing.T, b Backend) {
 	s = reopen(t, b, s)
 	want[0].Changes = changes("s", 13, 13)
 	check(t, "change after it", load(t, s), want)
+	closeStore(t, s)
+}
+
+// testCheckpointOverQueued: a checkpoint taken while changes queued
+// before it are not yet durable (a server under steady load) makes them
+// durable with it: their waits return nil, and after a crash the store
+// holds the checkpoint and what followed it.
+func testCheckpointOverQueued(t *testing.T, b Backend) {
+	s := open(t, b)
+	appendRange(t, s, "s", 1, 3)
+	var waits []func() error
+	for v := uint64(4); v <= 8; v++ {
+		w, err := s.Append("s", change("s", v))
+		if err != nil {
+			t.Fatalf("Append(%d): %v", v, err)
+		}
+		waits = append(waits, w)
+	}
+	objs := objects(7, "cp6")
+	if err := s.Checkpoint("s", 6, objs); err != nil {
+		t.Fatalf("Checkpoint over queued changes: %v", err)
+	}
+	for i, w := range waits {
+		if err := w(); err != nil {
+			t.Fatalf("wait for change %d, queued before the checkpoint: %v", i+4, err)
+		}
+	}
+	want := []loaded{{Name: "s", Version: 6, Objects: objs, Changes: changes("s", 7, 8)}}
+	check(t, "open store", load(t, s), want)
+	if b.Crash != nil {
+		if err := b.Crash(s); err != nil {
+			t.Fatalf("Crash: %v", err)
+		}
+		s = open(t, b)
+		check(t, "after a crash", load(t, s), want)
+	} else {
+		s = reopen(t, b, s)
+		check(t, "reopened", load(t, s), want)
+	}
 	closeStore(t, s)
 }
 
