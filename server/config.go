@@ -105,8 +105,10 @@ type Config struct {
 	InjectAckBeforeSync bool
 
 	// CheckpointEvery is how many changes of a share the store holds
-	// after its last checkpoint before the server writes a new one,
-	// bounding what a restart replays. Default DefaultCheckpointEvery.
+	// after its last checkpoint before the server writes a new one (at
+	// a moment when none of the share's changes waits for durability,
+	// if one comes before twice as many), bounding what a restart
+	// replays. Default DefaultCheckpointEvery.
 	CheckpointEvery int
 }
 

@@ -78,9 +78,9 @@
 // whose lock is busy gets one of its own meanwhile, so that it holds up no
 // other) until the change is synced, in version order, so many commits
 // share one sync and nothing a client sees was not durable first
-// (persist.go). Every Config.CheckpointEvery changes the share
-// writes a checkpoint (commits wait meanwhile), bounding what a restart
-// replays. If the store fails (a full disk), the commits waiting are not
+// (persist.go). Every Config.CheckpointEvery changes (at most twice as
+// many under steady load) the share writes a checkpoint (its commits wait
+// meanwhile), bounding what a restart replays. If the store fails (a full disk), the commits waiting are not
 // answered (in doubt: they may or may not be durable), the share closes for
 // its sessions with ShareClosed code internal, and the next open restores it
 // from what the store holds.
