@@ -54,8 +54,8 @@
 //     A hidden commit's Ack applies it like an Update; a transaction that
 //     touches what a hidden commit wrote waits for its verdict first.
 //     Updates of one share that arrive together, all writing the same
-//     objects, while the share has no pending commit (a stream of quotes,
-//     say) are applied to the replica as one local commit, which
+//     objects, which no shown pending commit read or writes (a stream of
+//     quotes, say), are applied to the replica as one local commit, which
 //     observers count as one commit per Update (stm.Change.Commits); the
 //     states in between are never shown, as a reader that came a moment
 //     later would not have seen them.

@@ -391,4 +391,42 @@ func TestUpdateRun(t *testing.T) {
 		t.Fatalf("observers counted %d commits more than the 60 Updates", n)
 	default:
 	}
+
+	// With a commit of ours pending on the record's balance: a run on the
+	// counter, which the commit neither read nor wrote, is still one
+	// local commit; a run on the balance dooms the commit and goes
+	// Update by Update.
+	h, err := s.Run(ctx, func(tx *stm.Tx) error { balanceF.Of(o).Set(tx, balanceF.Of(o).Get(tx)+1); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := f.recv().(*wire.Commit)
+	local = ws.Version()
+	send(64, 5, false)
+	if got := ws.Version() - local; got != 1 {
+		t.Fatalf("5 Updates of the counter beside a pending commit on the balance took %d local commits, want 1", got)
+	}
+	msgs := make([]wire.Message, 3)
+	for i := range msgs {
+		v := uint64(69 + i)
+		msgs[i] = &wire.Update{Share: 1, Version: v, Origin: wire.CommitID{Replica: 2, Seq: v},
+			Writes: []wire.Op{{Kind: wire.OpSetField, Object: oid(3), Field: 1, Value: wire.Int(int64(100 + i))}}}
+	}
+	local = ws.Version()
+	if err := f.conn.SendBatch(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitVersion(ctx, 71); err != nil {
+		t.Fatal(err)
+	}
+	if got := ws.Version() - local; got < 3 {
+		t.Fatalf("3 Updates of the balance a pending commit read took %d local commits, want one each", got)
+	}
+	if _, got := snapshot(t, s); got[oid(3)].Balance != 102 || got[oid(3)].Hits != 67 {
+		t.Fatalf("balance %d, hits %d: want 102 (the pending increment hidden), 67", got[oid(3)].Balance, got[oid(3)].Hits)
+	}
+	f.send(&wire.Abort{ID: cm.ID, Code: wire.CodeConflict, Message: "stale read"})
+	if err := h.Wait(ctx); err == nil {
+		t.Fatal("the doomed commit was not aborted")
+	}
 }

@@ -285,11 +285,14 @@ func (s *Share) change(ch wire.Change) error {
 // updates handles a run of Updates of the share, in version order, that
 // arrived together. A run that only changes objects the replica shows,
 // all of them in every Update (a stream of writes to the same objects, as
-// quotes or game state are), while the share has no pending commit, is
-// applied to the replica as one local commit that counts as one commit
-// per Update (stm.Tx.SetCommits): the per-commit work of the workspace
-// is paid once per run, and observers see what they would have seen had
-// they been slower. Any other run is handled Update by Update.
+// quotes or game state are), none of which a shown pending commit of
+// this client read or writes, is applied to the replica as one local
+// commit that counts as one commit per Update (stm.Tx.SetCommits): the
+// per-commit work of the workspace is paid once per run, and observers
+// see what they would have seen had they been slower. Such a run hides
+// no pending commit and rebuilds nothing, so Update by Update it would
+// have been applied as it is too. Any other run is handled Update by
+// Update.
 func (s *Share) updates(us []*wire.Update) {
 	if len(us) > 1 && s.Err() == nil {
 		done, err := s.applyRun(us)
@@ -311,13 +314,16 @@ func (s *Share) updates(us []*wire.Update) {
 func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mu.acked == nil || len(s.mu.pending) > 0 {
+	if s.mu.acked == nil {
 		return false, nil
 	}
 	var objs []wire.ObjectID // the objects of the first Update
 	for i, u := range us {
+		if u.Origin.Replica == s.c.replica {
+			return false, nil // ours (after a reconnection): an Ack
+		}
 		for _, op := range u.Writes {
-			if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || s.mu.foreign[op.Object] {
+			if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || s.mu.foreign[op.Object] || len(s.mu.writers[op.Object]) > 0 {
 				return false, nil
 			}
 			if _, ok := s.mu.index[op.Object]; !ok {
@@ -333,6 +339,11 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 		}
 		if i > 0 && !sameObjects(u.Writes, objs) {
 			return false, nil
+		}
+	}
+	for _, p := range s.mu.pending {
+		if !p.hidden && slices.ContainsFunc(p.reads, func(id wire.ObjectID) bool { return slices.Contains(objs, id) }) {
+			return false, nil // the run dooms it: hideLocked's work
 		}
 	}
 	for _, u := range us {
