@@ -9,6 +9,16 @@ import (
 	"github.com/weft-stm/weft/wire"
 )
 
+// startStored serves a server on st, with a checkpoint every every
+// changes (0: the default), and dials a client as replica 1.
+func startStored(t *testing.T, st Store, every int) (*harness, *client) {
+	cfg := openConfig(t)
+	cfg.Store = st
+	cfg.CheckpointEvery = every
+	h := startMem(t, cfg)
+	return h, h.dial(1, "")
+}
+
 // stallingStore is a memstore whose Checkpoint of share stall blocks
 // until release is closed, and says when it started.
 type stallingStore struct {
@@ -31,11 +41,7 @@ func (s *stallingStore) Checkpoint(share string, version uint64, objects []wire.
 // checkpoint, commits on another are acknowledged.
 func TestCheckpointLeavesOtherSharesServed(t *testing.T) {
 	st := &stallingStore{Store: memstore.New(), started: make(chan struct{}), release: make(chan struct{})}
-	cfg := openConfig(t)
-	cfg.Store = st
-	cfg.CheckpointEvery = 2
-	h := startMem(t, cfg)
-	c := h.dial(1, "")
+	h, c := startStored(t, st, 2)
 	c.open(1, "stall", 0)
 	c.open(2, "other", 0)
 
@@ -78,10 +84,7 @@ func (s *gatedStore) Append(share string, ch wire.Change) (func() error, error) 
 // share's follow, in order, once its lock is free.
 func TestBusyShareLeavesOtherSharesServed(t *testing.T) {
 	st := &gatedStore{Store: memstore.New(), gate: make(chan struct{})}
-	cfg := openConfig(t)
-	cfg.Store = st
-	h := startMem(t, cfg)
-	c := h.dial(1, "")
+	h, c := startStored(t, st, 0)
 	c.open(1, "stall", 0)
 	c.open(2, "other", 0)
 	h.srv.mu.Lock()
@@ -128,11 +131,7 @@ func (s *steppedStore) Checkpoint(share string, version uint64, objects []wire.O
 // changes have piled up since the last, so that its log stays bounded.
 func TestCheckpointUnderSteadyLoad(t *testing.T) {
 	st := &steppedStore{Store: memstore.New(), release: make(chan struct{}), cps: make(chan uint64, 8)}
-	cfg := openConfig(t)
-	cfg.Store = st
-	cfg.CheckpointEvery = 2
-	h := startMem(t, cfg)
-	c := h.dial(1, "")
+	_, c := startStored(t, st, 2)
 	c.open(1, "s", 0)
 	x := oid(1, 1)
 	ids := []wire.CommitID{c.commit(1, 0, nil, createVar(x, 0)...).ID}
