@@ -657,10 +657,7 @@ func (c *Client) readLoop(conn transport.Conn) error {
 				next = n
 				break
 			}
-			c.mu.Lock()
-			s := c.mu.shares[m.Share]
-			c.mu.Unlock()
-			if s != nil {
+			if s := c.shareOf(m.Share); s != nil {
 				s.updates(run)
 			}
 			clear(run) // not kept alive by the reused buffer
@@ -690,10 +687,15 @@ func (c *Client) readLoop(conn transport.Conn) error {
 // maxRun is the most Updates the reader gathers into one run.
 const maxRun = 256
 
-func (c *Client) toShare(h wire.ShareHandle, m wire.Message) *Share {
+// shareOf returns the share open under handle h, or nil.
+func (c *Client) shareOf(h wire.ShareHandle) *Share {
 	c.mu.Lock()
-	s := c.mu.shares[h]
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	return c.mu.shares[h]
+}
+
+func (c *Client) toShare(h wire.ShareHandle, m wire.Message) *Share {
+	s := c.shareOf(h)
 	if s != nil {
 		s.receive(m)
 	}
