@@ -340,9 +340,7 @@ func (o *Object) applyOp(tx *Tx, op wire.Op, resolve func(wire.ObjectID) (*Objec
 		o.unknownMap().PutFast(tx, FieldID(op.Field), op.Value)
 		return nil
 	}
-	if vf, ok := f.(interface {
-		setField(tx *Tx, o *Object, v wire.Value, resolve func(wire.ObjectID) (*Object, error)) error
-	}); ok {
+	if vf, ok := f.(valueSetter); ok {
 		return vf.setField(tx, o, op.Value, resolve)
 	}
 	write, err := f.decodeField(o, op.Value, resolve)

@@ -289,8 +289,15 @@ func (f *VarField[T]) decodeField(o *Object, v wire.Value, resolve func(wire.Obj
 	return func(tx *Tx) { cell.Set(tx, x) }, nil
 }
 
-// setField stores v in o's field at once: applyOp's path, which needs no
-// write to run later (decodeField's closure would be an allocation per op).
+// valueSetter is implemented by the fields that hold a value (VarField):
+// setField stores v in o's field at once, applyOp's path, which needs no
+// write to run later (decodeField's closure would be an allocation per
+// op). Collection fields are written through their own objects.
+type valueSetter interface {
+	setField(tx *Tx, o *Object, v wire.Value, resolve func(wire.ObjectID) (*Object, error)) error
+}
+
+// setField implements valueSetter.
 func (f *VarField[T]) setField(tx *Tx, o *Object, v wire.Value, resolve func(wire.ObjectID) (*Object, error)) error {
 	var x T
 	if err := f.convert(&x, v, resolve); err != nil {
