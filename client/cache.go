@@ -257,6 +257,7 @@ func (s *Share) restoreSpecLocked(cm *wire.Commit, earlier []*spec) (*spec, erro
 		for _, id := range ids {
 			if _, ok := s.mu.index[id]; !ok {
 				p.hidden = true
+				s.mu.hidden++
 				s.mu.pending = append(s.mu.pending, p)
 				return p, nil
 			}

@@ -541,7 +541,9 @@ func (s *Share) dropLocked(p *spec) {
 	} else if i := slices.Index(s.mu.pending, p); i >= 0 {
 		s.mu.pending = slices.Delete(s.mu.pending, i, i+1)
 	}
-	if !p.hidden {
+	if p.hidden {
+		s.mu.hidden--
+	} else {
 		s.unwriteLocked(p)
 	}
 }

@@ -392,6 +392,41 @@ func TestUpdateRun(t *testing.T) {
 	default:
 	}
 
+	// A run of Updates setting the balance and a tag: what the last one
+	// overwrites is not written before it, and every value is the last.
+	msgs := make([]wire.Message, 20)
+	for i := range msgs {
+		v := uint64(64 + i)
+		msgs[i] = &wire.Update{Share: 1, Version: v, Origin: wire.CommitID{Replica: 2, Seq: v}, Writes: []wire.Op{
+			{Kind: wire.OpSetField, Object: oid(3), Field: 1, Value: wire.Int(int64(1000 + i))},
+			{Kind: wire.OpMapPut, Object: oid(5), Key: wire.String("k"), Value: wire.Int(int64(i))},
+		}}
+	}
+	local = ws.Version()
+	if err := f.conn.SendBatch(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitVersion(ctx, 83); err != nil {
+		t.Fatal(err)
+	}
+	if got := ws.Version() - local; got != 1 {
+		t.Fatalf("20 Updates setting a field and a key took %d local commits, want 1", got)
+	}
+	if _, got := snapshot(t, s); got[oid(3)].Balance != 1019 {
+		t.Fatalf("balance %d after the run, want 1019", got[oid(3)].Balance)
+	}
+	if got, _ := tagsF.Of(o).Get(stm.Auto, "k"); got != 19 {
+		t.Fatalf("tag k = %d after the run, want 19", got)
+	}
+	for seen = 0; seen < 20; {
+		select {
+		case n := <-counts:
+			seen += n
+		case <-ctx.Done():
+			t.Fatalf("observers counted %d commits of the run, want 20", seen)
+		}
+	}
+
 	// With a commit of ours pending on the record's balance: a run on the
 	// counter, which the commit neither read nor wrote, is still one
 	// local commit; a run on the balance dooms the commit and goes
@@ -402,13 +437,13 @@ func TestUpdateRun(t *testing.T) {
 	}
 	cm := f.recv().(*wire.Commit)
 	local = ws.Version()
-	send(64, 5, false)
+	send(84, 5, false)
 	if got := ws.Version() - local; got != 1 {
 		t.Fatalf("5 Updates of the counter beside a pending commit on the balance took %d local commits, want 1", got)
 	}
-	msgs := make([]wire.Message, 3)
+	msgs = make([]wire.Message, 3)
 	for i := range msgs {
-		v := uint64(69 + i)
+		v := uint64(89 + i)
 		msgs[i] = &wire.Update{Share: 1, Version: v, Origin: wire.CommitID{Replica: 2, Seq: v},
 			Writes: []wire.Op{{Kind: wire.OpSetField, Object: oid(3), Field: 1, Value: wire.Int(int64(100 + i))}}}
 	}
@@ -416,7 +451,7 @@ func TestUpdateRun(t *testing.T) {
 	if err := f.conn.SendBatch(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WaitVersion(ctx, 71); err != nil {
+	if err := s.WaitVersion(ctx, 91); err != nil {
 		t.Fatal(err)
 	}
 	if got := ws.Version() - local; got < 3 {

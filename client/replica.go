@@ -149,6 +149,7 @@ func (s *Share) resyncLocked(acked *authority.Share, v uint64, objs []wire.Objec
 	for _, p := range s.mu.pending {
 		p.hidden = true
 	}
+	s.mu.hidden = len(s.mu.pending)
 	s.mu.writers = map[wire.ObjectID][]*spec{}
 	local, err := s.internalLocked(func(tx *stm.Tx) error {
 		for id, w := range states {
@@ -318,26 +319,28 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 		return false, nil
 	}
 	var objs []wire.ObjectID // the objects of the first Update
-	for i, u := range us {
+	for _, op := range us[0].Writes {
+		if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || s.mu.foreign[op.Object] || len(s.mu.writers[op.Object]) > 0 {
+			return false, nil
+		}
+		if _, ok := s.mu.index[op.Object]; !ok {
+			return false, nil
+		}
+		if !slices.Contains(objs, op.Object) {
+			objs = append(objs, op.Object)
+		}
+	}
+	for _, u := range us {
 		if u.Origin.Replica == s.c.replica {
 			return false, nil // ours (after a reconnection): an Ack
 		}
 		for _, op := range u.Writes {
-			if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || s.mu.foreign[op.Object] || len(s.mu.writers[op.Object]) > 0 {
-				return false, nil
-			}
-			if _, ok := s.mu.index[op.Object]; !ok {
-				return false, nil
-			}
-			if i == 0 {
-				if !slices.Contains(objs, op.Object) {
-					objs = append(objs, op.Object)
-				}
-			} else if !slices.Contains(objs, op.Object) {
+			// The first Update's objects passed the checks above.
+			if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || !slices.Contains(objs, op.Object) {
 				return false, nil
 			}
 		}
-		if i > 0 && !sameObjects(u.Writes, objs) {
+		if !sameObjects(u.Writes, objs) {
 			return false, nil
 		}
 	}
@@ -351,10 +354,20 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 			return true, fmt.Errorf("client: share %q: %w", s.name, err)
 		}
 	}
+	last := us[len(us)-1].Writes
 	local, err := s.internalLocked(func(tx *stm.Tx) error {
 		tx.SetCommits(len(us))
-		for _, u := range us {
-			if err := stm.ApplyOps(tx, u.Writes, s.resolveLocked); err != nil {
+		for i, u := range us {
+			ops := u.Writes
+			if i < len(us)-1 {
+				// What the last Update overwrites is not written before:
+				// a stream of quotes or positions costs one write per
+				// object, not one per Update.
+				if ops = notOverwritten(ops, last); len(ops) == 0 {
+					continue
+				}
+			}
+			if err := stm.ApplyOps(tx, ops, s.resolveLocked); err != nil {
 				return err
 			}
 		}
@@ -365,6 +378,53 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 	}
 	s.advanceLocked(local, us[len(us)-1].Version)
 	return true, nil
+}
+
+// notOverwritten returns the ops of ops that no op of later overwrites:
+// ops itself when none is, nil when all are (as in a stream of quotes),
+// else a new slice.
+func notOverwritten(ops, later []wire.Op) []wire.Op {
+	over := func(op wire.Op) bool {
+		return slices.ContainsFunc(later, func(l wire.Op) bool { return overwrites(l, op) })
+	}
+	n := 0
+	for _, op := range ops {
+		if over(op) {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return ops
+	case len(ops):
+		return nil
+	}
+	kept := make([]wire.Op, 0, len(ops)-n)
+	for _, op := range ops {
+		if !over(op) {
+			kept = append(kept, op)
+		}
+	}
+	return kept
+}
+
+// overwrites reports whether applying later leaves nothing of what op
+// wrote: both set the same var, the same field of a record, or the same
+// key of a map (not a float key: a NaN is a new key each time).
+func overwrites(later, op wire.Op) bool {
+	if later.Object != op.Object {
+		return false
+	}
+	isKey := func(k wire.OpKind) bool { return k == wire.OpMapPut || k == wire.OpMapDelete }
+	switch {
+	case later.Kind == wire.OpVarSet:
+		return op.Kind == wire.OpVarSet
+	case later.Kind == wire.OpSetField:
+		return op.Kind == wire.OpSetField && op.Field == later.Field
+	case isKey(later.Kind):
+		return isKey(op.Kind) && op.Key == later.Key && op.Key.Kind() != wire.KindFloat
+	}
+	return false
 }
 
 // sameObjects reports whether ops write every one of objs (they write no
@@ -518,6 +578,9 @@ func hitsAny(ids []wire.ObjectID, set map[wire.ObjectID]bool) bool {
 // hideSpecLocked stops showing p: the caller rebuilds the objects it
 // wrote; what it created leaves the index, what it removed comes back.
 func (s *Share) hideSpecLocked(p *spec) {
+	if !p.hidden {
+		s.mu.hidden++
+	}
 	p.hidden = true
 	s.unwriteLocked(p)
 	s.unmembershipLocked(p)
@@ -540,6 +603,12 @@ func (s *Share) unmembershipLocked(p *spec) {
 // hiddenWritersLocked returns the hidden pending commits that wrote or
 // created one of ids.
 func (s *Share) hiddenWritersLocked(ids ...[]wire.ObjectID) []*spec {
+	if checkInvariants {
+		s.checkHiddenLocked()
+	}
+	if s.mu.hidden == 0 {
+		return nil
+	}
 	var out []*spec
 	for _, p := range s.mu.pending {
 		if !p.hidden {
@@ -663,4 +732,22 @@ func fillOps(o wire.Object) []wire.Op {
 		return []wire.Op{{Kind: wire.OpListAppend, Object: o.ID, Values: o.Elems}}
 	}
 	return nil
+}
+
+// checkInvariants makes the share check its bookkeeping as it goes (the
+// package's tests set it).
+var checkInvariants = false
+
+// checkHiddenLocked panics unless s.mu.hidden counts the hidden commits in
+// s.mu.pending.
+func (s *Share) checkHiddenLocked() {
+	n := 0
+	for _, p := range s.mu.pending {
+		if p.hidden {
+			n++
+		}
+	}
+	if n != s.mu.hidden {
+		panic(fmt.Sprintf("client: share %q counts %d hidden commits, holds %d", s.name, s.mu.hidden, n))
+	}
 }

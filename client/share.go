@@ -67,6 +67,9 @@ type Share struct {
 		// pending are the share's unanswered commits, in CommitID order
 		// (which is their local commit order).
 		pending []*spec
+		// hidden counts the hidden commits in pending: most of the time
+		// none, and the checks for them cost nothing.
+		hidden int
 		// writers are, for each object, the shown pending commits that
 		// write it, in order: a transaction that reads the object depends
 		// on them (see buildLocked).
@@ -302,7 +305,7 @@ func (s *Share) fail(err error) {
 	if s.mu.err == nil {
 		s.mu.err = err
 		pending = s.mu.pending
-		s.mu.pending = nil
+		s.mu.pending, s.mu.hidden = nil, 0
 		s.changedLocked()
 	}
 	s.mu.Unlock()
