@@ -444,9 +444,13 @@ func (o *object) setEntry(k wire.Value, present bool, x wire.Value, v, replica u
 // full, each change takes the place of the oldest, so that keeping the
 // log allocates nothing per change.
 func (s *Share) appendLog(ch wire.Change) {
-	if len(s.log) < s.cfg.LogSize {
+	switch {
+	case s.cfg.LogSize < 0:
+		s.logFrom = ch.Version
+		return
+	case len(s.log) < s.cfg.LogSize:
 		s.log = append(s.log, ch)
-	} else {
+	default:
 		s.log[s.logHead] = ch
 		s.logHead = (s.logHead + 1) % len(s.log)
 	}

@@ -1,6 +1,7 @@
 package authority
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,9 +59,16 @@ func TestCheckWrites(t *testing.T) {
 
 // TestDeltaSinceRing: the log keeps the last LogSize changes as a ring;
 // DeltaSince serves every version it reaches back to, across wrap-arounds,
-// and returns a slice that later changes do not overwrite.
+// and returns a slice that later changes do not overwrite. With a negative
+// LogSize it keeps none, and serves only the current version.
 func TestDeltaSinceRing(t *testing.T) {
-	s := NewWithConfig("test", Config{LogSize: 3})
+	for _, size := range []int{3, -1} {
+		t.Run(fmt.Sprint("size", size), func(t *testing.T) { deltaSinceRing(t, size) })
+	}
+}
+
+func deltaSinceRing(t *testing.T, size int) {
+	s := NewWithConfig("test", Config{LogSize: size})
 	x := wire.ObjectID{Replica: 1, Seq: 1}
 	apply := func(v uint64, w wire.Op) {
 		if err := s.ApplyChange(wire.Change{Version: v, Writes: []wire.Op{w}}); err != nil {
@@ -73,7 +81,7 @@ func TestDeltaSinceRing(t *testing.T) {
 		apply(v, wire.Op{Kind: wire.OpVarSet, Object: x, Value: wire.Int(int64(v))})
 		for since := uint64(0); since <= v; since++ {
 			got, ok := s.DeltaSince(since)
-			if want := since+3 >= v; ok != want {
+			if want := since+uint64(max(size, 0)) >= v; ok != want {
 				t.Fatalf("at version %d, DeltaSince(%d) ok = %v, want %v", v, since, ok, want)
 			}
 			if !ok {
@@ -92,7 +100,7 @@ func TestDeltaSinceRing(t *testing.T) {
 			kept, _ = s.DeltaSince(3)
 		}
 	}
-	if len(kept) != 2 || kept[0].Version != 4 || kept[1].Version != 5 {
+	if size > 0 && (len(kept) != 2 || kept[0].Version != 4 || kept[1].Version != 5) {
 		t.Fatalf("a delta taken earlier changed: %+v", kept)
 	}
 }

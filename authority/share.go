@@ -15,7 +15,9 @@ const (
 
 // Config bounds the memory of a Share. A zero field means its default.
 type Config struct {
-	// LogSize is how many recent changes DeltaSince can serve.
+	// LogSize is how many recent changes DeltaSince can serve; 0 means
+	// DefaultLogSize, and a negative size none (a copy that serves no
+	// DeltaSince, as a client's, keeps no change alive).
 	LogSize int
 	// Verdicts is how many decided commits are remembered per replica (the
 	// most recently decided ones), so that a resent commit gets its verdict
@@ -29,7 +31,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.LogSize <= 0 {
+	if c.LogSize == 0 {
 		c.LogSize = DefaultLogSize
 	}
 	if c.Verdicts <= 0 {

@@ -127,7 +127,7 @@ func (s *Share) fromCache() (bool, error) {
 			return nil
 		}
 		var err error
-		acked, err = authority.Restore(name, authority.Config{}, version, objects, changes)
+		acked, err = authority.Restore(name, ackedConfig, version, objects, changes)
 		return err
 	})
 	if err != nil || acked == nil {

@@ -29,7 +29,7 @@ func (s *Share) load(v uint64, objs []wire.Object) (err error) {
 			s.readyOnce.Do(func() { close(s.ready) })
 		}
 	}()
-	acked, err := authority.Load(s.name, authority.Config{}, v, []wire.SnapshotChunk{{Objects: objs}})
+	acked, err := authority.Load(s.name, ackedConfig, v, []wire.SnapshotChunk{{Objects: objs}})
 	if err != nil {
 		return fmt.Errorf("client: share %q snapshot: %w", s.name, err)
 	}
@@ -733,6 +733,10 @@ func fillOps(o wire.Object) []wire.Op {
 	}
 	return nil
 }
+
+// ackedConfig configures a share's acknowledged state: it serves no
+// DeltaSince, and keeps no change alive for one.
+var ackedConfig = authority.Config{LogSize: -1}
 
 // checkInvariants makes the share check its bookkeeping as it goes (the
 // package's tests set it).
