@@ -101,15 +101,31 @@ func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Ha
 		return nil, err
 	}
 	p, err := s.commit(tx, w)
+	if err != nil {
+		return nil, s.commitFailed(ctx, tx, err)
+	}
+	if p == nil {
+		h := stm.NewHandle()
+		h.Resolve(s.Version(), nil)
+		return h, nil
+	}
+	return p.handle, nil
+}
+
+// commitFailed handles the error of commit: for a full pipeline or hidden
+// commits in the way, it waits (see fullError and hiddenError) and
+// returns errAgain; else it returns err. (Apart from attempt, so that the
+// errors.As targets are not allocated for every commit.)
+func (s *Share) commitFailed(ctx context.Context, tx *stm.Tx, err error) error {
 	var fe *fullError
 	if errors.As(err, &fe) {
 		tx.Abort()
 		select {
 		case <-fe.room:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
-		return nil, errAgain
+		return errAgain
 	}
 	var he *hiddenError
 	if errors.As(err, &he) {
@@ -118,20 +134,12 @@ func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Ha
 			select {
 			case <-q.handle.Done():
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return ctx.Err()
 			}
 		}
-		return nil, errAgain
+		return errAgain
 	}
-	if err != nil {
-		return nil, err
-	}
-	if p == nil {
-		h := stm.NewHandle()
-		h.Resolve(s.Version(), nil)
-		return h, nil
-	}
-	return p.handle, nil
+	return err
 }
 
 // runFn runs fn; on a panic it aborts tx and lets the panic go on.
@@ -452,17 +460,20 @@ func (s *Share) acked(p *spec, v uint64) {
 		s.fail(err)
 		return
 	}
-	resolve := func() {
-		p.handle.Resolve(v, nil)
-		if s.c.opts.OnAcknowledge != nil {
-			s.c.opts.OnAcknowledge(s.name, p.commit.ID, v)
-		}
-	}
 	if s.inDelta {
-		s.later = append(s.later, resolve)
+		s.later = append(s.later, func() { s.resolveAcked(p, v) })
 		return
 	}
-	resolve()
+	s.resolveAcked(p, v)
+}
+
+// resolveAcked tells p's handle, and the application, that p was
+// acknowledged at share version v.
+func (s *Share) resolveAcked(p *spec, v uint64) {
+	p.handle.Resolve(v, nil)
+	if s.c.opts.OnAcknowledge != nil {
+		s.c.opts.OnAcknowledge(s.name, p.commit.ID, v)
+	}
 }
 
 // aborted handles the Abort of p: p and every pending commit that depends

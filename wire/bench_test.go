@@ -56,6 +56,16 @@ func BenchmarkDecodeCommit(b *testing.B) { benchDecode(b, typicalCommit()) }
 func BenchmarkEncodeUpdate(b *testing.B) { benchEncode(b, typicalUpdate()) }
 func BenchmarkDecodeUpdate(b *testing.B) { benchDecode(b, typicalUpdate()) }
 
+func BenchmarkCheckCommit(b *testing.B) {
+	m := typicalCommit()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Check(m, Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkValidateCommit(b *testing.B) {
 	m := typicalCommit()
 	b.ReportAllocs()

@@ -21,13 +21,13 @@ func Encode(m Message, lim Limits) (*Encoded, error) {
 	if e, ok := m.(*Encoded); ok {
 		m = e.m
 	}
-	lim = lim.WithDefaults()
-	v := validator{lim: &lim}
-	frame, err := appendChecked(nil, m, &v)
+	c := getChecking(lim)
+	defer c.put()
+	frame, err := appendChecked(nil, m, &c.v)
 	if err != nil {
 		return nil, err
 	}
-	return &Encoded{m: m, lim: lim, frame: frame}, nil
+	return &Encoded{m: m, lim: c.lim, frame: frame}, nil
 }
 
 // Message returns the message e encodes.

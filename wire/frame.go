@@ -231,22 +231,40 @@ func appendChecked(b []byte, m Message, v *validator) ([]byte, error) {
 // for another goroutine to write checks them first, so that an invalid one
 // is refused to its caller instead of failing the connection later.
 func Check(m Message, lim Limits) error {
-	lim = lim.WithDefaults()
-	v := validator{lim: &lim}
-	if err := v.message(m); err != nil {
+	c := getChecking(lim)
+	defer c.put()
+	if err := c.v.message(m); err != nil {
 		return err
 	}
-	bp := checkBufs.Get().(*[]byte)
-	*bp = AppendMessage((*bp)[:0], m)
-	n := len(*bp)
-	if cap(*bp) <= 1<<16 { // don't keep one huge message's buffer
-		checkBufs.Put(bp)
-	}
-	if n > lim.MaxFrameSize {
+	c.buf = AppendMessage(c.buf[:0], m)
+	if len(c.buf) > c.lim.MaxFrameSize {
 		return &FieldError{Field: m.Type().String(), Offset: -1, Err: ErrFrameTooLarge}
 	}
 	return nil
 }
 
-// checkBufs are Check's encoding buffers: it only measures the frame.
-var checkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+// checking is what Check and Encode validate with: a validator escapes to
+// the heap (messages validate themselves through an interface), so it is
+// pooled rather than allocated for every message checked.
+type checking struct {
+	lim Limits
+	v   validator
+	buf []byte // Check's encoding buffer: it only measures the frame
+}
+
+var checkings = sync.Pool{New: func() any { return new(checking) }}
+
+func getChecking(lim Limits) *checking {
+	c := checkings.Get().(*checking)
+	c.lim = lim.WithDefaults()
+	c.v = validator{lim: &c.lim}
+	return c
+}
+
+func (c *checking) put() {
+	c.v = validator{}
+	if cap(c.buf) > 1<<16 { // don't keep one huge message's buffer
+		c.buf = nil
+	}
+	checkings.Put(c)
+}

@@ -12,9 +12,9 @@ import (
 // is the one the peer would report. Errors are *FieldError values with
 // Offset -1.
 func Validate(m Message, lim Limits) error {
-	lim = lim.WithDefaults()
-	v := validator{lim: &lim}
-	return v.message(m)
+	c := getChecking(lim)
+	defer c.put()
+	return c.v.message(m)
 }
 
 func (v *validator) message(m Message) error {
