@@ -92,7 +92,7 @@ func (s *Share) Apply(c *wire.Commit) Result {
 	s.remember(c.ID, v)
 	r := v.result(c.ID)
 	if v.ack {
-		r.Change = s.logAt(len(s.log) - 1)
+		r.Change = wire.Change{Version: s.version, Origin: c.ID, Writes: c.Writes} // as logged
 	}
 	return r
 }

@@ -60,7 +60,8 @@ func TestCheckWrites(t *testing.T) {
 // TestDeltaSinceRing: the log keeps the last LogSize changes as a ring;
 // DeltaSince serves every version it reaches back to, across wrap-arounds,
 // and returns a slice that later changes do not overwrite. With a negative
-// LogSize it keeps none, and serves only the current version.
+// LogSize it keeps none, and serves only the current version. Changes come
+// from Apply (a commit) and ApplyChange by turns.
 func TestDeltaSinceRing(t *testing.T) {
 	for _, size := range []int{3, -1} {
 		t.Run(fmt.Sprint("size", size), func(t *testing.T) { deltaSinceRing(t, size) })
@@ -71,6 +72,13 @@ func deltaSinceRing(t *testing.T, size int) {
 	s := NewWithConfig("test", Config{LogSize: size})
 	x := wire.ObjectID{Replica: 1, Seq: 1}
 	apply := func(v uint64, w wire.Op) {
+		if v%2 == 1 {
+			r := s.Apply(&wire.Commit{ID: wire.CommitID{Replica: 7, Seq: v}, Writes: []wire.Op{w}})
+			if !r.Ack || r.Change.Version != v || len(r.Change.Writes) != 1 || r.Change.Origin.Seq != v {
+				t.Fatalf("commit for version %d: %+v", v, r)
+			}
+			return
+		}
 		if err := s.ApplyChange(wire.Change{Version: v, Writes: []wire.Op{w}}); err != nil {
 			t.Fatal(err)
 		}

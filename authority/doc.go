@@ -62,7 +62,8 @@
 // and changes nothing; one older than that (its seq is at most the highest
 // forgotten seq of its replica) is aborted with wire.CodeInternal, neither
 // applied nor remembered, since it may have been acknowledged. The change
-// log keeps at least Config.LogSize changes (default 1024) for DeltaSince.
+// log keeps the last Config.LogSize changes (default 1024) for DeltaSince;
+// a negative LogSize keeps none.
 // Tombstones of removed objects and of deleted map keys and set elements
 // are kept (their versions are needed to validate reads): a share's memory
 // grows with every id and key it ever had.

@@ -557,6 +557,9 @@ func (s *Share) dropLocked(p *spec) {
 	} else {
 		s.unwriteLocked(p)
 	}
+	if checkInvariants {
+		s.checkHiddenLocked()
+	}
 }
 
 // unwriteLocked removes p from the writers of the objects it writes.

@@ -362,7 +362,9 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 			if i < len(us)-1 {
 				// What the last Update overwrites is not written before:
 				// a stream of quotes or positions costs one write per
-				// object, not one per Update.
+				// object, not one per Update. Nor is it converted: a
+				// value the replica's class cannot hold fails the share
+				// only if the replica would show it.
 				if ops = notOverwritten(ops, last); len(ops) == 0 {
 					continue
 				}
@@ -552,6 +554,9 @@ func (s *Share) hideWhereLocked(doomed func(p *spec) bool) map[wire.ObjectID]boo
 		for _, id := range p.created {
 			hw = addID(hw, id)
 		}
+	}
+	if checkInvariants {
+		s.checkHiddenLocked()
 	}
 	return rebuild
 }
