@@ -426,12 +426,32 @@ func TestUpdateRun(t *testing.T) {
 			t.Fatalf("observers counted %d commits of the run, want 20", seen)
 		}
 	}
+	// The acknowledged state ended the run as the replica did: a commit
+	// on both, aborted, is undone from it.
+	h, err := s.Run(ctx, func(tx *stm.Tx) error {
+		balanceF.Of(o).Set(tx, 1)
+		tagsF.Of(o).PutFast(tx, "k", -1)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.send(&wire.Abort{ID: f.recv().(*wire.Commit).ID, Code: wire.CodeConflict, Message: "no"})
+	if err := h.Wait(ctx); err == nil {
+		t.Fatal("the commit was not aborted")
+	}
+	if _, got := snapshot(t, s); got[oid(3)].Balance != 1019 {
+		t.Fatalf("balance %d after the abort, want 1019", got[oid(3)].Balance)
+	}
+	if got, _ := tagsF.Of(o).Get(stm.Auto, "k"); got != 19 {
+		t.Fatalf("tag k = %d after the abort, want 19", got)
+	}
 
 	// With a commit of ours pending on the record's balance: a run on the
 	// counter, which the commit neither read nor wrote, is still one
 	// local commit; a run on the balance dooms the commit and goes
 	// Update by Update.
-	h, err := s.Run(ctx, func(tx *stm.Tx) error { balanceF.Of(o).Set(tx, balanceF.Of(o).Get(tx)+1); return nil })
+	h, err = s.Run(ctx, func(tx *stm.Tx) error { balanceF.Of(o).Set(tx, balanceF.Of(o).Get(tx)+1); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}

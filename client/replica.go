@@ -349,27 +349,32 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 			return false, nil // the run dooms it: hideLocked's work
 		}
 	}
-	for _, u := range us {
-		if err := s.applyAckedLocked(wire.Change{Version: u.Version, Origin: u.Origin, Writes: u.Writes}); err != nil {
+	// What the last Update overwrites is not written before, neither in
+	// the acknowledged state nor in the replica: a stream of quotes or
+	// positions costs one write per object, not one per Update. The
+	// acknowledged state still goes through every version, and ends as it
+	// would have; the last Update's ops check the objects as the skipped
+	// ones would have. A skipped value is not converted either: one the
+	// replica's class cannot hold fails the share only if the replica
+	// would show it.
+	last := us[len(us)-1].Writes
+	ops := make([][]wire.Op, len(us))
+	for i, u := range us {
+		ops[i] = u.Writes
+		if i < len(us)-1 {
+			ops[i] = notOverwritten(u.Writes, last)
+		}
+		if err := s.applyAckedLocked(wire.Change{Version: u.Version, Origin: u.Origin, Writes: ops[i]}); err != nil {
 			return true, fmt.Errorf("client: share %q: %w", s.name, err)
 		}
 	}
-	last := us[len(us)-1].Writes
 	local, err := s.internalLocked(func(tx *stm.Tx) error {
 		tx.SetCommits(len(us))
-		for i, u := range us {
-			ops := u.Writes
-			if i < len(us)-1 {
-				// What the last Update overwrites is not written before:
-				// a stream of quotes or positions costs one write per
-				// object, not one per Update. Nor is it converted: a
-				// value the replica's class cannot hold fails the share
-				// only if the replica would show it.
-				if ops = notOverwritten(ops, last); len(ops) == 0 {
-					continue
-				}
+		for _, w := range ops {
+			if len(w) == 0 {
+				continue
 			}
-			if err := stm.ApplyOps(tx, ops, s.resolveLocked); err != nil {
+			if err := stm.ApplyOps(tx, w, s.resolveLocked); err != nil {
 				return err
 			}
 		}
