@@ -179,14 +179,19 @@ type Client struct {
 
 	mu struct {
 		sync.Mutex
-		err      error // why the session ended for good, once it has
-		state    State
-		changed  chan struct{} // closed and replaced when state changes
-		conn     transport.Conn
-		limits   wire.Limits // the server's, from Welcome
-		out      []wire.Message
-		wake     chan struct{} // wakes the writer
-		seq      uint64        // the last CommitID sequence used
+		err     error // why the session ended for good, once it has
+		state   State
+		changed chan struct{} // closed and replaced when state changes
+		conn    transport.Conn
+		limits  wire.Limits // the server's, from Welcome
+		out     []wire.Message
+		spare   []wire.Message // out's other slice: the two swap at each send
+		wake    chan struct{}  // wakes the writer
+		// sending: a goroutine is sending out on conn (the writer, or a
+		// committer sending its lone commit itself); it sends until out
+		// is empty, so that the queue goes out in order.
+		sending  bool
+		seq      uint64 // the last CommitID sequence used
 		nextH    wire.ShareHandle
 		shares   map[wire.ShareHandle]*Share
 		pending  map[uint64]*spec // unanswered commits, by CommitID.Seq
@@ -409,6 +414,12 @@ func (c *Client) enqueueLocked(m wire.Message) {
 		return
 	}
 	c.mu.out = append(c.mu.out, m)
+	if !c.mu.sending {
+		c.wakeLocked()
+	}
+}
+
+func (c *Client) wakeLocked() {
 	select {
 	case c.mu.wake <- struct{}{}:
 	default:
@@ -418,6 +429,57 @@ func (c *Client) enqueueLocked(m wire.Message) {
 func (c *Client) enqueue(m wire.Message) {
 	c.mu.Lock()
 	c.enqueueLocked(m)
+	c.mu.Unlock()
+}
+
+// enqueueCommitLocked queues the commit m like enqueueLocked, except when
+// it is the only commit in flight and no send is in progress: then it
+// returns the connection, and the caller must call sendQueued on it once
+// it holds no share's lock. A lone commit is sent by its committer, which
+// is about to wait for the verdict in any case, so that a round trip
+// costs no hand-off to the writer; commits streamed without waiting go to
+// the writer, which sends each backlog with one write.
+func (c *Client) enqueueCommitLocked(m wire.Message) transport.Conn {
+	if c.mu.conn == nil || c.mu.sending || len(c.mu.pending) != 1 {
+		c.enqueueLocked(m)
+		return nil
+	}
+	c.mu.out = append(c.mu.out, m)
+	c.mu.sending = true
+	return c.mu.conn
+}
+
+// sendQueued sends the queue on conn until it is empty, then clears
+// sending (which the caller set). A failed send closes conn, so that the
+// reader sees it; the queue is dropped with the connection (run clears
+// it). It returns at once if conn is no longer the current connection:
+// sending was cleared when it was replaced.
+func (c *Client) sendQueued(conn transport.Conn) {
+	c.mu.Lock()
+	for c.mu.conn == conn && len(c.mu.out) > 0 {
+		msgs := c.mu.out
+		c.mu.out = c.mu.spare[:0]
+		c.mu.Unlock()
+		// No context ends this send but the connection's close: a send
+		// blocks only while the server reads nothing, and then the
+		// connection is lost and closed anyway.
+		err := conn.SendBatch(context.Background(), msgs)
+		clear(msgs) // sent messages are not kept alive by the reused slice
+		c.mu.Lock()
+		if err != nil {
+			conn.Close()
+			break
+		}
+		if c.mu.conn == conn {
+			c.mu.spare = msgs[:0]
+		}
+	}
+	if c.mu.conn == conn {
+		c.mu.sending = false
+		if len(c.mu.out) > 0 { // after a failed send: the writer drops them
+			c.wakeLocked()
+		}
+	}
 	c.mu.Unlock()
 }
 
@@ -432,7 +494,7 @@ func (c *Client) run(conn transport.Conn) {
 			err = c.serve(conn)
 		}
 		c.mu.Lock()
-		c.mu.conn, c.mu.out = nil, nil
+		c.mu.conn, c.mu.out, c.mu.spare, c.mu.sending = nil, nil, nil, false
 		c.mu.Unlock()
 		select {
 		case <-c.closing:
@@ -583,31 +645,23 @@ func (c *Client) end(err error) {
 	c.setState(Closed)
 }
 
-// writeLoop sends what is queued, in order, in batches, until quit or a
-// failed send (which closes conn, so that the reader sees it).
+// writeLoop sends what is queued, in order, in batches, unless a
+// committer is sending (see enqueueCommitLocked), until quit or a failed
+// send (which closes conn, so that the reader sees it).
 func (c *Client) writeLoop(conn transport.Conn, quit chan struct{}) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-quit
-		cancel()
-	}()
 	for {
 		c.mu.Lock()
-		msgs := c.mu.out
-		c.mu.out = nil
+		if !c.mu.sending && len(c.mu.out) > 0 && c.mu.conn == conn {
+			c.mu.sending = true
+			c.mu.Unlock()
+			c.sendQueued(conn)
+			continue
+		}
 		wake := c.mu.wake
 		c.mu.Unlock()
-		if len(msgs) == 0 {
-			select {
-			case <-wake:
-				continue
-			case <-quit:
-				return
-			}
-		}
-		if err := conn.SendBatch(ctx, msgs); err != nil {
-			conn.Close()
+		select {
+		case <-wake:
+		case <-quit:
 			return
 		}
 	}

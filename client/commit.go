@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/weft-stm/weft/stm"
+	"github.com/weft-stm/weft/transport"
 	"github.com/weft-stm/weft/wire"
 )
 
@@ -31,6 +32,10 @@ type spec struct {
 	// it was sent. An Ack newer than the acknowledged state applies its
 	// writes like another replica's change.
 	hidden bool
+	// sendOn: the connection its committer sends it on (see
+	// enqueueCommitLocked), nil once sent or when the writer sends it.
+	// Only the committing goroutine uses it.
+	sendOn transport.Conn
 }
 
 // Run runs fn in a transaction on the replica, applies it there at once
@@ -103,6 +108,10 @@ func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Ha
 	p, err := s.commit(tx, w)
 	if err != nil {
 		return nil, s.commitFailed(ctx, tx, err)
+	}
+	if p != nil && p.sendOn != nil {
+		s.c.sendQueued(p.sendOn)
+		p.sendOn = nil
 	}
 	if p == nil {
 		h := stm.NewHandle()
@@ -288,7 +297,7 @@ func (s *Share) commit(tx *stm.Tx, w *txWork) (*spec, error) {
 	}
 	p.handle = stm.NewHandleFor(cm.ID)
 	c.mu.pending[cm.ID.Seq] = p
-	c.enqueueLocked(cm)
+	p.sendOn = c.enqueueCommitLocked(cm)
 	c.mu.Unlock()
 	s.mu.pending = append(s.mu.pending, p)
 	for _, id := range p.writes {
