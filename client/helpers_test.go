@@ -158,12 +158,22 @@ func (e *env) raw(name string, ops ...wire.Op) uint64 {
 		}
 	}
 	must(conn.Send(ctx, &wire.Commit{ID: wire.CommitID{Replica: 1, Seq: e.seed}, Share: 1, Snapshot: op.Version, Writes: ops}))
-	for {
+	var v uint64
+	for v == 0 {
 		switch m := recv().(type) {
 		case *wire.Ack:
-			return m.Version
+			v = m.Version
 		case *wire.Abort:
 			e.t.Fatalf("seed commit aborted: %+v", m)
+		}
+	}
+	// Closed, and known closed by the server, before it returns: tests
+	// that count the messages in flight must not find an Update to this
+	// connection among them.
+	must(conn.Send(ctx, &wire.CloseShare{Share: 1}))
+	for {
+		if _, ok := recv().(*wire.ShareClosed); ok {
+			return v
 		}
 	}
 }
