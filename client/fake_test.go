@@ -447,6 +447,30 @@ func TestUpdateRun(t *testing.T) {
 		t.Fatalf("tag k = %d after the abort, want 19", got)
 	}
 
+	// With a blind increment of ours pending on the counter: a run of
+	// increments of it is still one local commit, shown under ours
+	// (increments commute), and our Ack then changes nothing shown.
+	hp, err := s.Run(ctx, func(tx *stm.Tx) error { hitsF.Of(o).Add(tx, 100); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmp := f.recv().(*wire.Commit)
+	local = ws.Version()
+	send(84, 5, false)
+	if got := ws.Version() - local; got != 1 {
+		t.Fatalf("5 increments beside a pending increment took %d local commits, want 1", got)
+	}
+	if _, got := snapshot(t, s); got[oid(3)].Hits != 167 {
+		t.Fatalf("hits %d with 5 increments under a pending 100, want 167", got[oid(3)].Hits)
+	}
+	f.send(&wire.Ack{ID: cmp.ID, Version: 89})
+	if err := hp.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := snapshot(t, s); got[oid(3)].Hits != 167 {
+		t.Fatalf("hits %d once the increment is acknowledged, want 167", got[oid(3)].Hits)
+	}
+
 	// With a commit of ours pending on the record's balance: a run on the
 	// counter, which the commit neither read nor wrote, is still one
 	// local commit; a run on the balance dooms the commit and goes
@@ -457,13 +481,13 @@ func TestUpdateRun(t *testing.T) {
 	}
 	cm := f.recv().(*wire.Commit)
 	local = ws.Version()
-	send(84, 5, false)
+	send(90, 5, false)
 	if got := ws.Version() - local; got != 1 {
 		t.Fatalf("5 Updates of the counter beside a pending commit on the balance took %d local commits, want 1", got)
 	}
 	msgs = make([]wire.Message, 3)
 	for i := range msgs {
-		v := uint64(89 + i)
+		v := uint64(95 + i)
 		msgs[i] = &wire.Update{Share: 1, Version: v, Origin: wire.CommitID{Replica: 2, Seq: v},
 			Writes: []wire.Op{{Kind: wire.OpSetField, Object: oid(3), Field: 1, Value: wire.Int(int64(100 + i))}}}
 	}
@@ -471,14 +495,14 @@ func TestUpdateRun(t *testing.T) {
 	if err := f.conn.SendBatch(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WaitVersion(ctx, 91); err != nil {
+	if err := s.WaitVersion(ctx, 97); err != nil {
 		t.Fatal(err)
 	}
 	if got := ws.Version() - local; got < 3 {
 		t.Fatalf("3 Updates of the balance a pending commit read took %d local commits, want one each", got)
 	}
-	if _, got := snapshot(t, s); got[oid(3)].Balance != 102 || got[oid(3)].Hits != 67 {
-		t.Fatalf("balance %d, hits %d: want 102 (the pending increment hidden), 67", got[oid(3)].Balance, got[oid(3)].Hits)
+	if _, got := snapshot(t, s); got[oid(3)].Balance != 102 || got[oid(3)].Hits != 172 {
+		t.Fatalf("balance %d, hits %d: want 102 (the pending increment hidden), 172", got[oid(3)].Balance, got[oid(3)].Hits)
 	}
 	f.send(&wire.Abort{ID: cm.ID, Code: wire.CodeConflict, Message: "stale read"})
 	if err := h.Wait(ctx); err == nil {

@@ -287,7 +287,8 @@ func (s *Share) change(ch wire.Change) error {
 // arrived together. A run that only changes objects the replica shows,
 // all of them in every Update (a stream of writes to the same objects, as
 // quotes or game state are), none of which a shown pending commit of
-// this client read or writes, is applied to the replica as one local
+// this client read or writes (but for increments of a counter that they
+// only increment: see commutesLocked), is applied to the replica as one local
 // commit that counts as one commit per Update (stm.Tx.SetCommits): the
 // per-commit work of the workspace is paid once per run, and observers
 // see what they would have seen had they been slower. Such a run hides
@@ -320,7 +321,10 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 	}
 	var objs []wire.ObjectID // the objects of the first Update
 	for _, op := range us[0].Writes {
-		if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || s.mu.foreign[op.Object] || len(s.mu.writers[op.Object]) > 0 {
+		if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || s.mu.foreign[op.Object] {
+			return false, nil
+		}
+		if len(s.mu.writers[op.Object]) > 0 && !s.commutesLocked(op) {
 			return false, nil
 		}
 		if _, ok := s.mu.index[op.Object]; !ok {
@@ -335,8 +339,10 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 			return false, nil // ours (after a reconnection): an Ack
 		}
 		for _, op := range u.Writes {
-			// The first Update's objects passed the checks above.
-			if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || !slices.Contains(objs, op.Object) {
+			// The first Update's objects passed the checks above; an
+			// object a pending commit writes takes increments only.
+			if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || !slices.Contains(objs, op.Object) ||
+				len(s.mu.writers[op.Object]) > 0 && op.Kind != wire.OpCounterAdd {
 				return false, nil
 			}
 		}
@@ -487,7 +493,8 @@ func (s *Share) applyLocked(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.
 		case op.Kind == wire.OpRemove:
 			removed = append(removed, op.Object)
 		case s.mu.foreign[op.Object]:
-		case len(s.mu.writers[op.Object]) > 0 || rebuild[op.Object]:
+		case rebuild[op.Object]:
+		case len(s.mu.writers[op.Object]) > 0 && !s.commutesLocked(op):
 			rebuild = addID(rebuild, op.Object)
 		default:
 			rest = append(rest, op)
@@ -510,6 +517,25 @@ func (s *Share) applyLocked(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.
 	}
 	s.advanceLocked(local, v)
 	return nil
+}
+
+// commutesLocked reports whether op, decided before the shown pending
+// commits that write its object, may be applied on top of them instead of
+// under them: an increment of a counter that they only increment (blind,
+// or a commit that read it would have been hidden as doomed). Increments
+// commute, so the counter shows what a rebuild would, without one.
+func (s *Share) commutesLocked(op wire.Op) bool {
+	if op.Kind != wire.OpCounterAdd {
+		return false
+	}
+	for _, p := range s.mu.writers[op.Object] {
+		for _, w := range p.commit.Writes {
+			if w.Object == op.Object && w.Kind != wire.OpCounterAdd {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // hideLocked hides the pending commits that a decided change (ops, about
