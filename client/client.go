@@ -449,16 +449,21 @@ func (c *Client) enqueueCommitLocked(m wire.Message) transport.Conn {
 	return c.mu.conn
 }
 
-// sendQueued sends the queue on conn until it is empty, then clears
-// sending (which the caller set). A failed send closes conn, so that the
-// reader sees it; the queue is dropped with the connection (run clears
-// it). It returns at once if conn is no longer the current connection:
-// sending was cleared when it was replaced.
-func (c *Client) sendQueued(conn transport.Conn) {
+// sendQueued sends the queue on conn, then clears sending (which the
+// caller set): all of it, or with once only what is queued when it starts
+// (a committer's send: Run blocks for one write at most, and what was
+// queued meanwhile wakes the writer). A failed send closes conn, so that
+// the reader sees it, and drops the queue: the connection is done, and
+// what matters is resent on the next one. Nothing is sent once conn is no
+// longer the current connection (run cleared sending when it replaced
+// it).
+func (c *Client) sendQueued(conn transport.Conn, once bool) {
 	c.mu.Lock()
 	for c.mu.conn == conn && len(c.mu.out) > 0 {
+		// The batch is this sender's alone until sent: out goes on in the
+		// other slice, and spare holds neither meanwhile.
 		msgs := c.mu.out
-		c.mu.out = c.mu.spare[:0]
+		c.mu.out, c.mu.spare = c.mu.spare[:0], nil
 		c.mu.Unlock()
 		// No context ends this send but the connection's close: a send
 		// blocks only while the server reads nothing, and then the
@@ -468,15 +473,21 @@ func (c *Client) sendQueued(conn transport.Conn) {
 		c.mu.Lock()
 		if err != nil {
 			conn.Close()
+			if c.mu.conn == conn {
+				c.mu.out = nil
+			}
 			break
 		}
 		if c.mu.conn == conn {
 			c.mu.spare = msgs[:0]
 		}
+		if once {
+			break
+		}
 	}
 	if c.mu.conn == conn {
 		c.mu.sending = false
-		if len(c.mu.out) > 0 { // after a failed send: the writer drops them
+		if len(c.mu.out) > 0 {
 			c.wakeLocked()
 		}
 	}
@@ -654,7 +665,7 @@ func (c *Client) writeLoop(conn transport.Conn, quit chan struct{}) {
 		if !c.mu.sending && len(c.mu.out) > 0 && c.mu.conn == conn {
 			c.mu.sending = true
 			c.mu.Unlock()
-			c.sendQueued(conn)
+			c.sendQueued(conn, false)
 			continue
 		}
 		wake := c.mu.wake

@@ -50,7 +50,9 @@ type spec struct {
 //
 // fn's own error is returned untouched, and nothing is applied. A
 // transaction that wrote nothing is acknowledged at once, with no round
-// trip. tx.Retry waits for a change to what fn read (another replica's
+// trip. A commit alone in flight is written to the connection by Run
+// itself (one write, which blocks only while the server reads nothing);
+// others go to the client's writer goroutine. tx.Retry waits for a change to what fn read (another replica's
 // commit, or this one's), then runs fn again. Other errors: ErrNotInShare,
 // a *wire.FieldError for a commit over the server's limits, the share's
 // Err, ctx's error.
@@ -110,7 +112,7 @@ func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Ha
 		return nil, s.commitFailed(ctx, tx, err)
 	}
 	if p != nil && p.sendOn != nil {
-		s.c.sendQueued(p.sendOn)
+		s.c.sendQueued(p.sendOn, true)
 		p.sendOn = nil
 	}
 	if p == nil {
