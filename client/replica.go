@@ -362,7 +362,10 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 	// would have; the last Update's ops check the objects as the skipped
 	// ones would have. A skipped value is not converted either: one the
 	// replica's class cannot hold fails the share only if the replica
-	// would show it.
+	// would show it. With a cache the acknowledged state takes every op:
+	// the cache keeps its versions (a checkpoint, or the changes logged
+	// since, may end inside the run), and each must be the state the
+	// server had.
 	last := us[len(us)-1].Writes
 	ops := make([][]wire.Op, len(us))
 	for i, u := range us {
@@ -370,7 +373,11 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 		if i < len(us)-1 {
 			ops[i] = notOverwritten(u.Writes, last)
 		}
-		if err := s.applyAckedLocked(wire.Change{Version: u.Version, Origin: u.Origin, Writes: ops[i]}); err != nil {
+		ackOps := ops[i]
+		if s.c.opts.Cache != nil {
+			ackOps = u.Writes
+		}
+		if err := s.applyAckedLocked(wire.Change{Version: u.Version, Origin: u.Origin, Writes: ackOps}); err != nil {
 			return true, fmt.Errorf("client: share %q: %w", s.name, err)
 		}
 	}
