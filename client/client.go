@@ -187,9 +187,10 @@ type Client struct {
 		out     []wire.Message
 		spare   []wire.Message // out's other slice: the two swap at each send
 		wake    chan struct{}  // wakes the writer
-		// sending: a goroutine is sending out on conn (the writer, or a
-		// committer sending its lone commit itself); it sends until out
-		// is empty, so that the queue goes out in order.
+		// sending: a goroutine is sending out on conn, in queue order:
+		// the writer, which empties it, or a committer sending its lone
+		// commit itself, which sends one batch and wakes the writer for
+		// the rest (sendQueued).
 		sending  bool
 		seq      uint64 // the last CommitID sequence used
 		nextH    wire.ShareHandle
@@ -657,8 +658,8 @@ func (c *Client) end(err error) {
 }
 
 // writeLoop sends what is queued, in order, in batches, unless a
-// committer is sending (see enqueueCommitLocked), until quit or a failed
-// send (which closes conn, so that the reader sees it).
+// committer is sending (see enqueueCommitLocked), until quit. A failed
+// send closes conn, so that the reader sees it and serve ends.
 func (c *Client) writeLoop(conn transport.Conn, quit chan struct{}) {
 	for {
 		c.mu.Lock()
