@@ -52,8 +52,9 @@ type spec struct {
 // transaction that wrote nothing is acknowledged at once, with no round
 // trip. A commit alone in flight is written to the connection by Run
 // itself (one write, which blocks only while the server reads nothing);
-// others go to the client's writer goroutine. tx.Retry waits for a change to what fn read (another replica's
-// commit, or this one's), then runs fn again. Other errors: ErrNotInShare,
+// others go to the client's writer goroutine. tx.Retry waits for a change
+// to what fn read (another replica's commit, or this one's), then runs fn
+// again. Other errors: ErrNotInShare,
 // a *wire.FieldError for a commit over the server's limits, the share's
 // Err, ctx's error.
 func (s *Share) Run(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Handle, error) {
@@ -111,14 +112,14 @@ func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Ha
 	if err != nil {
 		return nil, s.commitFailed(ctx, tx, err)
 	}
-	if p != nil && p.sendOn != nil {
-		s.c.sendQueued(p.sendOn, true)
-		p.sendOn = nil
-	}
 	if p == nil {
 		h := stm.NewHandle()
 		h.Resolve(s.Version(), nil)
 		return h, nil
+	}
+	if p.sendOn != nil {
+		s.c.sendQueued(p.sendOn, true)
+		p.sendOn = nil
 	}
 	return p.handle, nil
 }

@@ -288,7 +288,7 @@ func (s *Share) change(ch wire.Change) error {
 // all of them in every Update (a stream of writes to the same objects, as
 // quotes or game state are), none of which a shown pending commit of
 // this client read or writes (but for increments of a counter that they
-// only increment: see commutesLocked), is applied to the replica as one local
+// only increment: see onTopLocked), is applied to the replica as one local
 // commit that counts as one commit per Update (stm.Tx.SetCommits): the
 // per-commit work of the workspace is paid once per run, and observers
 // see what they would have seen had they been slower. Such a run hides
@@ -324,7 +324,7 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 		if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || s.mu.foreign[op.Object] {
 			return false, nil
 		}
-		if len(s.mu.writers[op.Object]) > 0 && !s.commutesLocked(op) {
+		if !s.onTopLocked(op) {
 			return false, nil
 		}
 		if _, ok := s.mu.index[op.Object]; !ok {
@@ -339,10 +339,8 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 			return false, nil // ours (after a reconnection): an Ack
 		}
 		for _, op := range u.Writes {
-			// The first Update's objects passed the checks above; an
-			// object a pending commit writes takes increments only.
-			if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || !slices.Contains(objs, op.Object) ||
-				len(s.mu.writers[op.Object]) > 0 && op.Kind != wire.OpCounterAdd {
+			// The first Update's objects passed the checks above.
+			if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || !slices.Contains(objs, op.Object) || !s.onTopLocked(op) {
 				return false, nil
 			}
 		}
@@ -501,7 +499,7 @@ func (s *Share) applyLocked(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.
 			removed = append(removed, op.Object)
 		case s.mu.foreign[op.Object]:
 		case rebuild[op.Object]:
-		case len(s.mu.writers[op.Object]) > 0 && !s.commutesLocked(op):
+		case !s.onTopLocked(op):
 			rebuild = addID(rebuild, op.Object)
 		default:
 			rest = append(rest, op)
@@ -526,16 +524,21 @@ func (s *Share) applyLocked(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.
 	return nil
 }
 
-// commutesLocked reports whether op, decided before the shown pending
-// commits that write its object, may be applied on top of them instead of
-// under them: an increment of a counter that they only increment (blind,
-// or a commit that read it would have been hidden as doomed). Increments
+// onTopLocked reports whether op, decided before the shown pending commits
+// that write its object, may be applied to the replica as it shows now,
+// on top of them, instead of under them (a rebuild): when none writes the
+// object, or op increments a counter that they only increment (blind, or
+// a commit that read it would have been hidden as doomed). Increments
 // commute, so the counter shows what a rebuild would, without one.
-func (s *Share) commutesLocked(op wire.Op) bool {
+func (s *Share) onTopLocked(op wire.Op) bool {
+	ws := s.mu.writers[op.Object]
+	if len(ws) == 0 {
+		return true
+	}
 	if op.Kind != wire.OpCounterAdd {
 		return false
 	}
-	for _, p := range s.mu.writers[op.Object] {
+	for _, p := range ws {
 		for _, w := range p.commit.Writes {
 			if w.Object == op.Object && w.Kind != wire.OpCounterAdd {
 				return false
