@@ -30,8 +30,8 @@
 // # Group commit
 //
 // A single writer goroutine takes the Appends queued since its last round
-// trip, in call order, and sends them in one pipeline (RPUSH each change,
-// SADD each new share name). Redis with appendfsync always writes and syncs
+// trip, in call order, and sends them in one pipeline (one RPUSH for each run
+// of changes to one share, SADD each new share name). Redis with appendfsync always writes and syncs
 // its log once for all the commands it read in one go before it replies, so
 // the pipeline costs about one round trip and one fsync; the writer then
 // resolves the waits. Since the writer sends in call order and Redis logs

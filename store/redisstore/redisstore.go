@@ -276,12 +276,21 @@ func (s *Store) writeAppends(batch []*op) error {
 	ctx := context.Background()
 	p := s.rdb.Pipeline()
 	var added []string
-	for _, o := range batch {
+	// Consecutive changes of one share go in one RPUSH: Redis then parses
+	// and executes one command for them, not one each, while its event
+	// loop (which also fsyncs) is all that stands between a batch and its
+	// acknowledgement.
+	vals := make([]any, 0, len(batch))
+	for i, o := range batch {
 		if !s.known[o.share] && !slices.Contains(added, o.share) {
 			p.SAdd(ctx, s.key("shares"), o.share)
 			added = append(added, o.share)
 		}
-		p.RPush(ctx, s.key("c:", o.share), o.change)
+		vals = append(vals, o.change)
+		if i+1 == len(batch) || batch[i+1].share != o.share {
+			p.RPush(ctx, s.key("c:", o.share), vals...)
+			vals = vals[len(vals):]
+		}
 	}
 	cmds, err := p.Exec(ctx)
 	if err != nil {
