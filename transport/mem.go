@@ -54,7 +54,9 @@ import (
 // exercised and the receiver owns what it gets. SetEncoding(false) passes
 // the message values themselves (validated, not encoded): faster, but the
 // receiver gets the sender's pointer, and both copies of a duplicate are the
-// same pointer.
+// same pointer. A weft client gives the Updates it receives back for reuse
+// (wire.ReleaseUpdate), and a server sends one Update to many sessions, so
+// client sessions need the codec.
 //
 // Network is safe for concurrent use, but determinism needs a
 // deterministic order of calls, such as one goroutine driving every

@@ -3,6 +3,7 @@ package wire
 import (
 	"io"
 	"math"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -15,7 +16,7 @@ type decoder struct {
 	base int // added to offsets in errors
 	lim  *Limits
 	err  error
-	one  *[1]Op // room for a one-op Writes in the message's allocation, or nil
+	room []Op // where Writes goes if it fits: the message's own allocation, or a released Update's
 }
 
 func (d *decoder) failAt(start int, field string, err error) {
@@ -322,8 +323,8 @@ func (d *decoder) ops(field string) []Op {
 		return nil
 	}
 	var ops []Op
-	if n == 1 && d.one != nil {
-		ops, d.one = d.one[:1:1], nil // allocated with the message
+	if n <= cap(d.room) {
+		ops, d.room = d.room[:n:n], nil // zeroed: fresh, or cleared by ReleaseUpdate
 	} else {
 		ops = make([]Op, n)
 	}
@@ -479,7 +480,7 @@ func (m *Commit) decodePayload(d *decoder) {
 	m.Reads = d.reads("reads")
 	if m.Deps != nil || m.Reads != nil {
 		// Whoever keeps the Writes (a share's log) would keep these too.
-		d.one = nil
+		d.room = nil
 	}
 	m.Writes = d.ops("writes")
 }
@@ -516,6 +517,34 @@ type updateOne struct {
 	one [1]Op
 }
 
+// updatePool holds the Updates given back by ReleaseUpdate. A client
+// decodes an Update for every commit of every other replica, and holds
+// it only until it is applied: reusing it, with the array of its Writes,
+// spares the collector most of the bytes a replica receives.
+var updatePool sync.Pool
+
+// maxReleasedWrites bounds the Writes array a released Update keeps, so
+// that the pool does not hold on to one large commit's.
+const maxReleasedWrites = 64
+
+// ReleaseUpdate gives u back, for a later decoded Update to reuse u and
+// the array of u.Writes. The caller must not use u, u.Writes or a slice
+// of it afterwards, nor may anything it handed them to; the values in the
+// ops (strings, Values and Fields slices) are never reused, and may be
+// kept. Any Update may be released, decoded or not.
+func ReleaseUpdate(u *Update) {
+	if u == nil {
+		return
+	}
+	w := u.Writes[:cap(u.Writes)]
+	if len(w) > maxReleasedWrites {
+		w = nil
+	}
+	clear(w) // the values of the ops are the caller's now: not kept alive here
+	*u = Update{Writes: w[:0]}
+	updatePool.Put(u)
+}
+
 // decodeOther decodes the payload of m, a message off the hot path, with
 // d, and returns d as it ends.
 func decodeOther(m Message, d decoder) decoder {
@@ -550,14 +579,20 @@ func decodeBody(body []byte, base int, lim *Limits) (Message, error) {
 		// Most commits write one op: it comes in the message's
 		// allocation (see withOne).
 		c := new(commitOne)
-		d.one = &c.one
+		d.room = c.one[:]
 		c.m.decodePayload(&d)
 		m = &c.m
 	case TypeUpdate:
-		u := new(updateOne)
-		d.one = &u.one
-		u.m.decodePayload(&d)
-		m = &u.m
+		u, _ := updatePool.Get().(*Update)
+		if u != nil {
+			d.room = u.Writes[:0]
+			*u = Update{}
+		} else {
+			one := new(updateOne)
+			u, d.room = &one.m, one.one[:]
+		}
+		u.decodePayload(&d)
+		m = u
 	case TypeAck:
 		a := new(Ack)
 		a.decodePayload(&d)
