@@ -343,6 +343,7 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 	}
 	at := s.translateLocked(rec.Snapshot)
 	reads := make([]wire.Read, 0, len(rec.Reads))
+	var read objectSet // p.reads, indexed once it is long
 	for _, r := range rec.Reads {
 		if err := check(r.Object); err != nil {
 			return nil, err
@@ -350,16 +351,12 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 		if created[r.Object] {
 			continue
 		}
-		if n := len(p.reads); n == 0 || p.reads[n-1] != r.Object {
-			if !slices.Contains(p.reads, r.Object) {
-				p.reads = append(p.reads, r.Object)
-			}
-		}
+		p.reads = read.add(p.reads, r.Object)
 		r.Version = at
 		reads = append(reads, r)
 	}
 	writes := creates
-	seen := map[wire.ObjectID]bool{}
+	var seen objectSet // p.writes, indexed once it is long
 	for _, op := range rec.Writes {
 		if err := check(op.Object); err != nil {
 			return nil, err
@@ -368,9 +365,8 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 			if op.Kind == wire.OpSetField && own[op.Object] != nil {
 				continue
 			}
-		} else if !seen[op.Object] {
-			seen[op.Object] = true
-			p.writes = append(p.writes, op.Object)
+		} else {
+			p.writes = seen.add(p.writes, op.Object)
 		}
 		writes = append(writes, op)
 	}
@@ -380,10 +376,7 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 			p.removed = map[wire.ObjectID]stm.Observable{}
 		}
 		p.removed[op.Object] = s.mu.index[op.Object]
-		if !seen[op.Object] {
-			seen[op.Object] = true
-			p.writes = append(p.writes, op.Object)
-		}
+		p.writes = seen.add(p.writes, op.Object)
 	}
 	for id := range created {
 		p.created = append(p.created, id)
@@ -433,6 +426,39 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 		cm.Deps = append(cm.Deps, q.commit.ID)
 	}
 	return cm, nil
+}
+
+// objectSet indexes a list of objects that grows by add, once it is too
+// long to search: most commits write an object or a few, and a map per
+// commit would cost more than the search.
+type objectSet map[wire.ObjectID]bool
+
+// objectSetMin is the length from which add indexes the list.
+const objectSetMin = 16
+
+// add appends id to ids, which holds the objects added so far, unless it
+// is there, and returns ids.
+func (set *objectSet) add(ids []wire.ObjectID, id wire.ObjectID) []wire.ObjectID {
+	if n := len(ids); n > 0 && ids[n-1] == id {
+		return ids // the fields of one record come together
+	}
+	if len(ids) < objectSetMin {
+		if slices.Contains(ids, id) {
+			return ids
+		}
+		return append(ids, id)
+	}
+	if *set == nil {
+		*set = make(objectSet, 2*len(ids))
+		for _, x := range ids {
+			(*set)[x] = true
+		}
+	}
+	if (*set)[id] {
+		return ids
+	}
+	(*set)[id] = true
+	return append(ids, id)
 }
 
 // acked handles the Ack of p with share version v (or a Delta's change
