@@ -1,7 +1,9 @@
 package client
 
 import (
+	"flag"
 	"math"
+	"os"
 	"slices"
 	"testing"
 
@@ -9,8 +11,14 @@ import (
 )
 
 // The package's tests, inside and outside it, run with the share's
-// bookkeeping checked as it goes.
-func init() { checkInvariants = true }
+// bookkeeping checked as it goes; its benchmarks measure the share as an
+// application runs it, without (so go test -bench runs the tests it runs
+// beside them without the checks too: pass -run '^$').
+func TestMain(m *testing.M) {
+	flag.Parse()
+	checkInvariants = flag.Lookup("test.bench").Value.String() == ""
+	os.Exit(m.Run())
+}
 
 func TestNotOverwritten(t *testing.T) {
 	a, b := wire.ObjectID{Replica: 1, Seq: 1}, wire.ObjectID{Replica: 1, Seq: 2}
