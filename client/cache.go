@@ -23,7 +23,8 @@ import (
 // recognises one it already decided), and no number is used twice.
 type Cache interface {
 	// AppendLazy records the next change of share's acknowledged state;
-	// it need not be synced.
+	// it need not be synced. It must not keep ch.Writes once it returns
+	// (encode or copy it): the client reuses the array.
 	AppendLazy(share string, ch wire.Change) error
 	// Checkpoint records share's whole acknowledged state at version,
 	// replacing what came before, synced.

@@ -726,13 +726,11 @@ func (c *Client) readLoop(conn transport.Conn) error {
 			if s := c.shareOf(m.Share); s != nil {
 				s.updates(run)
 			}
-			// Applied, the Updates are no longer needed: the replica and
-			// the acknowledged state copy what they keep of the ops. A
-			// cache may keep the ops themselves (Cache.AppendLazy).
-			if c.opts.Cache == nil {
-				for _, u := range run {
-					wire.ReleaseUpdate(u)
-				}
+			// Applied, the Updates are no longer needed: the replica, the
+			// acknowledged state and the cache (Cache.AppendLazy) copy what
+			// they keep of the ops.
+			for _, u := range run {
+				wire.ReleaseUpdate(u)
 			}
 			clear(run) // not kept alive by the reused buffer
 			if err != nil {

@@ -110,6 +110,7 @@ func (c *simCache) read(f func(*cacheDisk) error) error {
 }
 
 func (c *simCache) AppendLazy(share string, ch wire.Change) error {
+	ch.Writes = slices.Clone(ch.Writes) // memstore keeps it; the client reuses the array
 	return c.write(false, func(d *cacheDisk) error {
 		wait, err := d.shares.Append(share, ch)
 		if err == nil {

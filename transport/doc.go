@@ -49,7 +49,9 @@
 //
 // Send and SendBatch do not keep the messages: the caller may reuse them
 // as soon as they return. Recv's message belongs to the caller: it aliases no buffer of
-// the connection (unless an in-memory Network is told SetEncoding(false)).
+// the connection (unless an in-memory Network is told SetEncoding(false)),
+// and an Update aliases nothing at all, so that its receiver may give it
+// back to the decoder (wire.ReleaseUpdate).
 //
 // # Caveats
 //

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -54,9 +55,9 @@ import (
 // exercised and the receiver owns what it gets. SetEncoding(false) passes
 // the message values themselves (validated, not encoded): faster, but the
 // receiver gets the sender's pointer, and both copies of a duplicate are the
-// same pointer. A weft client gives the Updates it receives back for reuse
-// (wire.ReleaseUpdate), and a server sends one Update to many sessions, so
-// client sessions need the codec.
+// same pointer; but for Updates, which each Recv copies (the Update and
+// its Writes), since a weft client gives the Updates it receives back for
+// reuse (wire.ReleaseUpdate) while a server sends one to many sessions.
 //
 // Network is safe for concurrent use, but determinism needs a
 // deterministic order of calls, such as one goroutine driving every
@@ -550,6 +551,10 @@ func (c *MemConn) Recv(ctx context.Context) (wire.Message, error) {
 				if m, err = wire.NewReader(bytes.NewReader(it.frame), c.lim).ReadMessage(); err != nil {
 					c.rerr = err
 				}
+			} else if u, ok := m.(*wire.Update); ok {
+				cp := *u // the receiver's own: see SetEncoding
+				cp.Writes = slices.Clone(u.Writes)
+				m = &cp
 			}
 			n.mu.Unlock()
 			return m, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -46,6 +47,30 @@ func TestMemConnWithoutCodec(t *testing.T) {
 	}
 	if m, err := s.Recv(ctx); err != nil || m != wire.Message(p) {
 		t.Fatalf("Recv: %v, %v; want the pointer sent", m, err)
+	}
+	// An Update is the receiver's own, Writes included: a client gives it
+	// back to the decoder (wire.ReleaseUpdate), and a server sends one
+	// Update to many sessions.
+	u := &wire.Update{Share: 1, Version: 2, Writes: []wire.Op{{Kind: wire.OpVarSet, Object: wire.ObjectID{Replica: 1, Seq: 1}, Value: wire.Int(5)}}}
+	for range 2 {
+		if err := c.Send(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []*wire.Update
+	for range 2 {
+		m, err := s.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, ok := m.(*wire.Update)
+		if !ok || g == u || &g.Writes[0] == &u.Writes[0] || !reflect.DeepEqual(g, u) {
+			t.Fatalf("Recv: %+v; want a copy of %+v", m, u)
+		}
+		got = append(got, g)
+	}
+	if got[0] == got[1] || &got[0].Writes[0] == &got[1].Writes[0] {
+		t.Fatal("two receives of one Update share it")
 	}
 }
 
