@@ -365,7 +365,9 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 	// since, may end inside the run), and each must be the state the
 	// server had.
 	last := us[len(us)-1].Writes
-	ops := make([][]wire.Op, len(us))
+	ops := slices.Grow(s.mu.runOps[:0], len(us))[:len(us)]
+	defer func() { s.mu.runOps = ops[:0] }()
+	defer clear(ops) // keeps no Update's ops alive: they go back to the decoder
 	for i, u := range us {
 		ops[i] = u.Writes
 		if i < len(us)-1 {

@@ -82,6 +82,9 @@ type Share struct {
 		// once they are answered: a restart must never find a commit
 		// both pending and in the cached state. 0 when none.
 		uncacheable uint64
+		// runOps is applyRun's list of the ops of each Update, kept
+		// between runs (emptied) so that a run does not allocate it.
+		runOps [][]wire.Op
 	}
 }
 
