@@ -342,7 +342,10 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 		return nil
 	}
 	at := s.translateLocked(rec.Snapshot)
-	reads := make([]wire.Read, 0, len(rec.Reads))
+	// rec is ours (Tx.Record makes it for this commit): its reads and
+	// writes are filtered in place into the Commit's, which saves copying
+	// them.
+	reads := rec.Reads[:0]
 	var read objectSet // p.reads, indexed once it is long
 	for _, r := range rec.Reads {
 		if err := check(r.Object); err != nil {
@@ -355,7 +358,10 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 		r.Version = at
 		reads = append(reads, r)
 	}
-	writes := creates
+	writes := rec.Writes[:0]
+	if len(creates) > 0 {
+		writes = creates
+	}
 	var seen objectSet // p.writes, indexed once it is long
 	for _, op := range rec.Writes {
 		if err := check(op.Object); err != nil {
