@@ -45,7 +45,7 @@ type Handle struct {
 	status  Status
 	version uint64
 	err     error
-	done    chan struct{} // closed when acknowledged or aborted
+	done    chan struct{} // closed when acknowledged or aborted; made by the first Done before that
 	onDone  []func(*Handle)
 }
 
@@ -62,13 +62,13 @@ func abortedHandle(err error) *Handle {
 // NewHandle returns a handle in the Applied stage, for authorities that
 // acknowledge later (see Handle.Resolve).
 func NewHandle() *Handle {
-	return &Handle{status: Applied, done: make(chan struct{})}
+	return &Handle{status: Applied}
 }
 
 // NewHandleFor is NewHandle for a commit its authority knows by id (a
 // client's commit: its replica and number), which ID reports.
 func NewHandleFor(id wire.CommitID) *Handle {
-	return &Handle{id: id, status: Applied, done: make(chan struct{})}
+	return &Handle{id: id, status: Applied}
 }
 
 // ID returns the id the commit is known by to its authority, the one a
@@ -94,7 +94,11 @@ func (h *Handle) Resolve(ver uint64, err error) {
 	}
 	cbs := h.onDone
 	h.onDone = nil
-	close(h.done)
+	if h.done != nil {
+		close(h.done)
+	} else {
+		h.done = closedChan
+	}
 	h.mu.Unlock()
 	for _, f := range cbs {
 		f(h)
@@ -109,13 +113,29 @@ func (h *Handle) Status() Status {
 }
 
 // Done is closed when the commit is acknowledged or aborted.
-func (h *Handle) Done() <-chan struct{} { return h.done }
+func (h *Handle) Done() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// Made on demand: a pipelining committer that checks its handles once
+	// they are answered (Status, OnDone, Wait) never needs one.
+	if h.done == nil {
+		h.done = make(chan struct{})
+	}
+	return h.done
+}
 
 // Wait blocks until the commit is acknowledged (nil) or aborted (its error),
 // or ctx ends (ctx's error).
 func (h *Handle) Wait(ctx context.Context) error {
+	h.mu.Lock()
+	if h.status == Acknowledged || h.status == Aborted {
+		err := h.err
+		h.mu.Unlock()
+		return err
+	}
+	h.mu.Unlock()
 	select {
-	case <-h.done:
+	case <-h.Done():
 		return h.Err()
 	case <-ctx.Done():
 		return ctx.Err()
