@@ -39,7 +39,9 @@
 //     (such as "commit.reads[3].key") and the offset, and wraps one of the
 //     sentinel errors (ErrTruncated, ErrLimit, ...). The caller then sends
 //     an Error frame with CodeProtocol and closes the connection.
-//  5. Decoded messages own their memory: they do not alias the input.
+//  5. Decoded messages own their memory: they do not alias the input. A
+//     receiver done with an Update may give it back (ReleaseUpdate): a
+//     later decoded Update then reuses it and the array of its Writes.
 //
 // # Caveats
 //
