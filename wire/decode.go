@@ -324,7 +324,7 @@ func (d *decoder) ops(field string) []Op {
 	}
 	var ops []Op
 	if n <= cap(d.room) {
-		ops, d.room = d.room[:n:n], nil // zeroed: fresh, or cleared by ReleaseUpdate
+		ops, d.room = d.room[:n], nil // zeroed: fresh, or cleared by ReleaseUpdate
 	} else {
 		ops = make([]Op, n)
 	}
@@ -577,7 +577,7 @@ func decodeBody(body []byte, base int, lim *Limits) (Message, error) {
 	switch t {
 	case TypeCommit:
 		// Most commits write one op: it comes in the message's
-		// allocation (see withOne).
+		// allocation (see commitOne).
 		c := new(commitOne)
 		d.room = c.one[:]
 		c.m.decodePayload(&d)
