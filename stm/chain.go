@@ -31,6 +31,9 @@ type chain[T any] struct {
 	// pushes (under the commit lock); alloc takes the whole list with one
 	// swap, which cannot suffer ABA, and puts back the rest.
 	free atomic.Pointer[node[T]]
+	// spare is the slot of the transaction state's spares that holds the
+	// nodes its last trim recycled, if that state still has them there.
+	spare atomic.Int32
 }
 
 // maxFree bounds the nodes a chain keeps for reuse.
@@ -59,7 +62,11 @@ func (c *chain[T]) at(snap uint64) *node[T] {
 
 // push publishes n as version ver. The caller holds the commit lock and has
 // not yet advanced the clock to ver, so no reader can observe n half-built.
-func (c *chain[T]) push(n *node[T], ver uint64, lowWater uint64) {
+func (c *chain[T]) push(n *node[T], ver uint64, lowWater uint64) { c.pushIn(n, ver, lowWater, nil) }
+
+// pushIn is push by the commit of s, which keeps what trimming recycles
+// for its own next writes to the chain (see spares); s may be nil.
+func (c *chain[T]) pushIn(n *node[T], ver uint64, lowWater uint64, s *txState) {
 	old := c.head.Load()
 	n.ver = ver
 	n.prev = old
@@ -67,7 +74,7 @@ func (c *chain[T]) push(n *node[T], ver uint64, lowWater uint64) {
 	old.next = n
 	c.head.Store(n)
 	if lowWater > c.trimmed {
-		c.trim(lowWater)
+		c.trim(lowWater, s)
 	}
 }
 
@@ -76,7 +83,7 @@ func (c *chain[T]) push(n *node[T], ver uint64, lowWater uint64) {
 // (a reader stops at the newest version not newer than its snapshot, which
 // is never older than the cut), so they are recycled. Each node is passed
 // once over the chain's life, so trimming is amortised O(1) per push.
-func (c *chain[T]) trim(lowWater uint64) {
+func (c *chain[T]) trim(lowWater uint64, s *txState) {
 	old := c.cut
 	n := old
 	for n.next != nil && n.next.ver <= lowWater {
@@ -104,6 +111,21 @@ func (c *chain[T]) trim(lowWater uint64) {
 	if first == nil {
 		return
 	}
+	if s != nil {
+		sp := &s.spares
+		if i := c.spare.Load(); sp.chains[i] == c {
+			if sp.lens[i]+k <= maxFree {
+				last.next, _ = sp.lists[i].(*node[T])
+				sp.lists[i], sp.lens[i] = first, sp.lens[i]+k
+				return
+			}
+		} else {
+			i := sp.take()
+			sp.chains[i], sp.lists[i], sp.lens[i] = c, first, k
+			c.spare.Store(i)
+			return
+		}
+	}
 	for {
 		top := c.free.Load()
 		last.next = top
@@ -111,6 +133,25 @@ func (c *chain[T]) trim(lowWater uint64) {
 			return
 		}
 	}
+}
+
+// allocIn is alloc for a write of s: a node s kept from trimming the chain
+// if it has one, without an atomic operation; s may be nil.
+func (c *chain[T]) allocIn(s *txState) *node[T] {
+	if s != nil {
+		sp := &s.spares
+		if i := c.spare.Load(); sp.chains[i] == c {
+			n := sp.lists[i].(*node[T])
+			if n.next != nil {
+				sp.lists[i], sp.lens[i] = n.next, sp.lens[i]-1
+			} else {
+				sp.chains[i], sp.lists[i], sp.lens[i] = nil, nil, 0
+			}
+			n.next = nil
+			return n
+		}
+	}
+	return c.alloc()
 }
 
 // alloc returns a node for a new version: a recycled one if any. The node's
@@ -136,4 +177,32 @@ func (c *chain[T]) length() int {
 		k++
 	}
 	return k
+}
+
+// spares holds, per chain, the nodes that the commits of one transaction
+// state recycled (chain.trim), for that state's next writes to the chain:
+// a goroutine that keeps writing the same cells reuses their versions
+// without the shared free list's two atomic operations per write. A slot
+// is found through the chain's spare hint; a chain whose nodes are taken
+// away by another (spareSlots chains at a time) leaves them to the garbage
+// collector, and the shared free list serves it again.
+type spares struct {
+	chains [spareSlots]any // the *chain[T] of each slot; nil for an empty one
+	lists  [spareSlots]any // its *node[T]s, linked through next
+	lens   [spareSlots]int
+	evict  int32 // the slot taken next when none is empty
+}
+
+const spareSlots = 32
+
+// take returns an empty slot, or empties the next one in turn.
+func (sp *spares) take() int32 {
+	for i := range sp.chains {
+		if sp.chains[i] == nil {
+			return int32(i)
+		}
+	}
+	i := sp.evict
+	sp.evict = (sp.evict + 1) % spareSlots
+	return i
 }

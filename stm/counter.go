@@ -62,13 +62,14 @@ func (c *Counter) validate(e *entry, snap uint64, self *txState) *ConflictError 
 	return nil
 }
 
-func (c *Counter) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
+func (c *Counter) install(e *entry, ver uint64, lw uint64, s *txState) {
+	ch := &s.changes
 	if e.num == 0 {
 		return
 	}
-	n := c.ch.alloc()
+	n := c.ch.allocIn(s)
 	n.val = c.ch.latest().val + e.num
-	c.ch.push(n, ver, lw)
+	c.ch.pushIn(n, ver, lw, s)
 	if ch.wants(&c.base) {
 		ch.add(&c.base, nil)
 	}

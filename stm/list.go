@@ -315,7 +315,8 @@ func (l *List[T]) validate(e *entry, snap uint64, self *txState) *ConflictError 
 	return nil
 }
 
-func (l *List[T]) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
+func (l *List[T]) install(e *entry, ver uint64, lw uint64, s *txState) {
+	ch := &s.changes
 	lt := e.pending.(*listTx[T])
 	watched := ch.wants(&l.base)
 	var keys []any

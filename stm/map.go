@@ -326,7 +326,8 @@ func (m *Map[K, V]) validate(e *entry, snap uint64, self *txState) *ConflictErro
 	return nil
 }
 
-func (m *Map[K, V]) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
+func (m *Map[K, V]) install(e *entry, ver uint64, lw uint64, s *txState) {
+	ch := &s.changes
 	mt := e.pending.(*mapTx[K, V])
 	watched := ch.wants(&m.base)
 	var keys []any

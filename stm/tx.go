@@ -35,7 +35,7 @@ type cell interface {
 	// if a commit other than self is writing the object. self may be nil.
 	validate(e *entry, snap uint64, self *txState) *ConflictError
 	// install applies e's writes as version ver and records what changed.
-	install(e *entry, ver uint64, lw uint64, ch *changeSet)
+	install(e *entry, ver uint64, lw uint64, s *txState)
 	// fork copies e's pending writes so that a nested transaction can change
 	// them and still roll back to the copy.
 	fork(e *entry)
@@ -135,6 +135,7 @@ type txState struct {
 	hotIdx  int
 	tag     any // Tx.SetTag
 	commits int // Tx.SetCommits
+	spares  spares
 }
 
 var statePool = sync.Pool{New: func() any {

@@ -61,7 +61,7 @@ func (v *Var[T]) Set(tx *Tx, x T) {
 		e.pending.(*node[T]).val = x
 		return
 	}
-	n := v.ch.alloc()
+	n := v.ch.allocIn(s)
 	n.val = x
 	e.pending = n
 	e.flags |= fWritten
@@ -77,8 +77,9 @@ func (v *Var[T]) validate(e *entry, snap uint64, self *txState) *ConflictError {
 	return nil
 }
 
-func (v *Var[T]) install(e *entry, ver uint64, lw uint64, ch *changeSet) {
-	v.ch.push(e.pending.(*node[T]), ver, lw)
+func (v *Var[T]) install(e *entry, ver uint64, lw uint64, s *txState) {
+	ch := &s.changes
+	v.ch.pushIn(e.pending.(*node[T]), ver, lw, s)
 	if ch.wants(&v.base) {
 		ch.add(&v.base, nil)
 	}

@@ -229,10 +229,9 @@ func (s *txState) commit() (uint64, error) {
 	}
 	if err == nil {
 		lw := ws.commit.lw.Load()
-		changes := &s.changes
 		for i := range s.entries {
 			if e := &s.entries[i]; e.written() {
-				e.c.install(e, ver, lw, changes)
+				e.c.install(e, ver, lw, s)
 			}
 		}
 		if rec != nil {
