@@ -36,7 +36,11 @@ type chain[T any] struct {
 	spare atomic.Int32
 }
 
-// maxFree bounds the nodes a chain keeps for reuse.
+// hint implements spareChain.
+func (c *chain[T]) hint() *atomic.Int32 { return &c.spare }
+
+// maxFree bounds the nodes one trim recycles, and those one slot of a
+// transaction state's spares holds.
 const maxFree = 2 * scanEvery
 
 // init gives the chain its first version, visible to every snapshot.
@@ -111,21 +115,15 @@ func (c *chain[T]) trim(lowWater uint64, s *txState) {
 	if first == nil {
 		return
 	}
-	if s != nil {
-		sp := &s.spares
-		if i := c.spare.Load(); sp.chains[i] == c {
-			if sp.lens[i]+k <= maxFree {
-				last.next, _ = sp.lists[i].(*node[T])
-				sp.lists[i], sp.lens[i] = first, sp.lens[i]+k
-				return
-			}
-		} else {
-			i := sp.take()
-			sp.chains[i], sp.lists[i], sp.lens[i] = c, first, k
-			c.spare.Store(i)
-			return
-		}
+	if s != nil && s.spares.keep(c, first, k, func(rest any) { last.next, _ = rest.(*node[T]) }) {
+		return
 	}
+	c.giveBack(first, last)
+}
+
+// giveBack pushes the nodes first..last (linked through next) onto the
+// shared free list.
+func (c *chain[T]) giveBack(first, last *node[T]) {
 	for {
 		top := c.free.Load()
 		last.next = top
@@ -133,6 +131,16 @@ func (c *chain[T]) trim(lowWater uint64, s *txState) {
 			return
 		}
 	}
+}
+
+// release implements spareChain.
+func (c *chain[T]) release(list any) {
+	first := list.(*node[T])
+	last := first
+	for last.next != nil {
+		last = last.next
+	}
+	c.giveBack(first, last)
 }
 
 // allocIn is alloc for a write of s: a node s kept from trimming the chain
@@ -145,7 +153,7 @@ func (c *chain[T]) allocIn(s *txState) *node[T] {
 			if n.next != nil {
 				sp.lists[i], sp.lens[i] = n.next, sp.lens[i]-1
 			} else {
-				sp.chains[i], sp.lists[i], sp.lens[i] = nil, nil, 0
+				sp.clear(i)
 			}
 			n.next = nil
 			return n
@@ -183,17 +191,64 @@ func (c *chain[T]) length() int {
 // state recycled (chain.trim), for that state's next writes to the chain:
 // a goroutine that keeps writing the same cells reuses their versions
 // without the shared free list's two atomic operations per write. A slot
-// is found through the chain's spare hint; a chain whose nodes are taken
-// away by another (spareSlots chains at a time) leaves them to the garbage
-// collector, and the shared free list serves it again.
+// is found through the chain's spare hint (or a search, when another
+// state moved the hint). What a state keeps goes back to the chains'
+// shared lists when another chain needs its slot, when the slot has not
+// been used for staleTrims of the state's trims (so that a state keeps
+// no chain, and thus no object or workspace, alive for long after it
+// stopped writing it), and when the state moves to another workspace.
 type spares struct {
-	chains [spareSlots]any // the *chain[T] of each slot; nil for an empty one
-	lists  [spareSlots]any // its *node[T]s, linked through next
+	chains [spareSlots]spareChain // nil for an empty slot
+	lists  [spareSlots]any        // the slot's *node[T]s, linked through next
 	lens   [spareSlots]int
-	evict  int32 // the slot taken next when none is empty
+	used   [spareSlots]uint32 // tick of the slot's last use
+	tick   uint32             // counts the state's trims
+	evict  int32              // the slot taken next when none is empty
+	age    int32              // the slot checked for staleness next
 }
 
-const spareSlots = 32
+// spareChain is a *chain[T] as spares sees it.
+type spareChain interface {
+	release(list any)    // pushes a list of its nodes onto its shared free list
+	hint() *atomic.Int32 // the chain's spare
+}
+
+const (
+	spareSlots = 32
+	staleTrims = 1024
+)
+
+// keep adds k nodes from first (a list whose last node link links to what
+// follows) to c's slot, or gives c a slot, and reports whether it did:
+// not when c's slot holds maxFree nodes already.
+func (sp *spares) keep(c spareChain, first any, k int, link func(rest any)) bool {
+	sp.tick++
+	sp.expire()
+	h := c.hint()
+	i := h.Load()
+	if sp.chains[i] != c {
+		i = -1
+		for j := range sp.chains {
+			if sp.chains[j] == c {
+				i = int32(j)
+				h.Store(i)
+				break
+			}
+		}
+	}
+	if i >= 0 {
+		if sp.lens[i]+k > maxFree {
+			return false
+		}
+		link(sp.lists[i])
+		sp.lists[i], sp.lens[i], sp.used[i] = first, sp.lens[i]+k, sp.tick
+		return true
+	}
+	i = sp.take()
+	sp.chains[i], sp.lists[i], sp.lens[i], sp.used[i] = c, first, k, sp.tick
+	h.Store(i)
+	return true
+}
 
 // take returns an empty slot, or empties the next one in turn.
 func (sp *spares) take() int32 {
@@ -204,5 +259,34 @@ func (sp *spares) take() int32 {
 	}
 	i := sp.evict
 	sp.evict = (sp.evict + 1) % spareSlots
+	sp.releaseSlot(i)
 	return i
+}
+
+// expire releases the next slot in turn if it went unused for staleTrims
+// trims.
+func (sp *spares) expire() {
+	i := sp.age
+	sp.age = (sp.age + 1) % spareSlots
+	if sp.chains[i] != nil && sp.tick-sp.used[i] > staleTrims {
+		sp.releaseSlot(i)
+	}
+}
+
+func (sp *spares) releaseSlot(i int32) {
+	if sp.chains[i] != nil {
+		sp.chains[i].release(sp.lists[i])
+	}
+	sp.clear(i)
+}
+
+func (sp *spares) clear(i int32) {
+	sp.chains[i], sp.lists[i], sp.lens[i], sp.used[i] = nil, nil, 0, 0
+}
+
+// releaseAll empties every slot.
+func (sp *spares) releaseAll() {
+	for i := range sp.chains {
+		sp.releaseSlot(int32(i))
+	}
 }

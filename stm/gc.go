@@ -41,6 +41,9 @@ func register(s *txState) {
 // announce publishes the snapshot the state is about to use and returns it.
 func (s *txState) announce(ws *Workspace) uint64 {
 	if s.annWS.Load() != ws {
+		// What the state kept for its writes goes back to the chains of
+		// the workspace it leaves (see spares).
+		s.spares.releaseAll()
 		// Ordered before annSnap's store: a scan that sees the new
 		// snapshot also sees the workspace it belongs to.
 		s.annWS.Store(ws)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"weak"
 
 	"github.com/weft-stm/weft/stm"
 )
@@ -111,5 +112,46 @@ func TestCoreIsPure(t *testing.T) {
 				t.Errorf("%s imports %q: the core must stay pure (no net, os, time, math/rand, ...)", f, p)
 			}
 		}
+	}
+}
+
+// TestAbandonedWorkspaceCollected: the versions a transaction state keeps
+// for its next writes (spares) do not keep a workspace the program
+// dropped alive once the state works on another.
+func TestAbandonedWorkspaceCollected(t *testing.T) {
+	// One processor, so that both workspaces' transactions get the same
+	// pooled transaction state, as a goroutine that stays on its
+	// processor does.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	type big [64 << 10]byte
+	gone := func() weak.Pointer[stm.Var[big]] {
+		ws := stm.NewWorkspace()
+		v := stm.NewVar(ws, big{})
+		for i := range 1000 {
+			if err := ws.Atomically(ctx, func(tx *stm.Tx) error {
+				b := v.Get(tx)
+				b[0] = byte(i)
+				v.Set(tx, b)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return weak.Make(v)
+	}()
+	ws := stm.NewWorkspace()
+	w := stm.NewVar(ws, 0)
+	// The states stay in use across collections (the pool's victim cache
+	// hands them back), as in a program that keeps committing.
+	for range 5 {
+		for range 200 {
+			if err := ws.Atomically(ctx, func(tx *stm.Tx) error { w.Set(tx, w.Get(tx)+1); return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.GC()
+	}
+	if gone.Value() != nil {
+		t.Fatalf("a variable of a dropped workspace is still reachable (the state keeps versions of %d chains)", stm.SparesHeld())
 	}
 }
