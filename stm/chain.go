@@ -218,9 +218,9 @@ const (
 	staleTrims = 1024
 )
 
-// keep adds k nodes from first (a list whose last node link links to what
-// follows) to c's slot, or gives c a slot, and reports whether it did:
-// not when c's slot holds maxFree nodes already.
+// keep adds the list of k nodes from first to c's slot (link sets the
+// next of the list's last node), or gives c a slot, and reports whether
+// it did: not when c's slot holds maxFree nodes already.
 func (sp *spares) keep(c spareChain, first any, k int, link func(rest any)) bool {
 	sp.tick++
 	sp.expire()
