@@ -291,6 +291,35 @@ func TestLocalObjectRefused(t *testing.T) {
 	}
 }
 
+// Each client has a workspace of its own: an object of one client's
+// replica touched in another client's transaction stops fn, and the
+// commit fails with stm.ErrWrongWorkspace without reaching the server.
+func TestOtherClientsObjectRefused(t *testing.T) {
+	e := startServer(t, false, server.Config{})
+	e.raw("bank", createAccount(1, 10)...)
+	_, a := e.open("bank")
+	_, b := e.open("bank")
+	oa, ob := record(t, a, 1), record(t, b, 1)
+	reached := false
+	err := a.Atomically(testCtx(t), func(tx *stm.Tx) error {
+		balanceF.Of(oa).Set(tx, balanceF.Of(ob).Get(tx)+1)
+		reached = true
+		return nil
+	})
+	if !errors.Is(err, stm.ErrWrongWorkspace) || reached {
+		t.Fatalf("read of another client's object: %v (fn went on: %v), want ErrWrongWorkspace", err, reached)
+	}
+	if _, err := a.Run(testCtx(t), func(tx *stm.Tx) error { balanceF.Of(ob).Set(tx, 1); return nil }); !errors.Is(err, stm.ErrWrongWorkspace) {
+		t.Fatalf("write of another client's object: %v, want ErrWrongWorkspace", err)
+	}
+	if err := a.Flush(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := snapshot(t, a); got[oid(3)].Balance != 10 {
+		t.Fatalf("balance %d after refused commits, want 10", got[oid(3)].Balance)
+	}
+}
+
 func TestFnErrorUntouched(t *testing.T) {
 	e := startServer(t, false, server.Config{})
 	e.raw("bank", createAccount(1, 10)...)

@@ -154,15 +154,23 @@ func (s *Share) commitFailed(ctx context.Context, tx *stm.Tx, err error) error {
 	return err
 }
 
-// runFn runs fn; on a panic it aborts tx and lets the panic go on.
-func runFn(tx *stm.Tx, fn func(tx *stm.Tx) error) error {
+// runFn runs fn; on a panic it aborts tx and lets the panic go on, but for
+// stm.ErrWrongWorkspace's, which it returns.
+func runFn(tx *stm.Tx, fn func(tx *stm.Tx) error) (err error) {
 	ok := false
 	defer func() {
 		if !ok {
 			tx.Abort()
+			// As stm's runners do: fn touched an object of another
+			// client's workspace, which stopped it; report, not crash.
+			if r := recover(); r == stm.ErrWrongWorkspace {
+				err = r.(error)
+			} else if r != nil {
+				panic(r)
+			}
 		}
 	}()
-	err := fn(tx)
+	err = fn(tx)
 	ok = true
 	return err
 }

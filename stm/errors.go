@@ -14,8 +14,10 @@ var (
 	ErrTxDone = errors.New("stm: transaction already committed or aborted")
 	// ErrReadOnly is returned by the commit of a read-only transaction that wrote.
 	ErrReadOnly = errors.New("stm: write in a read-only transaction")
-	// ErrWrongWorkspace is returned by the commit of a transaction that used an
-	// object of another workspace.
+	// ErrWrongWorkspace: a transaction touched an object of another
+	// workspace. The touch panics with this error, so that fn stops before
+	// it reads anything of the other workspace; Atomically, View and Run
+	// recover it, roll back, and return it.
 	ErrWrongWorkspace = errors.New("stm: object belongs to another workspace")
 	// ErrClosed is returned once the workspace is closed.
 	ErrClosed = errors.New("stm: workspace closed")

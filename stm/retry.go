@@ -49,6 +49,16 @@ func (ws *Workspace) prepareWait(s *txState) (*waiter, error) {
 }
 
 // stale reports whether a commit changed something w read (or is writing it).
+//
+// The waiter itself announces no snapshot while it waits, yet the newest
+// versions validate reads here cannot be recycled under it: stale runs
+// only inside a transaction that announces one, S (the waiter's own, in
+// prepareWait, or a committer's, in wake). validate checks the object's
+// lock before it loads the newest version. Every commit numbered at or
+// below S locked the object before S was read, so if the lock is free,
+// those commits are installed, and every later one is numbered above S,
+// at or above the low-water mark. The version loaded is therefore either
+// above the mark or the newest at or under it, and a trim keeps both.
 func (w *waiter) stale() bool {
 	for i := range w.reads {
 		if w.reads[i].c.validate(&w.reads[i], w.snap, nil) != nil {

@@ -301,15 +301,70 @@ func TestMisuse(t *testing.T) {
 	if err := ws.View(ctx, func(tx *stm.Tx) error { v.Set(tx, 9); return nil }); !errors.Is(err, stm.ErrReadOnly) {
 		t.Fatalf("write in View: %v", err)
 	}
-	other := stm.NewWorkspace()
+}
+
+// An object of another workspace has versions of another clock, which a
+// transaction's snapshot cannot read; touching one stops fn with
+// ErrWrongWorkspace, whatever the two clocks say, and changes nothing.
+func TestWrongWorkspace(t *testing.T) {
+	ctx := context.Background()
+	ws, other := stm.NewWorkspace(), stm.NewWorkspace()
+	v := stm.NewVar(ws, 1)
 	w := stm.NewVar(other, 0)
-	if err := ws.Atomically(ctx, func(tx *stm.Tx) error { w.Set(tx, v.Get(tx)); return nil }); !errors.Is(err, stm.ErrWrongWorkspace) {
-		t.Fatalf("object of another workspace: %v", err)
+	m := stm.NewMap[string, int](other)
+	l := stm.NewList[int](other)
+	// other's clock runs far ahead, and its old versions are trimmed: a
+	// read at ws's snapshot would find none.
+	for i := 0; i < 1000; i++ {
+		if err := other.Atomically(ctx, func(tx *stm.Tx) error {
+			w.Set(tx, w.Get(tx)+1)
+			m.Put(tx, "k", i)
+			l.Append(tx, i)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	touches := map[string]func(tx *stm.Tx){
+		"var read":   func(tx *stm.Tx) { v.Set(tx, w.Get(tx)) },
+		"var write":  func(tx *stm.Tx) { v.Set(tx, 2); w.Set(tx, 2) },
+		"map read":   func(tx *stm.Tx) { m.Get(tx, "k") },
+		"map size":   func(tx *stm.Tx) { m.Len(tx) },
+		"list index": func(tx *stm.Tx) { l.Get(tx, 3) },
+		"nested": func(tx *stm.Tx) {
+			_ = tx.OrElse(func(tx *stm.Tx) error { return tx.Retry() }, func(tx *stm.Tx) error { w.Get(tx); return nil })
+		},
+	}
+	for name, touch := range touches {
+		reached := false
+		fn := func(tx *stm.Tx) error { v.Set(tx, 3); touch(tx); reached = true; return nil }
+		if err := ws.Atomically(ctx, fn); !errors.Is(err, stm.ErrWrongWorkspace) {
+			t.Fatalf("%s in Atomically: %v", name, err)
+		}
+		if err := ws.View(ctx, func(tx *stm.Tx) error { touch(tx); reached = true; return nil }); !errors.Is(err, stm.ErrWrongWorkspace) {
+			t.Fatalf("%s in View: %v", name, err)
+		}
+		if _, err := ws.Run(ctx, fn); !errors.Is(err, stm.ErrWrongWorkspace) {
+			t.Fatalf("%s in Run: %v", name, err)
+		}
+		if reached {
+			t.Fatalf("%s: fn went on after the touch", name)
+		}
+		tx := ws.Begin()
+		func() {
+			defer func() {
+				if r := recover(); r != stm.ErrWrongWorkspace {
+					t.Fatalf("%s under Begin: recovered %v", name, r)
+				}
+			}()
+			touch(tx)
+		}()
+		tx.Abort()
 	}
 	if got := get(t, ws, v.Get); got != 1 {
 		t.Fatalf("state changed by misuse: %d", got)
 	}
-	if got := get(t, other, w.Get); got != 0 {
+	if got := get(t, other, w.Get); got != 1000 {
 		t.Fatalf("state changed by misuse: %d", got)
 	}
 }

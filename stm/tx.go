@@ -166,16 +166,18 @@ func (tx *Tx) Snapshot() uint64 { return tx.st().snap }
 func (tx *Tx) Workspace() *Workspace { return tx.st().ws }
 
 // entryFor returns the index of c's entry, creating it if needed, after
-// checking that c belongs to this transaction's workspace.
+// checking that c belongs to this transaction's workspace (it panics with
+// ErrWrongWorkspace if not).
 func (s *txState) entryFor(c cell) int {
 	b := c.obj()
 	if i := s.find(b); i >= 0 {
 		return i
 	}
 	if b.ws != s.ws {
-		if s.err == nil {
-			s.err = ErrWrongWorkspace
-		}
+		// Stop fn here: the object's versions are numbered by another
+		// clock, and nothing keeps them for this snapshot, so no read of
+		// it can be answered. The runners recover this as an error.
+		panic(ErrWrongWorkspace)
 	}
 	s.entries = append(s.entries, entry{c: c, b: b, gen: s.gen})
 	i := len(s.entries) - 1

@@ -140,7 +140,8 @@ func (ws *Workspace) Close() error {
 	return nil
 }
 
-// Begin starts a transaction that the caller commits or aborts.
+// Begin starts a transaction that the caller commits or aborts. Touching an
+// object of another workspace in it panics with ErrWrongWorkspace.
 func (ws *Workspace) Begin() *Tx { return ws.begin(false).newTx() }
 
 // BeginReadOnly starts a read-only transaction: it reads one snapshot, never
@@ -400,10 +401,17 @@ func (ws *Workspace) run(ctx context.Context, fn func(tx *Tx) error, readOnly bo
 	}
 }
 
-// attempt runs fn once; on a panic it ends the transaction and re-panics.
+// attempt runs fn once; on a panic it ends the transaction and re-panics,
+// except for the panic of a touch of another workspace's object, which it
+// returns as the error.
 func (ws *Workspace) attempt(tx *Tx, fn func(tx *Tx) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			if r == ErrWrongWorkspace && tx.s != nil {
+				tx.s.retry = false
+				err = ErrWrongWorkspace
+				return
+			}
 			if tx.s != nil {
 				tx.end()
 			}
