@@ -13,12 +13,16 @@
 //     own goroutine. Serve owns the listener and closes it when it returns.
 //  3. To stop, call Shutdown(ctx): Serve returns ErrServerClosed, every
 //     session stops reading, finishes the message in hand, writes what is
-//     queued for it (Acks already decided, and the Updates of every
-//     acknowledged commit to every session with the share open), receives
-//     Error code shutdown and is closed. If ctx ends first, queued writes
-//     are abandoned. Shutdown returns when every session goroutine has.
-//     Ending the context given to Serve ends that Serve's sessions the
-//     same way, and Serve waits for them.
+//     queued for it (Acks already decided, with a store once their changes
+//     are durable, and the Updates of every acknowledged commit to every
+//     session with the share open), receives Error code shutdown and is
+//     closed. If ctx ends first, queued writes are abandoned. Shutdown
+//     returns when every session goroutine has. Ending the context given
+//     to Serve ends that Serve's sessions each on its own: it stops
+//     reading and writes what is queued for it, but does not wait for
+//     the other sessions' last commits or for syncs in progress, whose
+//     answers are then lost (the clients resend those commits). Serve
+//     waits for them.
 //
 // # What a session gets
 //
@@ -80,10 +84,13 @@
 // share one sync and nothing a client sees was not durable first
 // (persist.go). Every Config.CheckpointEvery changes (at most twice as
 // many under steady load) the share writes a checkpoint (its commits wait
-// meanwhile), bounding what a restart replays. If the store fails (a full disk), the commits waiting are not
-// answered (in doubt: they may or may not be durable), the share closes for
-// its sessions with ShareClosed code internal, and the next open restores it
-// from what the store holds.
+// meanwhile), bounding what a restart replays. If the store fails (a full
+// disk), the commits waiting are not answered (in doubt: they may or may
+// not be durable), the share closes with ShareClosed code internal for its
+// sessions and for those whose open was waiting, and a later open asks the
+// store for it again. A failed store refuses (it may hold changes that were
+// never durable), so those opens get ShareClosed internal until the server
+// restarts on a store that works.
 //
 // # Caveats
 //

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -42,6 +43,10 @@ type publisher struct {
 	// busy holds, for each share a publishBusy goroutine serves, the
 	// durable items it has yet to publish, in order.
 	busy map[*share][]pubItem
+	// pending counts the items queued and not yet finished, of every
+	// share; idle is closed when it drops to zero (Shutdown waits on it).
+	pending int
+	idle    chan struct{}
 }
 
 // pubItem is one item to publish once its change is durable.
@@ -49,13 +54,15 @@ type pubItem struct {
 	sh      *share
 	wait    func() error // nil: nothing of its own to wait for
 	publish func()       // called under sh's lock once durable
+	failed  func()       // called instead, under sh's lock, if the share failed (nil: nothing)
 	err     error        // what wait returned
 }
 
 // publishLocked publishes publish at once if the share has no store, or
 // has nothing waiting and wait is nil; else once wait (if any) and
-// everything queued before are durable. sh is locked.
-func (sh *share) publishLocked(wait func() error, publish func()) {
+// everything queued before are durable. If the share's store fails first,
+// failed (if not nil) is called instead. sh is locked.
+func (sh *share) publishLocked(wait func() error, publish, failed func()) {
 	if sh.store == nil || (wait == nil && sh.waiting == 0) {
 		publish()
 		return
@@ -63,7 +70,11 @@ func (sh *share) publishLocked(wait func() error, publish func()) {
 	sh.waiting++
 	p := &sh.srv.pub
 	p.mu.Lock()
-	p.queue = append(p.queue, pubItem{sh: sh, wait: wait, publish: publish})
+	if p.pending == 0 {
+		p.idle = make(chan struct{})
+	}
+	p.pending++
+	p.queue = append(p.queue, pubItem{sh: sh, wait: wait, publish: publish, failed: failed})
 	start := !p.running
 	p.running = true
 	p.mu.Unlock()
@@ -142,13 +153,40 @@ func (p *publisher) publishBusy(sh *share) {
 // unless the share failed. sh is locked.
 func (sh *share) finishLocked(it pubItem) {
 	sh.waiting--
-	switch {
-	case sh.failed != nil:
-	case it.err != nil:
+	if it.err != nil {
 		sh.failLocked(fmt.Errorf("%w: %w", errShareFailed, it.err))
-	default:
+	}
+	switch {
+	case sh.failed == nil:
 		it.publish()
 		sh.maybeCheckpointLocked()
+	case it.failed != nil:
+		it.failed()
+	}
+	p := &sh.srv.pub
+	p.mu.Lock()
+	if p.pending--; p.pending == 0 {
+		close(p.idle)
+	}
+	p.mu.Unlock()
+}
+
+// waitIdle waits until every item queued so far is finished, or ctx ends.
+func (p *publisher) waitIdle(ctx context.Context) error {
+	p.mu.Lock()
+	idle := p.idle
+	if p.pending == 0 {
+		idle = nil
+	}
+	p.mu.Unlock()
+	if idle == nil {
+		return nil
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -180,6 +218,7 @@ func (sh *share) failLocked(err error) {
 	sh.failed = err
 	sh.srv.log.Error("share store failed; share closed", "share", sh.name, "err", err)
 	for h := range sh.subs {
+		h.gone.Store(true)
 		h.sess.deliver(&wire.ShareClosed{Share: h.id, Code: wire.CodeInternal, Message: err.Error()})
 	}
 	clear(sh.subs)
@@ -190,6 +229,7 @@ func (sh *share) failLocked(err error) {
 		sh.srv.mu.Lock()
 		if sh.srv.mu.shares[sh.name] == sh {
 			delete(sh.srv.mu.shares, sh.name)
+			sh.srv.mu.failed[sh.name] = struct{}{}
 		}
 		sh.srv.mu.Unlock()
 	}()

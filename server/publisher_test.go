@@ -63,27 +63,12 @@ func TestCheckpointLeavesOtherSharesServed(t *testing.T) {
 	}
 }
 
-// gatedStore is a memstore whose Appends of share "stall" are durable only
-// once gate is closed.
-type gatedStore struct {
-	*memstore.Store
-	gate chan struct{}
-}
-
-func (s *gatedStore) Append(share string, ch wire.Change) (func() error, error) {
-	wait, err := s.Store.Append(share, ch)
-	if err != nil || share != "stall" {
-		return wait, err
-	}
-	return func() error { <-s.gate; return wait() }, nil
-}
-
 // TestBusyShareLeavesOtherSharesServed: when a share's change is durable
 // but its lock is held (a large snapshot being built, say), the publisher
 // does not wait for it: other shares' Acks go out meanwhile, and the busy
 // share's follow, in order, once its lock is free.
 func TestBusyShareLeavesOtherSharesServed(t *testing.T) {
-	st := &gatedStore{Store: memstore.New(), gate: make(chan struct{})}
+	st := newGatedStore("stall", nil)
 	h, c := startStored(t, st, 0)
 	c.open(1, "stall", 0)
 	c.open(2, "other", 0)

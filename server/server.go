@@ -26,10 +26,14 @@ type Server struct {
 	drainOne   sync.Once
 	broadcasts atomic.Int64 // Updates broadcast, while Config.InjectDropBroadcast counts them
 	pub        publisher    // with a store (persist.go)
+	// hookSyncWait, for tests, runs when Shutdown starts waiting for the
+	// syncs of commits decided before the sessions stopped reading.
+	hookSyncWait func()
 
 	mu struct {
 		sync.Mutex
 		shares   map[string]*share
+		failed   map[string]struct{} // shares whose store failed: opens restore them
 		live     map[*session]struct{}
 		accepts  map[*context.CancelFunc]struct{} // the accept loops of Serve calls
 		shutdown bool
@@ -41,6 +45,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg.withDefaults(), drain: make(chan struct{})}
 	s.log = s.cfg.Logger
 	s.mu.shares = map[string]*share{}
+	s.mu.failed = map[string]struct{}{}
 	s.mu.live = map[*session]struct{}{}
 	s.mu.accepts = map[*context.CancelFunc]struct{}{}
 	for _, name := range s.cfg.Shares {
@@ -123,7 +128,8 @@ func (s *Server) register(sess *session, mine *sync.WaitGroup) bool {
 
 // Shutdown stops the server gracefully: every Serve stops accepting, and
 // every session stops reading, finishes the message it was handling, has
-// what is in its outbound queue written (acknowledgements included), gets
+// what is in its outbound queue written (acknowledgements included, with a
+// store once the changes they answer are durable), gets
 // Error code shutdown and is closed. Shutdown waits for all of it. If ctx
 // ends first, the sessions' remaining writes are abandoned and their
 // connections closed; Shutdown still waits for their goroutines to return
@@ -156,6 +162,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if expired {
 			break
 		}
+	}
+	// With a store, Acks and Updates of commits decided before reading
+	// stopped may still wait for their sync: they are queued once it
+	// lands, before the sessions write their queues and close.
+	if s.hookSyncWait != nil {
+		s.hookSyncWait()
+	}
+	if !expired && s.pub.waitIdle(ctx) != nil {
+		expired = true
 	}
 	s.drainOne.Do(func() { close(s.drain) })
 	if expired {
@@ -211,22 +226,25 @@ func (s *Server) newShare(name string, st *authority.Share) *share {
 	return &share{name: name, srv: s, store: s.cfg.Store, st: st, subs: map[*handle]struct{}{}}
 }
 
-// share returns the share named name, creating it if the config allows.
-func (s *Server) share(name string) *share {
+// share returns the share named name, creating it if the config allows
+// (nil if not), or the error of restoring a share whose store failed.
+func (s *Server) share(name string) (*share, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sh := s.mu.shares[name]
-	if sh == nil && s.cfg.Store != nil {
+	if _, failed := s.mu.failed[name]; sh == nil && failed {
 		// A share whose store failed left the server: take it back from
-		// what the store holds.
+		// what the store holds. (Every other share of the store was
+		// loaded at start, so only these are looked for there.)
 		restored, err := s.restoreOne(name)
 		if err != nil {
 			s.log.Error("restoring a share failed", "share", name, "err", err)
-			return nil
+			return nil, fmt.Errorf("share %q failed and cannot be restored: %w", name, err)
 		}
+		delete(s.mu.failed, name)
 		if restored != nil {
 			s.mu.shares[name] = restored
-			return restored
+			return restored, nil
 		}
 	}
 	if sh == nil && !s.cfg.NoCreate {
@@ -234,5 +252,5 @@ func (s *Server) share(name string) *share {
 		s.mu.shares[name] = sh
 		s.log.Info("share created", "share", name)
 	}
-	return sh
+	return sh, nil
 }

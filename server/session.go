@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weft-stm/weft/transport"
@@ -68,6 +69,11 @@ type handle struct {
 	id     wire.ShareHandle
 	sh     *share
 	access Access
+	// gone is set, under sh's lock, once the handle is closed (by the
+	// client, by the session's end, or by the share's failure): a transfer
+	// still waiting for durability then no longer subscribes it, and the
+	// client may open the handle number again.
+	gone atomic.Bool
 }
 
 func (s *Server) newSession(ctx context.Context, conn transport.Conn) *session {
@@ -99,6 +105,7 @@ func (s *session) run() {
 	for _, h := range s.handles {
 		h.sh.mu.Lock()
 		delete(h.sh.subs, h)
+		h.gone.Store(true)
 		h.sh.mu.Unlock()
 	}
 	s.finish(final)
@@ -226,6 +233,12 @@ func (s *session) handshake(m wire.Message) *wire.Error {
 
 // open handles OpenShare. Only a handle already open is fatal.
 func (s *session) open(m *wire.OpenShare) *wire.Error {
+	// Handles the server closed (their share failed) are free again.
+	for id, h := range s.handles {
+		if h.gone.Load() {
+			delete(s.handles, id)
+		}
+	}
 	if _, ok := s.handles[m.Share]; ok {
 		return &wire.Error{Code: wire.CodeUnexpected, Message: fmt.Sprintf("open_share on handle %d, which is open", m.Share)}
 	}
@@ -242,7 +255,11 @@ func (s *session) open(m *wire.OpenShare) *wire.Error {
 		refuse(wire.CodeForbidden, fmt.Sprintf("%s may not read share %q", s.principal, m.Name))
 		return nil
 	}
-	sh := s.srv.share(m.Name)
+	sh, err := s.srv.share(m.Name)
+	if err != nil {
+		refuse(wire.CodeInternal, err.Error())
+		return nil
+	}
 	if sh == nil {
 		refuse(wire.CodeNotFound, fmt.Sprintf("no share %q", m.Name))
 		return nil
@@ -266,8 +283,12 @@ func (s *session) open(m *wire.OpenShare) *wire.Error {
 		// The transfer holds the changes decided so far: it goes once they
 		// are durable, and the Updates of later ones after it.
 		sh.publishLocked(nil, func() {
-			if sh.failed == nil && s.enqueue(msgs, true) {
+			if !h.gone.Load() && s.enqueue(msgs, true) {
 				sh.subs[h] = struct{}{}
+			}
+		}, func() {
+			if !h.gone.Swap(true) {
+				s.deliver(&wire.ShareClosed{Share: m.Share, Code: wire.CodeInternal, Message: sh.failed.Error()})
 			}
 		})
 	}
@@ -336,14 +357,27 @@ func splitDelta(h wire.ShareHandle, changes []wire.Change, lim wire.Limits) ([]w
 }
 
 func (s *session) closeShare(m *wire.CloseShare) {
-	if h := s.handles[m.Share]; h != nil {
-		h.sh.mu.Lock()
-		delete(h.sh.subs, h)
-		h.sh.mu.Unlock()
-		delete(s.handles, m.Share)
-		s.log.Debug("share closed", "share", h.sh.name, "handle", m.Share)
+	sc := &wire.ShareClosed{Share: m.Share, Code: wire.CodeClosed, Message: "closed as asked"}
+	h := s.handles[m.Share]
+	if h == nil {
+		s.push(sc)
+		return
 	}
-	s.push(&wire.ShareClosed{Share: m.Share, Code: wire.CodeClosed, Message: "closed as asked"})
+	delete(s.handles, m.Share)
+	sh := h.sh
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	delete(sh.subs, h)
+	h.gone.Store(true)
+	s.log.Debug("share closed", "share", sh.name, "handle", m.Share)
+	if sh.waiting == 0 {
+		s.push(sc)
+		return
+	}
+	// After the answers to the commits before it, and the transfer of
+	// the open, which wait for durability (see publishLocked).
+	answer := func() { s.deliver(sc) }
+	sh.publishLocked(nil, answer, answer)
 }
 
 // commit handles Commit: the session's checks, then the share's verdict,
@@ -400,7 +434,7 @@ func (s *session) commit(c *wire.Commit) {
 			if u != nil {
 				s.broadcast(sh, h, u)
 			}
-		})
+		}, nil) // if the store fails, the commit stays unanswered: in doubt
 	}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("commit", "share", sh.name, "id", c.ID.String(), "ack", r.Ack, "version", r.Version,

@@ -33,7 +33,7 @@
 //   - A store marks what it created with a format marker ("weft-store v1")
 //     and refuses to open data without it, or with another one.
 //   - A write that fails (a full disk, a lost connection) fails the store:
-//     that wait and every later Append and Checkpoint return an error, and
+//     that wait and every later Append, Checkpoint and Load return an error, and
 //     what was acknowledged before stays intact. The server must restart
 //     on a store that works again, since it cannot know which of the
 //     unacknowledged changes were written.

@@ -333,8 +333,11 @@ type shareState struct {
 func (s *Store) Load(fn func(share string, version uint64, objects []wire.Object, changes []wire.Change) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrClosed
+	// After a failed write the database may hold changes that were never
+	// synced (Pebble shows its memtable): loading them would hand out a
+	// state a crash can take back.
+	if err := s.writable(); err != nil {
+		return err
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte("s"), UpperBound: []byte("t")})
 	if err != nil {

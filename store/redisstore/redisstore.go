@@ -360,10 +360,15 @@ func (s *Store) writeCheckpoint(o *op) error {
 // changes in one transaction.
 func (s *Store) Load(fn func(share string, version uint64, objects []wire.Object, changes []wire.Change) error) error {
 	s.mu.Lock()
-	closed := s.closed
+	closed, failed := s.closed, s.failed
 	s.mu.Unlock()
 	if closed {
 		return ErrClosed
+	}
+	if failed != nil {
+		// Redis may hold changes whose write was not confirmed (in
+		// doubt): loading them would hand out what may not be durable.
+		return fmt.Errorf("redisstore: %s failed earlier: %w", s.name, failed)
 	}
 	ctx := context.Background()
 	names, err := s.rdb.SMembers(ctx, s.key("shares")).Result()

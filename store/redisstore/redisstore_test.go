@@ -257,6 +257,9 @@ func TestServerDown(t *testing.T) {
 	if _, err := s.Append("s", wire.Change{Version: 4}); err == nil {
 		t.Error("Append after a failure: no error")
 	}
+	if err := s.Load(func(string, uint64, []wire.Object, []wire.Change) error { return nil }); err == nil {
+		t.Error("Load after a failure: no error")
+	}
 	s.Close()
 	s, err = redisstore.Open(ctx, srv.url(), redisstore.Options{})
 	if err != nil {

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/weft-stm/weft/store/memstore"
+	"github.com/weft-stm/weft/wire"
+)
+
+// What a session asks while its share has changes waiting for their sync:
+// the answers keep the order the protocol gives them, and a handle closed
+// meanwhile stays closed.
+
+// gatedStore is a memstore whose syncs of one share wait until gate is
+// closed, and then fail with fail if it is set.
+type gatedStore struct {
+	*memstore.Store
+	share string
+	gate  chan struct{}
+	fail  error
+	loads atomic.Int32
+}
+
+func newGatedStore(share string, fail error) *gatedStore {
+	return &gatedStore{Store: memstore.New(), share: share, gate: make(chan struct{}), fail: fail}
+}
+
+func (s *gatedStore) Append(share string, ch wire.Change) (func() error, error) {
+	wait, err := s.Store.Append(share, ch)
+	if err != nil || share != s.share {
+		return wait, err
+	}
+	return func() error {
+		<-s.gate
+		if s.fail != nil {
+			return s.fail
+		}
+		return wait()
+	}, nil
+}
+
+func (s *gatedStore) Load(fn func(string, uint64, []wire.Object, []wire.Change) error) error {
+	s.loads.Add(1)
+	return s.Store.Load(fn)
+}
+
+// ping sends a Ping and returns its nonce: the Pong, answered at once,
+// shows the server has read everything sent before.
+func (c *client) ping() uint64 {
+	c.nonce++
+	c.send(&wire.Ping{Nonce: c.nonce})
+	return c.nonce
+}
+
+// The answer to CloseShare comes after the answers to the commits sent
+// before it, however long their sync takes (protocol.md, Closing a share).
+func TestCloseShareAnsweredAfterEarlierCommits(t *testing.T) {
+	st := newGatedStore("s", nil)
+	_, c := startStored(t, st, 0)
+	c.open(1, "s", 0)
+	cm := c.commit(1, 0, nil, createVar(oid(1, 1), 0)...)
+	c.send(&wire.CloseShare{Share: 1})
+	n := c.ping()
+	if p := expect[*wire.Pong](c); p.Nonce != n { // nothing before it
+		t.Fatalf("pong %d, want %d", p.Nonce, n)
+	}
+	close(st.gate)
+	c.ack(cm.ID)
+	if sc := expect[*wire.ShareClosed](c); sc.Share != 1 || sc.Code != wire.CodeClosed {
+		t.Fatalf("got %+v, want ShareClosed closed for handle 1", sc)
+	}
+}
+
+// A handle closed while its transfer waits for a sync is not opened by
+// the transfer once the sync lands: the session gets the ShareClosed only,
+// and then nothing of the share under the handle it reuses.
+func TestCloseShareDuringWaitingOpen(t *testing.T) {
+	st := newGatedStore("s", nil)
+	h, a := startStored(t, st, 0)
+	a.open(1, "s", 0)
+	x := oid(1, 1)
+	c1 := a.commit(1, 0, nil, createVar(x, 0)...) // waits for the gate
+	a.quiet()
+
+	b := h.dial(2, "")
+	b.send(&wire.OpenShare{Share: 7, Name: "s"}) // the transfer waits behind c1
+	b.send(&wire.CloseShare{Share: 7})
+	n := b.ping()
+	if p := expect[*wire.Pong](b); p.Nonce != n {
+		t.Fatalf("pong %d, want %d", p.Nonce, n)
+	}
+	close(st.gate)
+	a.ack(c1.ID)
+	if sc := expect[*wire.ShareClosed](b); sc.Share != 7 || sc.Code != wire.CodeClosed {
+		t.Fatalf("got %+v, want ShareClosed closed for handle 7", sc)
+	}
+	b.open(7, "t", 0) // free again: now share "t"
+	c2 := a.commit(1, 1, nil, setVar(x, 5))
+	a.ack(c2.ID)
+	b.quiet() // not an Update of "s" under handle 7
+}
+
+// When the store fails, a session whose open waited gets ShareClosed
+// internal, and every session may reuse the handle of the failed share.
+func TestFailedShareFreesHandles(t *testing.T) {
+	st := newGatedStore("s", errors.New("disk full"))
+	h, a := startStored(t, st, 0)
+	a.open(1, "s", 0)
+	a.commit(1, 0, nil, createVar(oid(1, 1), 0)...) // waits, then fails
+	a.quiet()
+	b := h.dial(2, "")
+	b.send(&wire.OpenShare{Share: 1, Name: "s"}) // waits behind it
+	b.quiet()
+	close(st.gate)
+	for _, c := range []*client{a, b} {
+		if sc := expect[*wire.ShareClosed](c); sc.Share != 1 || sc.Code != wire.CodeInternal {
+			t.Fatalf("replica %d got %+v, want ShareClosed internal for handle 1", c.replica, sc)
+		}
+	}
+	for _, c := range []*client{a, b} {
+		c.send(&wire.OpenShare{Share: 1, Name: "s"})
+		switch m := c.recv().(type) {
+		case *wire.Opened: // restored from the store
+		case *wire.ShareClosed: // still leaving the server
+			if m.Code != wire.CodeInternal {
+				t.Fatalf("replica %d reopening: %+v", c.replica, m)
+			}
+		default:
+			t.Fatalf("replica %d reopening handle 1 after ShareClosed internal: %T %+v", c.replica, m, m)
+		}
+	}
+}
+
+// Shutdown answers the commits decided before reading stopped, after
+// their sync, before it closes the sessions.
+func TestShutdownWaitsForSync(t *testing.T) {
+	st := newGatedStore("s", nil)
+	h, c := startStored(t, st, 0)
+	c.open(1, "s", 0)
+	cm := c.commit(1, 0, nil, createVar(oid(1, 1), 0)...)
+	c.quiet()
+	// The sync lands only once Shutdown waits for it: a Shutdown that
+	// did not would close the session first.
+	h.srv.hookSyncWait = func() { close(st.gate) }
+	h.shut = true
+	done := make(chan error, 1)
+	go func() { done <- h.srv.Shutdown(context.Background()) }()
+	c.ack(cm.ID)
+	c.expectError(wire.CodeShutdown)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Opening a share the server does not hold looks for it in the store only
+// if its store failed (the others were all loaded at start).
+func TestOpenUnknownShareSkipsStore(t *testing.T) {
+	st := newGatedStore("s", nil)
+	cfg := openConfig(t)
+	cfg.Store, cfg.NoCreate = st, true
+	h := startMem(t, cfg)
+	loads := st.loads.Load()
+	c := h.dial(1, "")
+	for i := range 5 {
+		c.send(&wire.OpenShare{Share: wire.ShareHandle(i + 1), Name: "nope"})
+		if sc := expect[*wire.ShareClosed](c); sc.Code != wire.CodeNotFound {
+			t.Fatalf("got %+v, want ShareClosed not_found", sc)
+		}
+	}
+	if got := st.loads.Load() - loads; got != 0 {
+		t.Fatalf("5 opens of an unknown share read the store %d times", got)
+	}
+}
