@@ -332,6 +332,11 @@ func (s *Share) checkWrites(ops []wire.Op) error {
 		op := &ops[i]
 		switch op.Kind {
 		case wire.OpCreate:
+			if op.Object.Replica == 0 {
+				// Replica 0 is no client's: its ids are the share's own
+				// (a checkpoint's bookkeeping, metaID).
+				return fail(i, "object ids of replica 0 are reserved")
+			}
 			if _, inShare := s.objects[op.Object]; inShare || ss.find(op.Object) >= 0 {
 				return fail(i, "object id already used")
 			}

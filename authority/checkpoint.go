@@ -14,8 +14,10 @@ import (
 var metaID = wire.ObjectID{Replica: 0, Seq: 1}
 
 // Meta keys: "acked/<replica>" holds that replica's remembered
-// acknowledged commits as uvarint pairs (seq, version); "removed" the ids
-// of removed objects as uvarint pairs (replica, seq).
+// acknowledged commits as uvarint pairs (seq, version); "horizon/<replica>"
+// the highest seq of that replica whose verdict was forgotten, as one
+// uvarint; "removed" the ids of removed objects as uvarint pairs
+// (replica, seq).
 const metaRemoved = "removed"
 
 // Checkpoint returns what a store keeps to restore the share: its version
@@ -48,6 +50,12 @@ func (s *Share) Checkpoint() (uint64, []wire.Object) {
 			}
 		}
 		meta.Entries = append(meta.Entries, wire.Entry{Key: wire.String(fmt.Sprintf("acked/%d", r)), Value: wire.Bytes(b)})
+		if rv.horizon > 0 {
+			// A resend at or under it stays too old to decide (lookup),
+			// not a new commit, after a restart too.
+			meta.Entries = append(meta.Entries, wire.Entry{Key: wire.String(fmt.Sprintf("horizon/%d", r)),
+				Value: wire.Bytes(binary.AppendUvarint(nil, rv.horizon))})
+		}
 	}
 	var removed []byte
 	for id, o := range s.objects {
@@ -69,6 +77,9 @@ func Restore(name string, cfg Config, version uint64, objects []wire.Object, cha
 	rest := make([]wire.Object, 0, len(objects))
 	for i := range objects {
 		if objects[i].ID == metaID {
+			if meta != nil {
+				return nil, fmt.Errorf("authority: restore %q: %w: two objects %v", name, errMeta, metaID)
+			}
 			meta = &objects[i]
 			continue
 		}
@@ -130,6 +141,18 @@ func (s *Share) restoreMeta(meta *wire.Object) error {
 			continue
 		}
 		var replica uint64
+		if _, err := fmt.Sscanf(key, "horizon/%d", &replica); err == nil {
+			if e.Value.Kind() != wire.KindBytes {
+				return errMeta
+			}
+			h, n := binary.Uvarint(e.Value.Bytes())
+			if n <= 0 || n != len(e.Value.Bytes()) {
+				return fmt.Errorf("%w: key %q", errMeta, key)
+			}
+			rv := s.verdictsOf(replica)
+			rv.horizon = max(rv.horizon, h)
+			continue
+		}
 		if _, err := fmt.Sscanf(key, "acked/%d", &replica); err != nil {
 			return fmt.Errorf("%w: key %q", errMeta, key)
 		}

@@ -63,3 +63,56 @@ func TestCheckpointRestore(t *testing.T) {
 		t.Fatalf("recreating a removed object: %v %s", r.Code, r.Message)
 	}
 }
+
+// TestRestoreKeepsHorizon: a resend of a commit whose verdict the share
+// forgot is too old to decide (code internal), not a new commit, after a
+// checkpoint and a restore too: else a blind add would apply twice.
+func TestRestoreKeepsHorizon(t *testing.T) {
+	cfg := authority.Config{Verdicts: 2}
+	s := authority.NewWithConfig("s", cfg)
+	ctr := wire.ObjectID{Replica: 7, Seq: 1}
+	add := func(seq uint64) *wire.Commit {
+		return &wire.Commit{ID: wire.CommitID{Replica: 7, Seq: seq},
+			Writes: []wire.Op{{Kind: wire.OpCounterAdd, Object: ctr, Delta: 100}}}
+	}
+	if r := s.Apply(&wire.Commit{ID: wire.CommitID{Replica: 7, Seq: 1},
+		Writes: []wire.Op{{Kind: wire.OpCreate, Object: ctr, ObjectKind: wire.ObjectCounter}}}); !r.Ack {
+		t.Fatalf("%+v", r)
+	}
+	for seq := uint64(2); seq <= 5; seq++ {
+		if r := s.Apply(add(seq)); !r.Ack {
+			t.Fatalf("%+v", r)
+		}
+	}
+	ver, objs := s.Checkpoint()
+	restored, err := authority.Restore("s", cfg, ver, objs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, sh := range map[string]*authority.Share{"before the restart": s, "after": restored} {
+		if r := sh.Apply(add(2)); r.Ack || r.Code != wire.CodeInternal {
+			t.Errorf("%s: resend of forgotten commit 7:2: %+v, want code internal", name, r)
+		}
+		if o, _ := sh.Object(ctr); o.Counter != 400 {
+			t.Errorf("%s: counter %d, want 400", name, o.Counter)
+		}
+	}
+}
+
+// TestReservedObjectIDs: object ids of replica 0 are the share's own (a
+// checkpoint's bookkeeping): a commit may not create one, and a checkpoint
+// with two bookkeeping objects does not restore.
+func TestReservedObjectIDs(t *testing.T) {
+	s := authority.New("s")
+	id := wire.ObjectID{Replica: 0, Seq: 1}
+	r := s.Apply(&wire.Commit{ID: wire.CommitID{Replica: 7, Seq: 1}, Writes: []wire.Op{
+		{Kind: wire.OpCreate, Object: id, ObjectKind: wire.ObjectVar},
+		{Kind: wire.OpVarSet, Object: id, Value: wire.String("precious")}}})
+	if r.Ack || r.Code != wire.CodeInvalid {
+		t.Fatalf("create of %v: %+v, want code invalid", id, r)
+	}
+	ver, objs := s.Checkpoint()
+	if _, err := authority.Restore("s", authority.Config{}, ver, append(objs, objs[len(objs)-1]), nil); err == nil {
+		t.Fatal("a checkpoint with two bookkeeping objects restored")
+	}
+}

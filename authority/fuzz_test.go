@@ -75,7 +75,7 @@ func FuzzApply(f *testing.F) {
 		s := NewWithConfig("fuzz", Config{LogSize: 4, Verdicts: 4})
 		// Some state to work on.
 		s.Apply(&wire.Commit{ID: wire.CommitID{Replica: 9, Seq: 1}, Writes: []wire.Op{
-			{Kind: wire.OpCreate, Object: wire.ObjectID{Replica: 0, Seq: 1}, ObjectKind: wire.ObjectRecord, Fields: []wire.Field{{ID: 1, Value: wire.Int(1)}}},
+			{Kind: wire.OpCreate, Object: wire.ObjectID{Replica: 3, Seq: 1}, ObjectKind: wire.ObjectRecord, Fields: []wire.Field{{ID: 1, Value: wire.Int(1)}}},
 			{Kind: wire.OpCreate, Object: wire.ObjectID{Replica: 1, Seq: 1}, ObjectKind: wire.ObjectList},
 			{Kind: wire.OpCreate, Object: wire.ObjectID{Replica: 1, Seq: 2}, ObjectKind: wire.ObjectMap},
 			{Kind: wire.OpCreate, Object: wire.ObjectID{Replica: 2, Seq: 3}, ObjectKind: wire.ObjectCounter},

@@ -55,12 +55,18 @@ func (s *Share) lookup(id wire.CommitID) (verdict, bool, bool) {
 	return v, ok, !ok && id.Seq <= rv.horizon
 }
 
-func (s *Share) remember(id wire.CommitID, v verdict) {
-	rv := s.verdicts[id.Replica]
+// verdictsOf returns replica's verdicts, creating them if needed.
+func (s *Share) verdictsOf(replica uint64) *replicaVerdicts {
+	rv := s.verdicts[replica]
 	if rv == nil {
 		rv = &replicaVerdicts{bySeq: map[uint64]verdict{}}
-		s.verdicts[id.Replica] = rv
+		s.verdicts[replica] = rv
 	}
+	return rv
+}
+
+func (s *Share) remember(id wire.CommitID, v verdict) {
+	rv := s.verdictsOf(id.Replica)
 	rv.bySeq[id.Seq] = v
 	rv.order = append(rv.order, id.Seq)
 	for len(rv.order) > s.cfg.Verdicts {
