@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -19,7 +20,8 @@ type Options struct {
 	// Prefix starts every key of the store; "" means "weft:".
 	Prefix string
 	// AllowUnsafeFsync opens a Redis that does not fsync every write
-	// (appendonly no, or appendfsync other than always), or whose CONFIG
+	// (appendonly no, or appendfsync other than always), that may evict
+	// the store's keys (maxmemory-policy allkeys-*), or whose CONFIG
 	// command is disabled. Acknowledged commits may then be lost when the
 	// Redis machine fails; Open logs a warning saying so.
 	AllowUnsafeFsync bool
@@ -102,6 +104,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 func (s *Store) checkFsync(ctx context.Context, opts Options) error {
 	problem := ""
 	vals, err := s.rdb.ConfigGet(ctx, "append*").Result()
+	var policy map[string]string
+	if err == nil {
+		policy, err = s.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	}
 	switch {
 	case err != nil:
 		problem = fmt.Sprintf("cannot check its durability settings (CONFIG GET failed: %v)", err)
@@ -109,13 +115,18 @@ func (s *Store) checkFsync(ctx context.Context, opts Options) error {
 		problem = fmt.Sprintf("it runs with appendonly %q, so it keeps nothing on disk between its snapshots", vals["appendonly"])
 	case vals["appendfsync"] != "always":
 		problem = fmt.Sprintf("it runs with appendfsync %q, so it acknowledges writes before they are on disk", vals["appendfsync"])
+	case strings.HasPrefix(policy["maxmemory-policy"], "allkeys-"):
+		// The store's keys have no expiry, so only allkeys-* policies
+		// evict them; an evicted change list would read as no changes.
+		problem = fmt.Sprintf("it runs with maxmemory-policy %q, so it may evict the store's keys when its memory is full", policy["maxmemory-policy"])
 	}
 	if problem == "" {
 		return nil
 	}
 	if !opts.AllowUnsafeFsync {
-		return fmt.Errorf("redisstore: refusing %s: %s, and a commit Weft acknowledged could be lost in a crash. "+
-			"Run redis-server with --appendonly yes --appendfsync always (or CONFIG SET appendonly yes, CONFIG SET appendfsync always, then CONFIG REWRITE), "+
+		return fmt.Errorf("redisstore: refusing %s: %s, and a commit Weft acknowledged could be lost. "+
+			"Run redis-server with --appendonly yes --appendfsync always and a maxmemory-policy that does not evict keys without expiry (noeviction, the default, or volatile-*) "+
+			"(or CONFIG SET each, then CONFIG REWRITE), "+
 			"or accept the risk with the unsafe-fsync override", s.name, problem)
 	}
 	log := opts.Logger

@@ -147,7 +147,7 @@ func TestRefuseUnsafeFsync(t *testing.T) {
 	srv := startRedis(t)
 	admin := srv.client(t)
 	ctx := context.Background()
-	for _, set := range [][2]string{{"appendfsync", "everysec"}, {"appendonly", "no"}} {
+	for _, set := range [][2]string{{"appendfsync", "everysec"}, {"appendonly", "no"}, {"maxmemory-policy", "allkeys-lru"}} {
 		prefix := "unsafe-" + set[0] + ":"
 		t.Run(set[0]+"="+set[1], func(t *testing.T) {
 			if err := admin.ConfigSet(ctx, set[0], set[1]).Err(); err != nil {
@@ -158,6 +158,9 @@ func TestRefuseUnsafeFsync(t *testing.T) {
 					t.Fatal(err)
 				}
 				if err := admin.ConfigSet(ctx, "appendfsync", "always").Err(); err != nil {
+					t.Fatal(err)
+				}
+				if err := admin.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
 					t.Fatal(err)
 				}
 			}()
