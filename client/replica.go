@@ -120,11 +120,15 @@ func (s *Share) resyncLocked(acked *authority.Share, v uint64, objs []wire.Objec
 			continue
 		}
 		w, _ := acked.Object(o.ID)
-		// A record this client created in a pending commit, hidden since,
-		// comes back as the same object: the application may hold it.
+		// A record this client created, or removed, in a pending commit,
+		// hidden since, comes back as the same object: the application may
+		// hold it (and will go on using it if the removal is aborted).
 		var own *stm.Object
 		for _, p := range s.mu.pending {
 			if x := p.own[o.ID]; x != nil {
+				own = x
+			}
+			if x, ok := p.removed[o.ID].(*stm.Object); ok {
 				own = x
 			}
 		}
