@@ -116,11 +116,14 @@ func (s *Share) checkpointCacheLocked() {
 // fromCache loads the share's acknowledged state and its unanswered
 // commits from the cache, if it holds the share, and shows them: the
 // replica is then as it was when the application last ran. It reports
-// whether the cache held the share.
-func (s *Share) fromCache() (bool, error) {
+// whether the cache held the share, and returns the unanswered commits,
+// pending on the share, for the caller to make pending on the client when
+// it announces the share (a reconnection sends the client's pending
+// commits, and one of a share not yet opened would be aborted).
+func (s *Share) fromCache() ([]*spec, bool, error) {
 	cache := s.c.opts.Cache
 	if cache == nil {
-		return false, nil
+		return nil, false, nil
 	}
 	var acked *authority.Share
 	err := cache.Load(func(name string, version uint64, objects []wire.Object, changes []wire.Change) error {
@@ -132,7 +135,7 @@ func (s *Share) fromCache() (bool, error) {
 		return err
 	})
 	if err != nil || acked == nil {
-		return false, err
+		return nil, false, err
 	}
 	const unbounded = math.MaxInt32
 	var objs []wire.Object
@@ -142,7 +145,7 @@ func (s *Share) fromCache() (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.firstLoadLocked(acked, acked.Version(), objs); err != nil {
-		return false, err
+		return nil, false, err
 	}
 	s.mu.cached = acked.Version()
 	var restored []*spec
@@ -158,7 +161,7 @@ func (s *Share) fromCache() (bool, error) {
 		return nil
 	})
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	// The acknowledged state the cache holds may be older than what a
 	// restored commit read (its latest changes are written unsynced, and
@@ -194,16 +197,11 @@ func (s *Share) fromCache() (bool, error) {
 	if len(rebuild) > 0 {
 		local, err := s.rebuildLocked(rebuild, nil)
 		if err != nil {
-			return false, err
+			return nil, false, err
 		}
 		s.advanceLocked(local, v)
 	}
-	s.c.mu.Lock()
-	for _, p := range restored {
-		s.c.mu.pending[p.commit.ID.Seq] = p
-	}
-	s.c.mu.Unlock()
-	return true, nil
+	return restored, true, nil
 }
 
 // restoreSpecLocked shows cm, an unanswered commit from the cache, again:

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/weft-stm/weft/client"
@@ -218,5 +219,88 @@ func TestReplicaReused(t *testing.T) {
 	var ae *client.AbortError
 	if !errors.As(err, &ae) || ae.Code != wire.CodeInvalid || !strings.Contains(ae.Message, "commit id 42:1 was already used") {
 		t.Fatalf("the second life's commit: %v, want aborted: id already used", err)
+	}
+}
+
+// TestReconnectWhileOpeningFromCache: a client that reconnects while Open
+// loads a share from the cache sends the share's restored commits only
+// with its OpenShare, so the server applies each once and aborts none
+// (sent before the OpenShare, one would be aborted as on a share not
+// open, and then sent again by Open).
+func TestReconnectWhileOpeningFromCache(t *testing.T) {
+	ctx := testCtx(t)
+	e := startServer(t, false, server.Config{})
+	e.raw("bank", createAccount(1, 100)...)
+	dir := filepath.Join(t.TempDir(), "cache")
+	var aborted atomic.Int32
+	start := func() (*pebblestore.Store, *client.Client, *client.Share) {
+		t.Helper()
+		st, err := pebblestore.Open(dir, pebblestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.Dial(ctx, e.net.Dialer("app"), e.addr, client.Options{Replica: 42, Cache: st,
+			MinBackoff: 1, MaxBackoff: 5e6,
+			OnAbort: func(string, wire.CommitID, error) { aborted.Add(1) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := c.Open(ctx, "bank", account)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, c, s
+	}
+	st, c, _ := start() // online once: the cache gets the share
+	c.Close()
+	st.Close()
+
+	e.net.Partition("app", "server")
+	st, c, s := start()
+	b := balanceF.Of(record(t, s, 1))
+	run(t, s, func(tx *stm.Tx) error { b.Set(tx, b.Get(tx)+1); return nil })
+	c.Close()
+	st.Close()
+
+	// Restart offline; the connection comes back while Open is between
+	// its load from the cache and the announcement of the share.
+	var c2 *client.Client
+	reconnected := make(chan error, 1)
+	client.SetHookAfterFromCache(func() {
+		e.net.Heal("app", "server")
+		reconnected <- c2.WaitState(ctx, client.Connected)
+	})
+	defer client.SetHookAfterFromCache(nil)
+	st, err := pebblestore.Open(dir, pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c2, err = client.Dial(ctx, e.net.Dialer("app"), e.addr, client.Options{Replica: 42, Cache: st,
+		MinBackoff: 1, MaxBackoff: 5e6,
+		OnAbort: func(string, wire.CommitID, error) { aborted.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	s, err = c2.Open(ctx, "bank", account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-reconnected; err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := aborted.Load(); n != 0 {
+		t.Fatalf("%d commits aborted, want none", n)
+	}
+	_, other := e.open("bank")
+	if err := other.WaitVersion(ctx, s.Version()); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := snapshot(t, other); got[oid(3)].Balance != 101 {
+		t.Fatalf("balance %d on the server, want 101", got[oid(3)].Balance)
 	}
 }

@@ -127,7 +127,10 @@ func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (
 	s.handle = c.mu.nextH
 	c.mu.shares[s.handle] = s // reserved; the server sends nothing for it before OpenShare
 	c.mu.Unlock()
-	cached, err := s.fromCache()
+	restored, cached, err := s.fromCache()
+	if hookAfterFromCache != nil {
+		hookAfterFromCache()
+	}
 	if err != nil {
 		c.mu.Lock()
 		delete(c.mu.shares, s.handle)
@@ -143,14 +146,15 @@ func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (
 	}
 	c.enqueueLocked(m)
 	s.announced = true
+	// The commits made before a restart go after the OpenShare, and
+	// become the client's pending commits only now, with the share
+	// announced: a reconnection sends both (and, while offline, this
+	// sends nothing).
+	for _, p := range restored {
+		c.mu.pending[p.commit.ID.Seq] = p
+		c.enqueueLocked(p.commit)
+	}
 	if cached {
-		// The commits made before a restart go after the OpenShare (while
-		// offline, the reconnection sends them all).
-		s.mu.Lock()
-		for _, p := range s.mu.pending {
-			c.enqueueLocked(p.commit)
-		}
-		s.mu.Unlock()
 		s.readyOnce.Do(func() { close(s.ready) })
 	}
 	c.mu.Unlock()
@@ -166,6 +170,10 @@ func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (
 	}
 	return s, nil
 }
+
+// hookAfterFromCache, for tests, runs in Open between the load from the
+// cache and the announcement of the share.
+var hookAfterFromCache func()
 
 // reopenMessage is the OpenShare that (re)opens s from the version it
 // holds. It does not take the share's lock (the client's may be held).
