@@ -345,6 +345,11 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 	}
 	check := func(id wire.ObjectID) error {
 		if _, ok := s.mu.index[id]; !ok && !created[id] {
+			// What a hidden commit created left the index until its
+			// verdict: wait for it, as for what hidden commits wrote.
+			if hs := s.hiddenWritersLocked([]wire.ObjectID{id}); len(hs) > 0 {
+				return &hiddenError{hs}
+			}
 			return fmt.Errorf("%w %q: %v", ErrNotInShare, s.name, id)
 		}
 		return nil

@@ -1,10 +1,12 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/weft-stm/weft/client"
 	"github.com/weft-stm/weft/stm"
@@ -507,5 +509,48 @@ func TestUpdateRun(t *testing.T) {
 	f.send(&wire.Abort{ID: cm.ID, Code: wire.CodeConflict, Message: "stale read"})
 	if err := h.Wait(ctx); err == nil {
 		t.Fatal("the doomed commit was not aborted")
+	}
+}
+
+// TestTouchCreatedByHiddenCommit: a transaction touching a record that a
+// hidden commit created (doomed by an Update, so out of the replica until
+// its verdict) waits for that verdict, as for what hidden commits wrote,
+// rather than failing with ErrNotInShare; once the creator is
+// acknowledged, it commits.
+func TestTouchCreatedByHiddenCommit(t *testing.T) {
+	f, _, s := fakeSession(t)
+	o := record(t, s, 1)
+	var n *stm.Object
+	hP := run(t, s, func(tx *stm.Tx) error {
+		n = s.Create(tx, account)
+		balanceF.Of(n).Set(tx, balanceF.Of(o).Get(tx))
+		return nil
+	})
+	p := f.recv().(*wire.Commit)
+	// Another replica's write of what P read dooms P: it stops showing.
+	f.send(&wire.Update{Share: p.Share, Version: 4, Origin: wire.CommitID{Replica: 2, Seq: 1},
+		Writes: []wire.Op{{Kind: wire.OpSetField, Object: oid(3), Field: 1, Value: wire.Int(50)}}})
+	if err := s.WaitVersion(testCtx(t), 4); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Object(stm.IDOf(n)); ok {
+		t.Fatal("the record of a doomed commit still shows")
+	}
+	touch := func(tx *stm.Tx) error { nameF.Of(n).Set(tx, "touched"); return nil }
+	ctx, cancel := context.WithTimeout(testCtx(t), 20*time.Millisecond)
+	_, err := s.Run(ctx, touch)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("touching the record of a hidden commit: %v, want a wait for its verdict", err)
+	}
+	errc := make(chan error, 1)
+	go func() { _, err := s.Run(testCtx(t), touch); errc <- err }()
+	f.send(&wire.Ack{ID: p.ID, Version: 5})
+	await(t, done(hP))
+	if err := <-errc; err != nil {
+		t.Fatalf("after the creator's Ack: %v", err)
+	}
+	if q := f.recv().(*wire.Commit); len(q.Writes) != 1 || q.Writes[0].Object != stm.IDOf(n) {
+		t.Fatalf("commit %+v, want the write of the record's name", q)
 	}
 }
