@@ -178,11 +178,19 @@ func (d *netDemo) play() error {
 		}
 	}
 	setup := time.Now()
-	if err := d.createAccounts(ctx); err != nil {
-		return err
+	if kept := len(d.watcher.Records()); kept > 0 {
+		// A store kept from an earlier run (-data): its accounts go on,
+		// and so does their total.
+		d.nAccounts = kept
+		fmt.Fprintf(d.out, "  %d accounts kept in the store from an earlier run (share version %d)\n",
+			kept, d.watcher.Version())
+	} else {
+		if err := d.createAccounts(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(d.out, "  %d accounts created by %d clients in %v (share version %d)\n",
+			d.nAccounts, d.nClients, time.Since(setup).Round(time.Millisecond), d.watcher.Version())
 	}
-	fmt.Fprintf(d.out, "  %d accounts created by %d clients in %v (share version %d)\n",
-		d.nAccounts, d.nClients, time.Since(setup).Round(time.Millisecond), d.watcher.Version())
 
 	// stop ends the transfers, audits and watching; ctx still bounds
 	// what is in flight.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -30,6 +31,23 @@ func TestDemo(t *testing.T) {
 	}
 	if errb.String() != "" {
 		t.Errorf("stderr:\n%s", errb.String())
+	}
+}
+
+// TestDemoKeptStore: a second run on the store a first one kept (-data)
+// goes on with its accounts and their total.
+func TestDemoKeptStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	for i, want := range []string{"20 accounts created", "20 accounts kept in the store"} {
+		var out, errb syncBuffer
+		if code := run([]string{"demo", "-data", dir, "-d", "200ms", "-clients", "2", "-accounts", "20"}, &out, &errb); code != 0 {
+			t.Fatalf("run %d: exit %d\nstdout:\n%s\nstderr:\n%s", i+1, code, out.String(), errb.String())
+		}
+		for _, w := range []string{want, "audits all saw total 20000", "total 20000, as acknowledged"} {
+			if !strings.Contains(out.String()+errb.String(), w) {
+				t.Errorf("run %d: output lacks %q:\n%s%s", i+1, w, out.String(), errb.String())
+			}
+		}
 	}
 }
 

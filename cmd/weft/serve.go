@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -52,6 +53,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	if fs.NArg() > 0 {
 		fs.Usage()
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *grace <= 0 {
+		return fmt.Errorf("-shutdown-timeout %v: must be positive", *grace)
+	}
+	if *unsafeFsync && *storeURL == "" {
+		return errors.New("-allow-unsafe-fsync applies to a Redis store only: give -store too")
 	}
 
 	var tlsCfg *tls.Config
@@ -132,11 +139,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	return err
 }
 
-// openStore opens the store the flags name: Pebble in dir, Redis at url,
+// openStore opens the store the flags name: Pebble in dir, Redis at rawURL,
 // or none (memory only). It also says which, for the log.
-func openStore(ctx context.Context, dir, url string, unsafeFsync bool, log *slog.Logger) (server.Store, string, error) {
+func openStore(ctx context.Context, dir, rawURL string, unsafeFsync bool, log *slog.Logger) (server.Store, string, error) {
 	switch {
-	case dir != "" && url != "":
+	case dir != "" && rawURL != "":
 		return nil, "", errors.New("-data and -store are exclusive")
 	case dir != "":
 		st, err := pebblestore.Open(dir, pebblestore.Options{})
@@ -144,12 +151,16 @@ func openStore(ctx context.Context, dir, url string, unsafeFsync bool, log *slog
 			return nil, "", err
 		}
 		return st, "pebble " + dir, nil
-	case url != "":
-		st, err := redisstore.Open(ctx, url, redisstore.Options{AllowUnsafeFsync: unsafeFsync, Logger: log})
+	case rawURL != "":
+		st, err := redisstore.Open(ctx, rawURL, redisstore.Options{AllowUnsafeFsync: unsafeFsync, Logger: log})
 		if err != nil {
 			return nil, "", err
 		}
-		return st, "redis " + url, nil
+		shown := "(unparsable url)"
+		if u, err := url.Parse(rawURL); err == nil {
+			shown = u.Redacted() // the log keeps no password
+		}
+		return st, "redis " + shown, nil
 	}
 	return nil, "memory (nothing survives a restart: use -data)", nil
 }

@@ -115,6 +115,8 @@ func TestServeFlags(t *testing.T) {
 		{"-tls-cert", "a"},
 		{"extra"},
 		{"-listen", "127.0.0.1:99999"},
+		{"-shutdown-timeout", "-5s"},
+		{"-allow-unsafe-fsync"},
 	} {
 		var out bytes.Buffer
 		if err := serve(context.Background(), args, &out, &out, nil); err == nil {

@@ -101,6 +101,17 @@ func options(fs vfs.FS, opts Options, readOnly bool) *pebble.Options {
 		opts.Pebble(o)
 		o.FS, o.ReadOnly, o.FormatMajorVersion = fs, readOnly, pebble.FormatNewest
 	}
+	// Without a listener Pebble reports a corrupt block through the
+	// logger's Fatalf, which ends the process: a server would stop without
+	// saying which store, an application with a cache would be killed.
+	// With one, the read fails with an error naming the file, and the
+	// store's caller reports it.
+	if o.EventListener == nil {
+		o.EventListener = &pebble.EventListener{}
+	}
+	if o.EventListener.DataCorruption == nil {
+		o.EventListener.DataCorruption = func(pebble.DataCorruptionInfo) {}
+	}
 	if readOnly {
 		o.ErrorIfNotExists = true
 	}
@@ -132,6 +143,13 @@ func check(dir string, fs vfs.FS, opts Options) error {
 	}
 	db, err := pebble.Open(dir, options(fs, opts, true))
 	if err != nil {
+		// Pebble also fails to open a database another process (or
+		// Store) holds: say so rather than suggest corruption.
+		lock, lerr := fs.Lock(fs.PathJoin(dir, "LOCK"))
+		if lerr != nil {
+			return fmt.Errorf("pebblestore: %s is in use (by another weft server?): %w", dir, lerr)
+		}
+		lock.Close()
 		return fmt.Errorf("pebblestore: %s is not a readable Weft store (corrupt?): %w", dir, err)
 	}
 	defer db.Close()

@@ -263,3 +263,67 @@ func TestFullDisk(t *testing.T) {
 		t.Errorf("after the full disk: versions %v, want 1..5 at least", got)
 	}
 }
+
+// TestCorruptTable: a data file damaged outside the format marker makes
+// Open or Load return an error naming the store, rather than Pebble
+// ending the process.
+func TestCorruptTable(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	small := func(o *pebble.Options) { o.MemTableSize = 64 << 10 } // flushed to tables early
+	s, err := pebblestore.Open(dir, pebblestore.Options{Pebble: small})
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := wire.String(strings.Repeat("x", 200))
+	for v := uint64(1); v <= 2000; v++ {
+		wait, err := s.Append("s", wire.Change{Version: v, Writes: []wire.Op{{Kind: wire.OpVarSet, Object: wire.ObjectID{Replica: 1, Seq: 1}, Value: value}}})
+		if err == nil && v%100 == 0 {
+			err = wait()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if len(tables) == 0 {
+		t.Fatal("no table written")
+	}
+	for _, name := range tables {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := len(b) / 4; i < len(b)/2; i++ {
+			b[i] ^= 0x5a
+		}
+		if err := os.WriteFile(name, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err = pebblestore.Open(dir, pebblestore.Options{Pebble: small})
+	if err == nil {
+		err = s.Load(func(string, uint64, []wire.Object, []wire.Change) error { return nil })
+		s.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("a corrupt table: %v, want an error naming %s", err, dir)
+	}
+	t.Log(err)
+}
+
+// TestInUse: a directory another Store holds is reported as in use, not
+// as corrupt.
+func TestInUse(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s, err := pebblestore.Open(dir, pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := pebblestore.Open(dir, pebblestore.Options{}); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("a directory in use: %v, want an error saying so", err)
+	}
+}
