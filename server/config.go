@@ -35,6 +35,10 @@ func (a Access) String() string {
 // every share that has no entry of its own for the principal.
 const AnyShare = "*"
 
+// AnyPrincipal is the principal name in Config.Permissions whose entry
+// applies to every principal that has none of its own for that share.
+const AnyPrincipal = "*"
+
 // Default values of Config fields left zero.
 const (
 	DefaultQueueSize        = 4096
@@ -54,8 +58,10 @@ type Config struct {
 
 	// Permissions maps a share name, then a principal, to its access.
 	// The access of a principal to a share is the first of:
-	// Permissions[share][principal], Permissions[AnyShare][principal],
-	// DefaultAccess.
+	// Permissions[share][principal], Permissions[share][AnyPrincipal],
+	// Permissions[AnyShare][principal], Permissions[AnyShare][AnyPrincipal],
+	// DefaultAccess. (A feed everyone reads and one principal writes:
+	// {"quotes": {"feeder": AccessWrite, AnyPrincipal: AccessRead}}.)
 	Permissions map[string]map[string]Access
 	// DefaultAccess applies where Permissions says nothing.
 	DefaultAccess Access
@@ -146,11 +152,12 @@ func (c *Config) authenticate(token string) (string, bool) {
 
 // access returns what principal may do with the share named share.
 func (c *Config) access(share, principal string) Access {
-	if a, ok := c.Permissions[share][principal]; ok {
-		return a
-	}
-	if a, ok := c.Permissions[AnyShare][principal]; ok {
-		return a
+	for _, sh := range [2]string{share, AnyShare} {
+		for _, p := range [2]string{principal, AnyPrincipal} {
+			if a, ok := c.Permissions[sh][p]; ok {
+				return a
+			}
+		}
 	}
 	return c.DefaultAccess
 }

@@ -229,6 +229,7 @@ func TestPermissions(t *testing.T) {
 	cfg.DefaultAccess = AccessNone
 	cfg.Permissions = map[string]map[string]Access{
 		"s":      {"writer": AccessWrite, "reader": AccessRead},
+		"feed":   {"writer": AccessWrite, AnyPrincipal: AccessRead},
 		AnyShare: {"writer": AccessRead},
 	}
 	h := startMem(t, cfg)
@@ -249,6 +250,16 @@ func TestPermissions(t *testing.T) {
 	// AnyShare: the writer may only read other shares.
 	if op, _ := w.open(2, "other", 0); op.Access != wire.AccessRead {
 		t.Fatalf("opened %+v", op)
+	}
+	// AnyPrincipal: everyone reads the feed, which only the writer
+	// writes; a principal's own entry wins.
+	for _, c := range []*client{r, n} {
+		if op, _ := c.open(3, "feed", 0); op.Access != wire.AccessRead {
+			t.Fatalf("replica %d opened the feed %+v", c.replica, op)
+		}
+	}
+	if op, _ := w.open(3, "feed", 0); op.Access != wire.AccessWrite {
+		t.Fatalf("the writer opened the feed %+v", op)
 	}
 
 	// The reader's write is refused; its state is unchanged.

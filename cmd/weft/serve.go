@@ -37,14 +37,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	certFile := fs.String("tls-cert", "", "TLS certificate `file` (PEM); with -tls-key")
 	keyFile := fs.String("tls-key", "", "TLS private key `file` (PEM)")
 	devTLS := fs.Bool("dev-tls", false, "use TLS with a throwaway self-signed certificate (development only)")
-	token := fs.String("token", "", "accept only clients presenting this `token` (default: any client)")
+	token := fs.String("token", "", "accept only clients presenting this `token` (default: any client), each with write access to every share")
+	configFile := fs.String("config", "", "read tokens, per-share permissions and shares from this JSON `file` (see the README); exclusive with -token")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	verbose := fs.Bool("v", false, "log every commit's verdict (debug level)")
 	dataDir := fs.String("data", "", "keep the shares durably in `dir` (Pebble; created if missing)")
 	storeURL := fs.String("store", "", "keep the shares in Redis at `url` (redis://host:port/db), which must run with appendfsync always")
 	unsafeFsync := fs.Bool("allow-unsafe-fsync", false, "use a Redis store even without appendfsync always (acknowledged commits may be lost)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: weft serve [-listen addr] [-data dir | -store redis://...] [-tls-cert f -tls-key f | -dev-tls] [-token t]")
+		fmt.Fprintln(stderr, "usage: weft serve [-listen addr] [-data dir | -store redis://...] [-tls-cert f -tls-key f | -dev-tls] [-token t | -config file]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -56,6 +57,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	}
 	if *grace <= 0 {
 		return fmt.Errorf("-shutdown-timeout %v: must be positive", *grace)
+	}
+	if *configFile != "" && *token != "" {
+		return errors.New("-config and -token are exclusive: put the token in the config's tokens")
 	}
 	if *unsafeFsync && *storeURL == "" {
 		return errors.New("-allow-unsafe-fsync applies to a Redis store only: give -store too")
@@ -91,6 +95,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	}
 	if *token != "" {
 		cfg.Tokens = map[string]string{*token: "token"}
+	}
+	if *configFile != "" {
+		if err := loadServeConfig(*configFile, &cfg); err != nil {
+			return err
+		}
 	}
 	st, what, err := openStore(ctx, *dataDir, *storeURL, *unsafeFsync, cfg.Logger)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -122,5 +124,115 @@ func TestServeFlags(t *testing.T) {
 		if err := serve(context.Background(), args, &out, &out, nil); err == nil {
 			t.Errorf("%q: no error", args)
 		}
+	}
+}
+
+// TestServeConfig: a -config file's tokens and per-share permissions are
+// enforced: a feed everyone reads and one principal writes.
+func TestServeConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "weft.json")
+	conf := `{
+	  "tokens": {"feeder-token": "feeder", "reader-token": "reader"},
+	  "permissions": {"quotes": {"feeder": "write", "*": "read"}, "*": {"feeder": "write"}},
+	  "shares": ["quotes"], "no_create": true
+	}`
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	ready := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- serve(ctx, []string{"-listen", "127.0.0.1:0", "-config", file}, &stdout, &stderr, ready)
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-errc:
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer dcancel()
+	session := func(token string, replica uint64) (transport.Conn, wire.Message) {
+		c, err := transport.DialTCP(dctx, addr, nil, wire.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := c.Send(dctx, &wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: replica, Token: token}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.Recv(dctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, m
+	}
+	recv := func(c transport.Conn) wire.Message {
+		m, err := c.Recv(dctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if _, m := session("", 1); m.(*wire.Error).Code != wire.CodeAuth {
+		t.Fatalf("no token: %+v", m)
+	}
+	// open returns the answer to an OpenShare, skipping the transfer.
+	open := func(c transport.Conn, h wire.ShareHandle, name string) wire.Message {
+		c.Send(dctx, &wire.OpenShare{Share: h, Name: name})
+		m := recv(c)
+		if op, ok := m.(*wire.Opened); ok && op.Transfer == wire.TransferSnapshot {
+			for chunk := recv(c).(*wire.SnapshotChunk); chunk.More; chunk = recv(c).(*wire.SnapshotChunk) {
+			}
+		}
+		return m
+	}
+	feeder, _ := session("feeder-token", 2)
+	reader, _ := session("reader-token", 3)
+	if op := open(feeder, 1, "quotes"); op.(*wire.Opened).Access != wire.AccessWrite {
+		t.Fatalf("feeder opened %+v", op)
+	}
+	if op := open(reader, 1, "quotes"); op.(*wire.Opened).Access != wire.AccessRead {
+		t.Fatalf("reader opened %+v", op)
+	}
+	if sc := open(reader, 2, "other"); sc.(*wire.ShareClosed).Code != wire.CodeForbidden {
+		t.Fatalf("reader opened a share it has no access to: %+v", sc)
+	}
+	if sc := open(feeder, 2, "other"); sc.(*wire.ShareClosed).Code != wire.CodeNotFound {
+		t.Fatalf("feeder opened a share not declared: %+v", sc)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	}
+}
+
+// TestServeConfigRefused: a config that says something it cannot mean
+// stops the server with an error naming the file and the field.
+func TestServeConfigRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ conf, want string }{
+		{`{"default_acess": "write"}`, "unknown field"},
+		{`{"permissions": {"s": {"bob": "admin"}}}`, `permissions["s"]["bob"]: access "admin"`},
+		{`{"default_access": "rw"}`, "default_access"},
+		{`{"tokens": {"t": "p"}} {}`, "more than one"},
+		{`{"tokens": [`, "unexpected EOF"},
+	} {
+		file := filepath.Join(dir, "weft.json")
+		if err := os.WriteFile(file, []byte(tc.conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		err := serve(context.Background(), []string{"-listen", "127.0.0.1:0", "-config", file}, &out, &out, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), file) {
+			t.Errorf("%s: %v, want an error naming %s and saying %q", tc.conf, err, file, tc.want)
+		}
+	}
+	var out bytes.Buffer
+	if err := serve(context.Background(), []string{"-config", "x", "-token", "t"}, &out, &out, nil); err == nil {
+		t.Error("-config with -token: no error")
 	}
 }
