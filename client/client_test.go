@@ -320,6 +320,33 @@ func TestOtherClientsObjectRefused(t *testing.T) {
 	}
 }
 
+// fn may not commit the transaction the client runs it in: Commit is
+// refused (stm.ErrEndInFn), and the commit goes to the server as usual
+// once fn returns, so the replica and the server agree.
+func TestCommitInsideFnRefused(t *testing.T) {
+	e := startServer(t, false, server.Config{})
+	e.raw("bank", createAccount(1, 10)...)
+	_, s := e.open("bank")
+	o := record(t, s, 1)
+	err := s.Atomically(testCtx(t), func(tx *stm.Tx) error {
+		balanceF.Of(o).Set(tx, 11)
+		if _, err := tx.Commit(); !errors.Is(err, stm.ErrEndInFn) {
+			t.Errorf("Commit inside fn: %v, want stm.ErrEndInFn", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other := e.open("bank")
+	if err := other.WaitVersion(testCtx(t), s.Version()); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := snapshot(t, other); got[oid(3)].Balance != 11 {
+		t.Fatalf("the server has balance %d, want 11", got[oid(3)].Balance)
+	}
+}
+
 func TestFnErrorUntouched(t *testing.T) {
 	e := startServer(t, false, server.Config{})
 	e.raw("bank", createAccount(1, 10)...)

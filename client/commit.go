@@ -98,7 +98,7 @@ func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Ha
 	tx := s.c.ws.Begin()
 	w := s.track(tx)
 	defer tx.Abort()
-	err := runFn(tx, fn)
+	err := stm.Call(tx, fn) // as Atomically runs it: this loop commits
 	if errors.Is(err, stm.ErrRetry) {
 		if err := tx.AwaitChange(ctx); err != nil {
 			return nil, err
@@ -151,27 +151,6 @@ func (s *Share) commitFailed(ctx context.Context, tx *stm.Tx, err error) error {
 		}
 		return errAgain
 	}
-	return err
-}
-
-// runFn runs fn; on a panic it aborts tx and lets the panic go on, but for
-// stm.ErrWrongWorkspace's, which it returns.
-func runFn(tx *stm.Tx, fn func(tx *stm.Tx) error) (err error) {
-	ok := false
-	defer func() {
-		if !ok {
-			tx.Abort()
-			// As stm's runners do: fn touched an object of another
-			// client's workspace, which stopped it; report, not crash.
-			if r := recover(); r == stm.ErrWrongWorkspace {
-				err = r.(error)
-			} else if r != nil {
-				panic(r)
-			}
-		}
-	}()
-	err = fn(tx)
-	ok = true
 	return err
 }
 

@@ -77,7 +77,11 @@
 //
 //   - A Tx is valid only inside the function it was given to, or between
 //     Begin and Commit/Abort. Using it afterwards panics; committing twice
-//     returns ErrTxDone. A Tx is not safe for concurrent use.
+//     returns ErrTxDone. Inside the function of Atomically, View, Run (or
+//     Call, for a layer with its own commit loop), Commit and AwaitChange
+//     return ErrEndInFn and Abort panics with it: the runner commits. An
+//     object of another workspace stops the function with
+//     ErrWrongWorkspace. A Tx is not safe for concurrent use.
 //   - fn may run several times: it must not have effects outside the
 //     transaction (no I/O, no sending on channels) other than ones that are
 //     safe to repeat.

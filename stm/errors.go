@@ -19,6 +19,11 @@ var (
 	// it reads anything of the other workspace; Atomically, View and Run
 	// recover it, roll back, and return it.
 	ErrWrongWorkspace = errors.New("stm: object belongs to another workspace")
+	// ErrEndInFn: fn called Commit, Abort or AwaitChange on the
+	// transaction Atomically (or View, Run, Call) runs it in, which
+	// commits it itself once fn returns. Commit and AwaitChange return it;
+	// Abort panics with it. Return an error from fn to abandon it.
+	ErrEndInFn = errors.New("stm: Commit, Abort or AwaitChange inside the function of Atomically, View, Run or Call: return from it instead")
 	// ErrClosed is returned once the workspace is closed.
 	ErrClosed = errors.New("stm: workspace closed")
 	// ErrRetryNothingRead is returned when a transaction calls Retry without

@@ -116,6 +116,9 @@ func (w *waiter) wait(ctx context.Context, ws *Workspace) error {
 // committing on a replica). A transaction that read nothing returns
 // ErrRetryNothingRead at once.
 func (tx *Tx) AwaitChange(ctx context.Context) error {
+	if tx.inFn {
+		return ErrEndInFn
+	}
 	if tx.s == nil {
 		return ErrTxDone
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/weft-stm/weft/stm"
 )
@@ -1060,5 +1061,78 @@ func TestManyCellsRecycled(t *testing.T) {
 	close(stop)
 	if err := <-errc; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEndInsideFn: fn may not commit, abort or wait on the transaction
+// Atomically runs it in (Atomically does): Commit and AwaitChange return
+// ErrEndInFn and leave the transaction as it was, Abort panics with it
+// after rolling back, and nothing is committed behind Atomically's back.
+func TestEndInsideFn(t *testing.T) {
+	ctx := context.Background()
+	ws := stm.NewWorkspace()
+	v := stm.NewVar(ws, 0)
+	err := ws.Atomically(ctx, func(tx *stm.Tx) error {
+		v.Set(tx, 1)
+		if _, err := tx.Commit(); !errors.Is(err, stm.ErrEndInFn) {
+			t.Errorf("Commit inside fn: %v, want ErrEndInFn", err)
+		}
+		if err := tx.AwaitChange(ctx); !errors.Is(err, stm.ErrEndInFn) {
+			t.Errorf("AwaitChange inside fn: %v, want ErrEndInFn", err)
+		}
+		if got := v.Get(tx); got != 1 {
+			t.Errorf("the transaction lost its write: %d", got)
+		}
+		return errors.New("abandon")
+	})
+	if err == nil || err.Error() != "abandon" {
+		t.Fatalf("Atomically: %v, want fn's error", err)
+	}
+	if got := v.Get(stm.Auto); got != 0 {
+		t.Fatalf("a refused Commit inside fn committed: %d", got)
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != stm.ErrEndInFn {
+				t.Errorf("Abort inside fn: recovered %v, want ErrEndInFn", r)
+			}
+		}()
+		_ = ws.Atomically(ctx, func(tx *stm.Tx) error { v.Set(tx, 2); tx.Abort(); return nil })
+	}()
+	if got := v.Get(stm.Auto); got != 0 {
+		t.Fatalf("state changed by an Abort inside fn: %d", got)
+	}
+	// Outside a runner, Commit works as ever.
+	tx := ws.Begin()
+	v.Set(tx, 3)
+	if _, err := tx.Commit(); err != nil || v.Get(stm.Auto) != 3 {
+		t.Fatalf("Commit of Begin's transaction: %v, %d", err, v.Get(stm.Auto))
+	}
+}
+
+// TestOwnErrorAfterNestedRetry: fn's own error wins over a Retry an
+// alternative it ran called and fn did not pass on: Atomically returns it
+// rather than waiting.
+func TestOwnErrorAfterNestedRetry(t *testing.T) {
+	ws := stm.NewWorkspace()
+	seats := stm.NewVar(ws, 0)
+	errNoSeat := errors.New("no seat")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a wait would never end
+	defer cancel()
+	err := ws.Atomically(ctx, func(tx *stm.Tx) error {
+		err := tx.Nested(func(tx *stm.Tx) error {
+			if seats.Get(tx) == 0 {
+				return tx.Retry()
+			}
+			seats.Set(tx, seats.Get(tx)-1)
+			return nil
+		})
+		if errors.Is(err, stm.ErrRetry) {
+			return errNoSeat
+		}
+		return err
+	})
+	if err != errNoSeat {
+		t.Fatalf("Atomically: %v, want fn's own error", err)
 	}
 }

@@ -96,6 +96,7 @@ const (
 type Tx struct {
 	s    *txState
 	auto bool
+	inFn bool // fn of Call (Atomically's, a client's Run) runs on it: the caller commits
 }
 
 // Auto makes a single call run as its own automatic transaction, committed

@@ -173,6 +173,9 @@ func (tx *Tx) end() {
 // authority's verdict; a workspace with no remote authority acknowledges at
 // once. Commit of an ended transaction returns ErrTxDone.
 func (tx *Tx) Commit() (*Handle, error) {
+	if tx.inFn {
+		return nil, ErrEndInFn
+	}
 	if tx.s == nil {
 		return nil, ErrTxDone
 	}
@@ -186,6 +189,9 @@ func (tx *Tx) Commit() (*Handle, error) {
 
 // Abort discards the transaction. Aborting an ended transaction does nothing.
 func (tx *Tx) Abort() {
+	if tx.inFn {
+		panic(ErrEndInFn)
+	}
 	if tx.s != nil {
 		tx.end()
 	}
@@ -369,10 +375,12 @@ func (ws *Workspace) run(ctx context.Context, fn func(tx *Tx) error, readOnly bo
 			return 0, err
 		}
 		tx := ws.begin(readOnly).newTx()
-		err := ws.attempt(tx, fn)
+		err := Call(tx, fn)
 		s := tx.s
 		switch {
-		case s.retry || errors.Is(err, ErrRetry):
+		case errors.Is(err, ErrRetry) || (err == nil && s.retry):
+			// fn's own error wins over a Retry it called and did not
+			// pass on.
 			w, werr := ws.prepareWait(s)
 			tx.end()
 			if werr != nil {
@@ -401,20 +409,24 @@ func (ws *Workspace) run(ctx context.Context, fn func(tx *Tx) error, readOnly bo
 	}
 }
 
-// attempt runs fn once; on a panic it ends the transaction and re-panics,
-// except for the panic of a touch of another workspace's object, which it
-// returns as the error.
-func (ws *Workspace) attempt(tx *Tx, fn func(tx *Tx) error) (err error) {
+// Call runs fn on tx as Atomically runs its function, for a layer that
+// runs its own commit loop (a client committing on a replica) and then
+// commits or aborts tx itself: while fn runs, tx.Commit and
+// tx.AwaitChange return ErrEndInFn and tx.Abort panics with it; a touch of
+// another workspace's object stops fn and is returned as
+// ErrWrongWorkspace; on any other panic tx is aborted and the panic goes
+// on.
+func Call(tx *Tx, fn func(tx *Tx) error) (err error) {
+	tx.inFn = true
 	defer func() {
+		tx.inFn = false
 		if r := recover(); r != nil {
 			if r == ErrWrongWorkspace && tx.s != nil {
 				tx.s.retry = false
 				err = ErrWrongWorkspace
 				return
 			}
-			if tx.s != nil {
-				tx.end()
-			}
+			tx.Abort()
 			panic(r)
 		}
 	}()
