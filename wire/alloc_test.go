@@ -31,17 +31,31 @@ func TestAllocationBound(t *testing.T) {
 		}
 		return append(b, tail...)
 	}
+	// overclaim: a count as large as the bytes left, which a decoder
+	// checking only one byte per element would allocate for in full
+	// before failing on the first element that does not fit.
+	overclaim := func(head []byte) []byte {
+		n := size - len(head) - 5
+		b := append(head, appendUvarint(nil, uint64(n))...)
+		return append(b, make([]byte, size-len(b))...)
+	}
 	tests := []struct {
-		name string
-		body []byte
+		name    string
+		body    []byte
+		corrupt bool
 	}{
-		{"remove ops", fill([]byte{byte(TypeUpdate), 0, 0, 0, 0}, []byte{byte(OpRemove), 0, 0}, nil)},
-		{"null elements", fill([]byte{byte(TypeUpdate), 0, 0, 0, 0, 1, byte(OpListAppend), 0, 0}, []byte{0}, nil)},
-		{"whole reads", fill([]byte{byte(TypeCommit), 0, 0, 0, 0, 0}, []byte{0, 0, 0, 0}, []byte{0})},
-		{"deps", fill([]byte{byte(TypeCommit), 0, 0, 0, 0}, []byte{0, 0}, []byte{0, 0})},
-		{"counters", fill([]byte{byte(TypeSnapshotChunk), 0, 0}, []byte{0, 0, 0, byte(ObjectCounter), 0}, nil)},
-		{"empty changes", fill([]byte{byte(TypeDelta), 0, 0}, []byte{0, 0, 0, 0}, nil)},
-		{"record fields", fill([]byte{byte(TypeSnapshotChunk), 0, 0, 1, 0, 0, 0, byte(ObjectRecord)}, []byte{0, 0}, nil)},
+		{"overclaimed ops", overclaim([]byte{byte(TypeUpdate), 0, 0, 0, 0}), true},
+		{"overclaimed reads", overclaim([]byte{byte(TypeCommit), 0, 0, 0, 0, 0}), true},
+		{"overclaimed objects", overclaim([]byte{byte(TypeSnapshotChunk), 0, 0}), true},
+		{"overclaimed entries", overclaim([]byte{byte(TypeSnapshotChunk), 0, 0, 1, 0, 0, 0, byte(ObjectMap)}), true},
+		{"overclaimed changes", overclaim([]byte{byte(TypeDelta), 0, 0}), true},
+		{"remove ops", fill([]byte{byte(TypeUpdate), 0, 0, 0, 0}, []byte{byte(OpRemove), 0, 0}, nil), false},
+		{"null elements", fill([]byte{byte(TypeUpdate), 0, 0, 0, 0, 1, byte(OpListAppend), 0, 0}, []byte{0}, nil), false},
+		{"whole reads", fill([]byte{byte(TypeCommit), 0, 0, 0, 0, 0}, []byte{0, 0, 0, 0}, []byte{0}), false},
+		{"deps", fill([]byte{byte(TypeCommit), 0, 0, 0, 0}, []byte{0, 0}, []byte{0, 0}), false},
+		{"counters", fill([]byte{byte(TypeSnapshotChunk), 0, 0}, []byte{0, 0, 0, byte(ObjectCounter), 0}, nil), false},
+		{"empty changes", fill([]byte{byte(TypeDelta), 0, 0}, []byte{0, 0, 0, 0}, nil), false},
+		{"record fields", fill([]byte{byte(TypeSnapshotChunk), 0, 0, 1, 0, 0, 0, byte(ObjectRecord)}, []byte{0, 0}, nil), false},
 	}
 	for _, tt := range tests {
 		if len(tt.body) > size {
@@ -52,7 +66,7 @@ func TestAllocationBound(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		m, err := DecodeMessage(tt.body, lim)
 		runtime.ReadMemStats(&after)
-		if err != nil {
+		if (err != nil) != tt.corrupt {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
 		runtime.KeepAlive(m)

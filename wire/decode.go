@@ -105,9 +105,11 @@ func (d *decoder) bool(field string) bool {
 }
 
 // count reads an element count and checks it against max and against the
-// bytes left (every element takes at least one byte), in that order, so
-// that a make() sized by it is bounded by the input.
-func (d *decoder) count(field string, max int) int {
+// bytes left (every element takes at least size bytes), in that order, so
+// that a make() sized by it is bounded by the input: by at most 64 times
+// its bytes, the largest element (an Op, under 200 bytes) taking at least
+// 3.
+func (d *decoder) count(field string, max, size int) int {
 	start := d.off
 	n := d.uvarint(field)
 	if d.err != nil {
@@ -117,12 +119,25 @@ func (d *decoder) count(field string, max int) int {
 		d.failAt(start, field, ErrLimit)
 		return 0
 	}
-	if n > uint64(len(d.b)-d.off) {
+	if n > uint64((len(d.b)-d.off)/size) {
 		d.failAt(start, field, ErrTruncated)
 		return 0
 	}
 	return int(n)
 }
+
+// The fewest bytes an element of each list takes (a null value is its
+// kind byte; an object id two varints).
+const (
+	minValue    = 1 // kind
+	minField    = 2 // id, value
+	minRead     = 4 // object, kind, version
+	minOp       = 3 // kind, object
+	minEntry    = 2 // key, value
+	minObject   = 4 // id, class, kind (and at least a byte of content)
+	minChange   = 4 // version, origin, write count
+	minCommitID = 2 // replica, seq
+)
 
 // rawString reads a length-prefixed byte string, checking its length against
 // max and the bytes left, and optionally its UTF-8.
@@ -211,7 +226,7 @@ func (d *decoder) value1(field string) Value {
 }
 
 func (d *decoder) values(field string) []Value {
-	n := d.count(field, d.lim.MaxElements)
+	n := d.count(field, d.lim.MaxElements, minValue)
 	if n == 0 {
 		return nil
 	}
@@ -226,7 +241,7 @@ func (d *decoder) values(field string) []Value {
 }
 
 func (d *decoder) fields(field string) []Field {
-	n := d.count(field, d.lim.MaxElements)
+	n := d.count(field, d.lim.MaxElements, minField)
 	if n == 0 {
 		return nil
 	}
@@ -261,7 +276,7 @@ func (d *decoder) read() Read {
 }
 
 func (d *decoder) reads(field string) []Read {
-	n := d.count(field, d.lim.MaxReads)
+	n := d.count(field, d.lim.MaxReads, minRead)
 	if n == 0 {
 		return nil
 	}
@@ -318,7 +333,7 @@ func (d *decoder) op() Op {
 }
 
 func (d *decoder) ops(field string) []Op {
-	n := d.count(field, d.lim.MaxWrites)
+	n := d.count(field, d.lim.MaxWrites, minOp)
 	if n == 0 {
 		return nil
 	}
@@ -354,7 +369,7 @@ func (d *decoder) object() Object {
 	case ObjectCounter:
 		o.Counter = d.varint("counter")
 	case ObjectMap:
-		n := d.count("entries", d.lim.MaxElements)
+		n := d.count("entries", d.lim.MaxElements, minEntry)
 		if n > 0 {
 			o.Entries = make([]Entry, n)
 			for i := range o.Entries {
@@ -424,7 +439,7 @@ func (m *Opened) decodePayload(d *decoder) {
 func (m *SnapshotChunk) decodePayload(d *decoder) {
 	m.Share = ShareHandle(d.u32("share"))
 	m.More = d.bool("more")
-	n := d.count("objects", d.lim.MaxObjects)
+	n := d.count("objects", d.lim.MaxObjects, minObject)
 	if n == 0 {
 		return
 	}
@@ -440,7 +455,7 @@ func (m *SnapshotChunk) decodePayload(d *decoder) {
 func (m *Delta) decodePayload(d *decoder) {
 	m.Share = ShareHandle(d.u32("share"))
 	m.More = d.bool("more")
-	n := d.count("changes", d.lim.MaxChanges)
+	n := d.count("changes", d.lim.MaxChanges, minChange)
 	if n == 0 {
 		return
 	}
@@ -468,7 +483,7 @@ func (m *Commit) decodePayload(d *decoder) {
 	m.ID = d.commitID("id")
 	m.Share = ShareHandle(d.u32("share"))
 	m.Snapshot = d.uvarint("snapshot")
-	if n := d.count("deps", d.lim.MaxDeps); n > 0 {
+	if n := d.count("deps", d.lim.MaxDeps, minCommitID); n > 0 {
 		m.Deps = make([]CommitID, n)
 		for i := range m.Deps {
 			m.Deps[i] = d.commitID("")
