@@ -172,6 +172,7 @@ func TCPDialer(cfg *tls.Config, lim wire.Limits) Dialer {
 // than the buffer is held beyond what a frame within the limits needs.
 type TCPConn struct {
 	nc  net.Conn
+	raw net.Conn // the socket under nc (nc itself without TLS): see Close
 	lim atomic.Pointer[wire.Limits]
 
 	sendSem chan struct{} // held by the Send in progress
@@ -231,6 +232,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 func newTCPConn(nc net.Conn, lim wire.Limits) *TCPConn {
 	c := &TCPConn{
 		nc:      nc,
+		raw:     nc,
 		sendSem: make(chan struct{}, 1),
 		want:    make(chan struct{}, 1),
 		results: make(chan recvResult, 1),
@@ -246,7 +248,10 @@ func newTCPConn(nc net.Conn, lim wire.Limits) *TCPConn {
 	c.r = wire.NewReader(&c.rb, l) // rb is an io.ByteReader: not wrapped again
 	c.rlim = &l
 	c.swatch.set, c.rwatch.set = nc.SetWriteDeadline, nc.SetReadDeadline
-	_, isTLS := nc.(*tls.Conn)
+	tc, isTLS := nc.(*tls.Conn)
+	if isTLS {
+		c.raw = tc.NetConn()
+	}
 	c.direct = !isTLS
 	c.wg.Add(1)
 	go c.readLoop()
@@ -587,11 +592,17 @@ func (c *TCPConn) recvErr(err error) error {
 }
 
 // Close closes the connection and waits for its reader goroutine.
+//
+// Over TLS it closes the socket without a close_notify alert: crypto/tls
+// gives that write 5 s of its own, which a peer that stopped reading (a
+// send interrupted by its context, a slow consumer dropped) would make
+// Close wait out. Frames are self-delimiting, and a deliberate end is
+// said by an Error frame first, so the alert adds nothing.
 func (c *TCPConn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		close(c.closing)
-		err = c.nc.Close()
+		err = c.raw.Close()
 		c.wg.Wait()
 		// No context keeps the connection alive through its watch.
 		c.swatch.close()

@@ -307,3 +307,30 @@ func TestDevCertificate(t *testing.T) {
 		t.Error("Leaf is not the certificate")
 	}
 }
+
+// TestTLSSendInterrupted: over TLS too, a Send to a peer that stopped
+// reading fails when its context ends, not after the 5 s crypto/tls gives
+// the close_notify alert a full socket would never take (see Close).
+func TestTLSSendInterrupted(t *testing.T) {
+	st := newTLS(t, false)
+	c, s := tcpPair(t, st.server, st.client)
+	// Small fixed socket buffers (no autotuning), so that they fill at once.
+	c.raw.(*net.TCPConn).SetWriteBuffer(4096)
+	s.raw.(*net.TCPConn).SetReadBuffer(4096)
+	m := &wire.Error{Message: strings.Repeat("x", 64<<10)}
+	var err error
+	var took time.Duration
+	for i := 0; i < 1000 && err == nil; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		start := time.Now()
+		err = c.Send(ctx, m)
+		took = time.Since(start)
+		cancel()
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send: %v, want DeadlineExceeded", err)
+	}
+	if took > 3*time.Second {
+		t.Fatalf("a Send with a 200 ms deadline returned after %v", took)
+	}
+}
