@@ -45,7 +45,10 @@
 //     conflict. Len and iteration read the size or the whole contents.
 //   - A conflict is a *ConflictError naming the object, field, and key or
 //     index; errors.Is(err, ErrConflict) matches it.
-//   - Old versions are reclaimed as soon as no live snapshot can read them.
+//   - Old versions are reclaimed once no live snapshot can read them: an
+//     object drops them (at most scanEvery commits after that) when it is
+//     next written, so memory stays flat under any run of commits; an
+//     object never written again keeps the versions it has.
 //
 // # Transactions
 //
