@@ -35,19 +35,11 @@ func TestOfflineCache(t *testing.T) {
 	var aborted []wire.CommitID
 	start := func() (*pebblestore.Store, *client.Client, *client.Share) {
 		t.Helper()
-		st, err := pebblestore.Open(dir, pebblestore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := client.Dial(ctx, e.net.Dialer("app"), e.addr, client.Options{Replica: 42, Cache: st,
-			MinBackoff: 1, MaxBackoff: 5e6, OnAbort: func(share string, id wire.CommitID, err error) {
-				mu.Lock()
-				aborted = append(aborted, id)
-				mu.Unlock()
-			}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st, c := dialCached(t, e, dir, func(share string, id wire.CommitID, err error) {
+			mu.Lock()
+			aborted = append(aborted, id)
+			mu.Unlock()
+		})
 		s, err := c.Open(ctx, "bank", account)
 		if err != nil {
 			t.Fatal(err)
@@ -233,18 +225,10 @@ func TestReconnectWhileOpeningFromCache(t *testing.T) {
 	e.raw("bank", createAccount(1, 100)...)
 	dir := filepath.Join(t.TempDir(), "cache")
 	var aborted atomic.Int32
+	onAbort := func(string, wire.CommitID, error) { aborted.Add(1) }
 	start := func() (*pebblestore.Store, *client.Client, *client.Share) {
 		t.Helper()
-		st, err := pebblestore.Open(dir, pebblestore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := client.Dial(ctx, e.net.Dialer("app"), e.addr, client.Options{Replica: 42, Cache: st,
-			MinBackoff: 1, MaxBackoff: 5e6,
-			OnAbort: func(string, wire.CommitID, error) { aborted.Add(1) }})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st, c := dialCached(t, e, dir, onAbort)
 		s, err := c.Open(ctx, "bank", account)
 		if err != nil {
 			t.Fatal(err)
@@ -271,19 +255,10 @@ func TestReconnectWhileOpeningFromCache(t *testing.T) {
 		reconnected <- c2.WaitState(ctx, client.Connected)
 	})
 	defer client.SetHookAfterFromCache(nil)
-	st, err := pebblestore.Open(dir, pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, c2 = dialCached(t, e, dir, onAbort)
 	defer st.Close()
-	c2, err = client.Dial(ctx, e.net.Dialer("app"), e.addr, client.Options{Replica: 42, Cache: st,
-		MinBackoff: 1, MaxBackoff: 5e6,
-		OnAbort: func(string, wire.CommitID, error) { aborted.Add(1) }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer c2.Close()
-	s, err = c2.Open(ctx, "bank", account)
+	s, err := c2.Open(ctx, "bank", account)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,4 +278,22 @@ func TestReconnectWhileOpeningFromCache(t *testing.T) {
 	if _, got := snapshot(t, other); got[oid(3)].Balance != 101 {
 		t.Fatalf("balance %d on the server, want 101", got[oid(3)].Balance)
 	}
+}
+
+// dialCached opens the cache in dir and dials a client with it: replica
+// 42, reconnecting within milliseconds, its aborts of commits made before
+// a restart reported to onAbort.
+func dialCached(t *testing.T, e *env, dir string, onAbort func(string, wire.CommitID, error)) (*pebblestore.Store, *client.Client) {
+	t.Helper()
+	st, err := pebblestore.Open(dir, pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(testCtx(t), e.net.Dialer("app"), e.addr, client.Options{Replica: 42, Cache: st,
+		MinBackoff: 1, MaxBackoff: 5e6, OnAbort: onAbort})
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	return st, c
 }

@@ -303,24 +303,35 @@ func TestReconnectResend(t *testing.T) {
 	}
 }
 
-// TestReconnectSnapshot: while a client is cut off with commits pending,
-// others commit more than the server's log keeps, so the reconnection
-// resyncs from a snapshot: the pending commits are resent, each applied
-// exactly once, and every replica converges.
-func TestReconnectSnapshot(t *testing.T) {
-	e := startServer(t, false, server.Config{Share: authority.Config{LogSize: 4}})
+// cutOff starts a server whose change log keeps 4 changes, holding
+// account 1, and two clients of its share "bank": x, whose connection the
+// returned func cuts, and y. Holding x's traffic (e.net.SetFaults) keeps
+// its commits pending; a cut after more than 4 commits of y makes x
+// resync from a snapshot.
+func cutOff(t *testing.T) (e *env, c *client.Client, x, y *client.Share, cut func(int)) {
+	t.Helper()
+	e = startServer(t, false, server.Config{Share: authority.Config{LogSize: 4}})
 	e.raw("bank", createAccount(1, 0)...)
 	dial, cut := e.recordingDialer()
 	c, err := client.Dial(testCtx(t), dial, e.addr, client.Options{Replica: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	x, err := c.Open(testCtx(t), "bank", account)
+	t.Cleanup(func() { c.Close() })
+	x, err = c.Open(testCtx(t), "bank", account)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, y := e.open("bank")
+	_, y = e.open("bank")
+	return e, c, x, y, cut
+}
+
+// TestReconnectSnapshot: while a client is cut off with commits pending,
+// others commit more than the server's log keeps, so the reconnection
+// resyncs from a snapshot: the pending commits are resent, each applied
+// exactly once, and every replica converges.
+func TestReconnectSnapshot(t *testing.T) {
+	e, c, x, y, cut := cutOff(t)
 	ox, oy := record(t, x, 1), record(t, y, 1)
 	// Hold x's traffic so that its commits are pending when it is cut.
 	e.net.SetFaults(transport.Faults{MinDelay: 1 << 40, MaxDelay: 1 << 40})
@@ -345,5 +356,57 @@ func TestReconnectSnapshot(t *testing.T) {
 	}
 	if got := converge(t, e, x, y)[oid(3)].Hits; got != 1020 {
 		t.Fatalf("hits %d, want 1020", got)
+	}
+}
+
+// TestRemovedRecordSurvivesResync: a pending Remove hidden by a snapshot
+// resync, then aborted by the server, leaves the application's object in
+// the share, as an abort without a resync does: the snapshot's record is
+// that object, not a new one, so updates reach it and its writes are
+// based on what it shows.
+func TestRemovedRecordSurvivesResync(t *testing.T) {
+	e, c, x, y, cut := cutOff(t)
+	ox, oy := record(t, x, 1), record(t, y, 1)
+	// The removal reads the balance, so y's writes make the server abort
+	// it; it stays unsent until the connection is cut.
+	e.net.SetFaults(transport.Faults{MinDelay: 1 << 40, MaxDelay: 1 << 40})
+	h := run(t, x, func(tx *stm.Tx) error {
+		if balanceF.Of(ox).Get(tx) == 0 {
+			x.Remove(tx, ox)
+		}
+		return nil
+	})
+	cut(0)
+	e.net.SetFaults(transport.Faults{})
+	// More commits than the server's log keeps: the reconnection brings a
+	// snapshot.
+	for range 10 {
+		if err := y.Atomically(testCtx(t), func(tx *stm.Tx) error {
+			b := balanceF.Of(oy)
+			b.Set(tx, b.Get(tx)+1)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Flush(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if h.Err() == nil {
+		t.Fatal("the removal was acknowledged: its read was overwritten")
+	}
+	if cur, _ := x.Object(stm.IDOf(ox)); cur != ox {
+		t.Fatal("after the aborted removal the share holds another object than the application's")
+	}
+	if err := x.Atomically(testCtx(t), func(tx *stm.Tx) error {
+		b := balanceF.Of(ox)
+		b.Set(tx, b.Get(tx)+100)
+		return nil
+	}); err != nil {
+		t.Fatalf("write through the application's object: %v", err)
+	}
+	converge(t, e, x, y)
+	if _, got := snapshot(t, y); got[oid(3)].Balance != 110 {
+		t.Fatalf("balance %d, want 110 (10 increments, then 100 added)", got[oid(3)].Balance)
 	}
 }

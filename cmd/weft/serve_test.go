@@ -61,19 +61,7 @@ func TestServe(t *testing.T) {
 			dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer dcancel()
 			hello := func(token string) (transport.Conn, wire.Message) {
-				c, err := transport.DialTCP(dctx, addr, tc.tls, wire.Limits{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { c.Close() })
-				if err := c.Send(dctx, &wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: 1, Token: token}); err != nil {
-					t.Fatal(err)
-				}
-				m, err := c.Recv(dctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return c, m
+				return dialHello(dctx, t, addr, tc.tls, token, 1)
 			}
 			if _, m := hello("wrong"); m.(*wire.Error).Code != wire.CodeAuth {
 				t.Fatalf("wrong token: %+v", m)
@@ -109,6 +97,25 @@ func TestServe(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dialHello connects to addr, says Hello with token as replica, and
+// returns the connection and the server's answer.
+func dialHello(ctx context.Context, t *testing.T, addr string, cfg *tls.Config, token string, replica uint64) (transport.Conn, wire.Message) {
+	t.Helper()
+	c, err := transport.DialTCP(ctx, addr, cfg, wire.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Send(ctx, &wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: replica, Token: token}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Recv(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, m
 }
 
 func TestServeFlags(t *testing.T) {
@@ -156,19 +163,7 @@ func TestServeConfig(t *testing.T) {
 	dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer dcancel()
 	session := func(token string, replica uint64) (transport.Conn, wire.Message) {
-		c, err := transport.DialTCP(dctx, addr, nil, wire.Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if err := c.Send(dctx, &wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: replica, Token: token}); err != nil {
-			t.Fatal(err)
-		}
-		m, err := c.Recv(dctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, m
+		return dialHello(dctx, t, addr, nil, token, replica)
 	}
 	recv := func(c transport.Conn) wire.Message {
 		m, err := c.Recv(dctx)
