@@ -46,17 +46,8 @@ func TestServe(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var stdout, stderr syncBuffer
-			ready := make(chan string, 1)
-			errc := make(chan error, 1)
 			args := append([]string{"-listen", "127.0.0.1:0", "-token", "s3cret"}, tc.args...)
-			go func() { errc <- serve(ctx, args, &stdout, &stderr, ready) }()
-			var addr string
-			select {
-			case addr = <-ready:
-			case err := <-errc:
-				t.Fatalf("serve: %v\n%s", err, stderr.String())
-			}
+			addr, errc, stdout, stderr := startServe(ctx, t, args)
 
 			dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer dcancel()
@@ -96,6 +87,23 @@ func TestServe(t *testing.T) {
 				t.Errorf("stdout: %q", out)
 			}
 		})
+	}
+}
+
+// startServe runs serve with args until ctx ends and returns the address
+// it listens on, the channel of its result, and its output.
+func startServe(ctx context.Context, t *testing.T, args []string) (string, chan error, *syncBuffer, *syncBuffer) {
+	t.Helper()
+	var stdout, stderr syncBuffer
+	ready := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- serve(ctx, args, &stdout, &stderr, ready) }()
+	select {
+	case addr := <-ready:
+		return addr, errc, &stdout, &stderr
+	case err := <-errc:
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+		return "", nil, nil, nil
 	}
 }
 
@@ -148,18 +156,7 @@ func TestServeConfig(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
-	ready := make(chan string, 1)
-	errc := make(chan error, 1)
-	go func() {
-		errc <- serve(ctx, []string{"-listen", "127.0.0.1:0", "-config", file}, &stdout, &stderr, ready)
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-errc:
-		t.Fatalf("serve: %v\n%s", err, stderr.String())
-	}
+	addr, errc, _, stderr := startServe(ctx, t, []string{"-listen", "127.0.0.1:0", "-config", file})
 	dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer dcancel()
 	session := func(token string, replica uint64) (transport.Conn, wire.Message) {
