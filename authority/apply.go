@@ -126,6 +126,9 @@ func (s *Share) decide(c *wire.Commit) verdict {
 	if err := s.checkWrites(c.Writes); err != nil {
 		return abort(wire.CodeInvalid, "%v", err)
 	}
+	if err := s.checkRefs(c.Writes); err != nil {
+		return abort(wire.CodeInvalid, "%v", err)
+	}
 	s.version++
 	for i := range c.Writes {
 		s.applyOp(&c.Writes[i], s.version, c.ID.Replica)
@@ -390,7 +393,7 @@ func (s *Share) applyOp(op *wire.Op, v, replica uint64) {
 		o.life.write(v, replica)
 		o.whole.write(v, replica)
 		for _, f := range op.Fields {
-			o.setField(f.ID, f.Value, v, replica)
+			s.setField(o, f.ID, f.Value, v, replica)
 		}
 		s.objects[op.Object] = o
 		return
@@ -400,24 +403,30 @@ func (s *Share) applyOp(op *wire.Op, v, replica uint64) {
 	switch op.Kind {
 	case wire.OpRemove:
 		// A tombstone: its id is never reused, and reads of it conflict.
+		s.countRefsOf(o, -1)
 		*o = object{id: o.id, kind: o.kind, class: o.class, removed: true, life: o.life, whole: o.whole}
 		o.life.write(v, replica)
 	case wire.OpSetField:
-		o.setField(op.Field, op.Value, v, replica)
+		s.setField(o, op.Field, op.Value, v, replica)
 	case wire.OpVarSet:
+		s.countRef(o.val.val, -1)
+		s.countRef(op.Value, 1)
 		o.val.val = op.Value
 		o.val.st.write(v, replica)
 	case wire.OpCounterAdd:
 		o.counter += op.Delta // wraps, like int64 arithmetic everywhere
 	case wire.OpMapPut, wire.OpSetAdd:
-		o.setEntry(op.Key, true, op.Value, v, replica)
+		s.setEntry(o, op.Key, true, op.Value, v, replica)
 	case wire.OpMapDelete, wire.OpSetRemove:
-		o.setEntry(op.Key, false, wire.Null(), v, replica)
+		s.setEntry(o, op.Key, false, wire.Null(), v, replica)
 	case wire.OpListSet:
+		s.countRef(o.list[op.Index].val, -1)
+		s.countRef(op.Value, 1)
 		o.list[op.Index].val = op.Value
 		o.list[op.Index].st.write(v, replica)
 	case wire.OpListAppend:
 		for _, x := range op.Values {
+			s.countRef(x, 1)
 			e := elem{val: x}
 			e.st.write(v, replica)
 			o.list = append(o.list, e)
@@ -425,21 +434,31 @@ func (s *Share) applyOp(op *wire.Op, v, replica uint64) {
 	}
 }
 
-func (o *object) setField(id uint32, x wire.Value, v, replica uint64) {
+func (s *Share) setField(o *object, id uint32, x wire.Value, v, replica uint64) {
 	f := o.fields[id]
 	if f == nil {
 		f = &elem{}
 		o.fields[id] = f
 	}
+	s.countRef(f.val, -1)
+	s.countRef(x, 1)
 	f.val = x
 	f.st.write(v, replica)
 }
 
-func (o *object) setEntry(k wire.Value, present bool, x wire.Value, v, replica uint64) {
+func (s *Share) setEntry(o *object, k wire.Value, present bool, x wire.Value, v, replica uint64) {
 	e := o.entries[k]
 	if e == nil {
 		e = &entry{}
 		o.entries[k] = e
+	}
+	if e.present {
+		s.countRef(k, -1)
+		s.countRef(e.val, -1)
+	}
+	if present {
+		s.countRef(k, 1)
+		s.countRef(x, 1)
 	}
 	e.present, e.val = present, x
 	e.st.write(v, replica)

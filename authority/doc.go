@@ -44,8 +44,15 @@
 //  4. Writes are checked in order against the state the ops before them
 //     leave: an op on an object not in the share, of the wrong kind for the
 //     object, a list_set past the end, a create of an id already used (even
-//     by a removed object), an unknown op kind or object kind abort the
-//     commit with wire.CodeInvalid. Nothing is applied unless all pass.
+//     by a removed object or with replica 0), an unknown op kind or object
+//     kind abort the commit with wire.CodeInvalid. Nothing is applied
+//     unless all pass.
+//  5. References (refs.go): a ref written to an object not in the share
+//     after the commit, or the removal of an object a ref still names
+//     after it, aborts the commit with wire.CodeInvalid. So the share
+//     never holds a ref no replica can resolve. The check costs nothing
+//     more than a look at each written value unless the commit removes an
+//     object something refers to.
 //
 // An acknowledged commit gets the next version; its ops are applied in
 // order: set_field, var_set, map_put, map_delete, set_add, set_remove and

@@ -83,6 +83,7 @@ func FuzzApply(f *testing.F) {
 		apply := func(c *wire.Commit) {
 			before, v := dump(s, true), s.Version()
 			r := s.Apply(c)
+			checkRefCounts(t, s)
 			switch {
 			case r.Ack && !r.Duplicate:
 				if s.Version() != v+1 || r.Version != v+1 || r.Update(1) == nil {
@@ -120,5 +121,6 @@ func FuzzApply(f *testing.F) {
 		if got, want := dump(l, false), dump(s, false); got != want {
 			t.Fatalf("load:\n%s\nwant\n%s", got, want)
 		}
+		checkRefCounts(t, l)
 	})
 }

@@ -53,7 +53,8 @@ type Share struct {
 	logHead  int           // the oldest change's index in log
 	logFrom  uint64        // DeltaSince(v) works for every v >= logFrom
 	verdicts map[uint64]*replicaVerdicts
-	scratch  []byte // digest's buffer
+	refs     map[wire.ObjectID]int // live slots holding a ref to each object (refs.go)
+	scratch  []byte                // digest's buffer
 }
 
 // New returns an empty share at version 0 with the default Config.
@@ -62,7 +63,8 @@ func New(name string) *Share { return NewWithConfig(name, Config{}) }
 // NewWithConfig returns an empty share at version 0.
 func NewWithConfig(name string, cfg Config) *Share {
 	return &Share{name: name, cfg: cfg.withDefaults(),
-		objects: map[wire.ObjectID]*object{}, verdicts: map[uint64]*replicaVerdicts{}}
+		objects: map[wire.ObjectID]*object{}, verdicts: map[uint64]*replicaVerdicts{},
+		refs: map[wire.ObjectID]int{}}
 }
 
 // Name returns the share's name.

@@ -249,10 +249,12 @@ func (s *Share) restoreSpecLocked(cm *wire.Commit, earlier []*spec) (*spec, erro
 			}
 		}
 	}
-	// What it touched may be missing from the restored state (older than
-	// what it saw, or without what a hidden earlier commit created): it
-	// cannot be shown, and waits hidden for its verdict.
-	for _, ids := range [2][]wire.ObjectID{p.reads, p.writes} {
+	// What it touched or refers to may be missing from the restored state
+	// (older than what it saw, newer without what it referred to, or
+	// without what a hidden earlier commit created): it cannot be shown,
+	// and waits hidden for its verdict.
+	p.refs = refsOf(cm.Writes, created)
+	for _, ids := range [3][]wire.ObjectID{p.reads, p.writes, p.refs} {
 		for _, id := range ids {
 			if _, ok := s.mu.index[id]; !ok {
 				p.hidden = true

@@ -25,6 +25,7 @@ type spec struct {
 	handle  *stm.Handle
 	done    bool            // answered (under the share's lock)
 	reads   []wire.ObjectID // objects of the share it read
+	refs    []wire.ObjectID // objects its writes refer to (not those it creates)
 	// hidden: its writes are no longer shown in the replica, because the
 	// state it read was overwritten by a change the server decided before
 	// it (so the server will abort it, unless the overlap was only at the
@@ -233,7 +234,7 @@ func (s *Share) commit(tx *stm.Tx, w *txWork) (*spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if hs := s.hiddenWritersLocked(p.reads, p.writes); len(hs) > 0 {
+	if hs := s.hiddenWritersLocked(p.reads, p.writes, p.refs); len(hs) > 0 {
 		// What tx touched was written by commits no longer shown: it saw
 		// a state without them, which the server would not know. Wait for
 		// their verdicts (they show again if acknowledged), then run fn
@@ -379,6 +380,7 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 	for id := range created {
 		p.created = append(p.created, id)
 	}
+	p.refs = refsOf(writes, created)
 	// The deps: for each object read, its shown pending writers (the
 	// transaction saw them all, or its local commit would conflict), from
 	// the last one that read it too (which depends on those before it)
@@ -401,9 +403,11 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 		}
 	}
 	// An object a pending commit created exists only if that commit is
-	// acknowledged: a transaction that touched one depends on its creator
-	// (and the server then takes the read of it as the creator's).
-	for _, ids := range [2][]wire.ObjectID{p.reads, p.writes} {
+	// acknowledged: a transaction that touched one, or stored a reference
+	// to one, depends on its creator (and the server then takes the read
+	// of it as the creator's; a reference to an object not in the share
+	// would be invalid).
+	for _, ids := range [3][]wire.ObjectID{p.reads, p.writes, p.refs} {
 		for _, id := range ids {
 			if s.mu.acked.Has(id) {
 				continue
@@ -424,6 +428,38 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 		cm.Deps = append(cm.Deps, q.commit.ID)
 	}
 	return cm, nil
+}
+
+// refsOf returns the objects that values written by ops refer to, but
+// for those in created (made by the same commit), each once.
+func refsOf(ops []wire.Op, created map[wire.ObjectID]bool) []wire.ObjectID {
+	var out []wire.ObjectID
+	add := func(v wire.Value) {
+		if v.Kind() == wire.KindRef && !created[v.Ref()] && !slices.Contains(out, v.Ref()) {
+			out = append(out, v.Ref())
+		}
+	}
+	for i := range ops {
+		op := &ops[i]
+		switch op.Kind {
+		case wire.OpCreate:
+			for _, f := range op.Fields {
+				add(f.Value)
+			}
+		case wire.OpSetField, wire.OpVarSet, wire.OpListSet:
+			add(op.Value)
+		case wire.OpMapPut:
+			add(op.Key)
+			add(op.Value)
+		case wire.OpSetAdd:
+			add(op.Key)
+		case wire.OpListAppend:
+			for _, v := range op.Values {
+				add(v)
+			}
+		}
+	}
+	return out
 }
 
 // objectSet indexes a list of objects that grows by add, once it is too

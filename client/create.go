@@ -50,8 +50,11 @@ func (s *Share) Create(tx *stm.Tx, class *stm.Class) *stm.Object {
 // in every replica. The *stm.Object stays readable in the workspace, but a
 // later commit touching it is ErrNotInShare. o must be in the share when
 // Atomically commits (not created by the same transaction), else
-// Atomically returns ErrNotInShare. tx must be the transaction Atomically
-// passed to fn, on this share (else Remove panics).
+// Atomically returns ErrNotInShare. A record another one still refers to
+// after the commit cannot be removed: the server aborts the commit (an
+// *AbortError with code invalid); clear the references in the same
+// transaction. tx must be the transaction Atomically passed to fn, on
+// this share (else Remove panics).
 func (s *Share) Remove(tx *stm.Tx, o *stm.Object) {
 	w := s.work(tx, "Remove")
 	s.mu.Lock()

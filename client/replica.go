@@ -558,7 +558,9 @@ func (s *Share) onTopLocked(op wire.Op) bool {
 // to be applied) dooms, so that what shows stays a state the server can
 // reach: the acknowledged state, then commits whose reads no decided
 // change overwrote. A commit is doomed if it read an object the change
-// writes (see hideWhereLocked for what follows). The comparison is by
+// writes, or writes or refers to one it removes (the server would find
+// its write or its reference invalid); see hideWhereLocked for what
+// follows. The comparison is by
 // object, so a commit may be hidden that the server will acknowledge: its
 // Ack then shows it again. It returns the objects whose shown state must
 // be rebuilt (nil for none: most changes come with no pending commit).
@@ -567,10 +569,16 @@ func (s *Share) hideLocked(ops []wire.Op) map[wire.ObjectID]bool {
 		return nil
 	}
 	changed := map[wire.ObjectID]bool{}
+	var removed map[wire.ObjectID]bool
 	for _, op := range ops {
 		changed[op.Object] = true
+		if op.Kind == wire.OpRemove {
+			removed = addID(removed, op.Object)
+		}
 	}
-	return s.hideWhereLocked(func(p *spec) bool { return hitsAny(p.reads, changed) })
+	return s.hideWhereLocked(func(p *spec) bool {
+		return hitsAny(p.reads, changed) || hitsAny(p.writes, removed) || hitsAny(p.refs, removed)
+	})
 }
 
 // hideWhereLocked hides the shown pending commits that doomed selects and
@@ -585,9 +593,12 @@ func (s *Share) hideLocked(ops []wire.Op) map[wire.ObjectID]bool {
 func (s *Share) hideWhereLocked(doomed func(p *spec) bool) map[wire.ObjectID]bool {
 	var rebuild map[wire.ObjectID]bool
 	var hw map[wire.ObjectID]bool // written or created by hidden commits
+	var hc map[wire.ObjectID]bool // created by hidden commits
 	for _, p := range s.mu.pending {
 		if !p.hidden {
-			if !doomed(p) && !hitsAny(p.reads, hw) && !hitsAny(p.writes, hw) && !hitsAny(p.created, hw) {
+			// A reference to what a hidden commit created would name an
+			// object the replica does not show.
+			if !doomed(p) && !hitsAny(p.reads, hw) && !hitsAny(p.writes, hw) && !hitsAny(p.created, hw) && !hitsAny(p.refs, hc) {
 				continue
 			}
 			s.hideSpecLocked(p)
@@ -600,6 +611,7 @@ func (s *Share) hideWhereLocked(doomed func(p *spec) bool) map[wire.ObjectID]boo
 		}
 		for _, id := range p.created {
 			hw = addID(hw, id)
+			hc = addID(hc, id)
 		}
 	}
 	if checkInvariants {
