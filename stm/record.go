@@ -297,6 +297,19 @@ type valueSetter interface {
 	setField(tx *Tx, o *Object, v wire.Value, resolve func(wire.ObjectID) (*Object, error)) error
 }
 
+// valueZeroer is implemented by the fields that hold a value (VarField):
+// zeroField stores the zero value in o's field (setState's reset of a
+// field the new state lacks).
+type valueZeroer interface {
+	zeroField(tx *Tx, o *Object)
+}
+
+// zeroField implements valueZeroer.
+func (f *VarField[T]) zeroField(tx *Tx, o *Object) {
+	var zero T
+	f.Of(o).Set(tx, zero)
+}
+
 // setField implements valueSetter.
 func (f *VarField[T]) setField(tx *Tx, o *Object, v wire.Value, resolve func(wire.ObjectID) (*Object, error)) error {
 	var x T

@@ -2,6 +2,7 @@ package stm
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/weft-stm/weft/wire"
 )
@@ -17,8 +18,9 @@ import (
 //   - a map or set loses the keys w lacks and gets w's entries;
 //   - a list gets w's elements, and is truncated to w's length if it was
 //     longer (the one way a List shrinks);
-//   - a record gets w's fields as DecodeRecord writes them (a field absent
-//     from w keeps its value).
+//   - a record gets w's fields as DecodeRecord writes them, and, being
+//     given its whole state, a value field w lacks goes back to its zero
+//     value and an unknown field w lacks is dropped.
 //
 // Refs are resolved with resolve. On an error, writes already made stay in
 // tx, which the caller then aborts. SetState needs a real transaction, not
@@ -122,6 +124,32 @@ func (l *List[T]) setState(tx *Tx, w wire.Object, resolve func(wire.ObjectID) (*
 	return nil
 }
 
+// setState makes o's state w's, whole: unlike DecodeRecord, which merges,
+// a value field w lacks (a record written by an older class, or a field
+// never set) goes back to its zero value, and an unknown field w lacks is
+// dropped, so that what a rolled-back write left there does not stay.
 func (o *Object) setState(tx *Tx, w wire.Object, resolve func(wire.ObjectID) (*Object, error)) error {
-	return DecodeRecord(tx, o, w, resolve)
+	if err := DecodeRecord(tx, o, w, resolve); err != nil {
+		return err
+	}
+	has := func(id FieldID) bool {
+		return slices.ContainsFunc(w.Fields, func(f wire.Field) bool { return FieldID(f.ID) == id })
+	}
+	for _, f := range o.class.fields {
+		if z, ok := f.(valueZeroer); ok && !has(f.ID()) {
+			z.zeroField(tx, o)
+		}
+	}
+	if m := o.unknown.m.Load(); m != nil {
+		var gone []FieldID
+		for id := range m.All(tx) {
+			if !has(id) {
+				gone = append(gone, id)
+			}
+		}
+		for _, id := range gone {
+			m.DeleteFast(tx, id)
+		}
+	}
+	return nil
 }

@@ -136,3 +136,43 @@ func TestSetStateCollections(t *testing.T) {
 		t.Errorf("Auto: %v", err)
 	}
 }
+
+// TestSetStateRecordWhole: a record's new state is w's whole: a value
+// field w lacks (the record was written by an older class, or never set
+// the field) goes back to its zero value, and an unknown field w lacks is
+// dropped, so that a speculative write of either does not outlive its
+// rollback; collection fields keep their objects.
+func TestSetStateRecordWhole(t *testing.T) {
+	ctx := context.Background()
+	ws := stm.NewWorkspace()
+	balance := stm.NewVarField[int64](1, "balance")
+	note := stm.NewVarField[string](5, "note")
+	hits := stm.NewCounterField(3, "hits")
+	cl := stm.NewClass("Account", 7, balance, hits, note)
+	o := stm.NewObject(ws, cl)
+	counter := hits.Of(o)
+	w := wire.Object{Kind: wire.ObjectRecord, Class: 7, Fields: []wire.Field{{ID: 1, Value: wire.Int(10)}, {ID: 9, Value: wire.String("kept")}}}
+	setState(t, ws, o, w)
+	// Speculative writes: the new field, and an unknown field.
+	ws.Atomically(ctx, func(tx *stm.Tx) error {
+		note.Of(o).Set(tx, "x")
+		balance.Of(o).Set(tx, 11)
+		return stm.DecodeRecord(tx, o, wire.Object{Kind: wire.ObjectRecord, Class: 7,
+			Fields: []wire.Field{{ID: 8, Value: wire.Int(1)}}}, nil)
+	})
+	setState(t, ws, o, w) // rolled back to the acknowledged state
+	var got wire.Object
+	ws.View(ctx, func(tx *stm.Tx) error {
+		var err error
+		got, err = stm.EncodeRecord(tx, o, func(stm.Observable) wire.ObjectID { return wire.ObjectID{Replica: 1, Seq: 2} })
+		return err
+	})
+	want := []wire.Field{{ID: 1, Value: wire.Int(10)}, {ID: 3, Value: wire.Ref(wire.ObjectID{Replica: 1, Seq: 2})},
+		{ID: 5, Value: wire.String("")}, {ID: 9, Value: wire.String("kept")}}
+	if !slices.EqualFunc(got.Fields, want, func(a, b wire.Field) bool { return a.ID == b.ID && a.Value == b.Value }) {
+		t.Fatalf("fields %v, want %v", got.Fields, want)
+	}
+	if hits.Of(o) != counter {
+		t.Fatal("the collection field's object changed")
+	}
+}
