@@ -429,6 +429,11 @@ func (c *checker) checkReads(longest []readRef, regs, listVers [][]vw) {
 				}
 				c.checkRegRead(t, k, op, regs[k], regPos)
 			case ReadList:
+				if v, ok := repeated(op.List); ok {
+					// Appended values are unique: one append shows twice.
+					c.report(DuplicateWrite, []int32{t}, "%s read %s with %d twice: %s", c.name(t), c.keyNames[k], v, tail(op.List))
+					continue
+				}
 				if mine := own[k]; len(mine) > 0 {
 					if len(op.List) < len(mine) || !slices.Equal(op.List[len(op.List)-len(mine):], mine) {
 						c.report(Internal, []int32{t}, "%s read %s as %v, which does not end with its own appends %v", c.name(t), c.keyNames[k], tail(op.List), tail(mine))
@@ -439,6 +444,18 @@ func (c *checker) checkReads(longest []readRef, regs, listVers [][]vw) {
 			}
 		}
 	}
+}
+
+// repeated returns a value list holds twice, if any.
+func repeated(list []uint64) (uint64, bool) {
+	seen := make(map[uint64]bool, len(list))
+	for _, v := range list {
+		if seen[v] {
+			return v, true
+		}
+		seen[v] = true
+	}
+	return 0, false
 }
 
 // source classifies the writer of a value t saw, reporting garbage and

@@ -187,6 +187,19 @@ func TestAbortedVisible(t *testing.T) {
 	}}, AbortedVisible, 1, 2)
 }
 
+// TestDuplicateWrite: an append applied twice shows as a list holding one
+// value twice, even next to itself, where no edge would make a cycle.
+func TestDuplicateWrite(t *testing.T) {
+	expectOnly(t, History{Txns: []Txn{
+		ok(1, app("x", 1)),
+		final(2, rl("x", 1, 1)),
+	}}, DuplicateWrite, 2)
+	expectOnly(t, History{Txns: []Txn{
+		ok(1, app("x", 1), app("x", 2)),
+		ok(3, rl("x", 1, 2, 1, 2)),
+	}}, DuplicateWrite, 3)
+}
+
 func TestGarbageRead(t *testing.T) {
 	expectOnly(t, History{Txns: []Txn{
 		ok(1, rr("r", 42)),

@@ -86,6 +86,8 @@
 //   - DuplicateVersion: two commits got the same version of a share.
 //   - RealTime: a commit acknowledged before another was sent got the
 //     higher version (the server's order must respect real time).
+//   - DuplicateWrite: a read of a list holds one appended value twice (an
+//     append applied twice, e.g. a resend the server did not recognise).
 //   - Malformed: the history breaks this contract (duplicate or zero
 //     written value, a key used as list and register, a final observation
 //     that writes); the offending operation is left out.

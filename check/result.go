@@ -27,13 +27,14 @@ const (
 	DuplicateVersion              // two commits got the same version of a share
 	RealTime                      // a commit acked before another started got a higher version
 	Malformed                     // the history breaks the input contract
+	DuplicateWrite                // a read saw one write twice: it was applied twice
 	numKinds
 )
 
 var kindNames = [numKinds]string{
 	"G0", "G1a", "G1b", "G1c", "G-single", "G2", "lost-write",
 	"aborted-visible", "garbage-read", "internal", "incompatible-order", "stale-read",
-	"version-order", "duplicate-version", "real-time", "malformed",
+	"version-order", "duplicate-version", "real-time", "malformed", "duplicate-write",
 }
 
 func (k Kind) String() string {

@@ -32,6 +32,6 @@
 //
 // Run it with go test (synctest works in tests only):
 //
-//	go test ./sim -run TestSim -sim.seeds 200 -sim.txns 1000 -v   # last line: "N seeds, T transactions, A anomalies"
-//	go test ./sim -run TestSim -sim.seed 17 -v                     # one seed
+//	go test ./sim -run '^TestSim$' -sim.seeds 200 -sim.txns 1000 -v   # last line: "N seeds, T transactions, A anomalies"
+//	go test ./sim -run '^TestSim$' -sim.seed 17 -v                     # one seed
 package sim

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -167,18 +169,27 @@ func (r *run) step(pick func(n int) int) bool {
 	return true
 }
 
-// await steps, delivering in a fixed order, until cond holds.
-func (r *run) await(what string, cond func() bool, why ...func() string) {
+// await steps, delivering in a fixed order, until cond holds, and
+// reports whether it did. If it never does (a bug: a reply lost, a
+// replica stuck), that is one of the seed's errors, and the run goes on
+// to its checks and its teardown: a test failing inside the bubble would
+// leave its goroutines blocked, which synctest turns into a panic that
+// ends every seed after it.
+func (r *run) await(what string, cond func() bool, why ...func() string) bool {
 	for i := 0; !cond(); i++ {
 		if i > 200_000 {
 			for _, f := range why {
 				what += ": " + f()
 			}
-			r.t.Fatalf("seed %d: %s never happened", r.seed, what)
+			r.mu.Lock()
+			r.errs = append(r.errs, fmt.Errorf("%s never happened", what))
+			r.mu.Unlock()
+			return false
 		}
 		r.step(func(int) int { return 0 })
 	}
 	synctest.Wait()
+	return true
 }
 
 // closed is a condition for await: done is closed.
@@ -254,9 +265,8 @@ func (r *run) startClient(ctx context.Context, i int) {
 			r.t.Error(err)
 		}
 	}()
-	r.await("a client opening the share", closed(done))
-	if s == nil {
-		r.t.FailNow()
+	if !r.await("a client opening the share", closed(done)) || s == nil {
+		r.t.Fatalf("seed %d: %v", r.seed, r.errs)
 	}
 	r.lives[i]++
 	r.clients[i], r.shares[i] = c, s
@@ -364,19 +374,23 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 			})
 		}()
 		var cerr error
-		r.await("the cells", func() bool {
+		if !r.await("the cells", func() bool {
 			select {
 			case cerr = <-created:
 				return true
 			default:
 				return false
 			}
-		})
+		}) {
+			t.Fatalf("seed %d: %v", seed, r.errs)
+		}
 		if cerr != nil {
 			t.Fatal(cerr)
 		}
 		for _, s := range shares {
-			r.await("every replica holding the cells", func() bool { return len(s.Records()) == simCells })
+			if !r.await("every replica holding the cells", func() bool { return len(s.Records()) == simCells }) {
+				t.Fatalf("seed %d: %v", seed, r.errs)
+			}
 		}
 		for _, o := range shares[0].Records() {
 			r.cellIDs = append(r.cellIDs, stm.IDOf(o))
@@ -418,9 +432,21 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 				r.note(2, uint64(i))
 				synctest.Wait() // it commits (or blocks) before anything else moves
 			case x < 32:
+				// A connection that is still up: most dialled ones are
+				// long gone, and cutting them again does nothing.
 				r.mu.Lock()
-				c := r.conns[r.rng.IntN(len(r.conns))]
+				conns := slices.Clone(r.conns)
 				r.mu.Unlock()
+				var up []*transport.MemConn
+				for _, c := range conns {
+					if c.Up() {
+						up = append(up, c)
+					}
+				}
+				if len(up) == 0 {
+					break
+				}
+				c := up[r.rng.IntN(len(up))]
 				r.net.Cut(c)
 				r.note(3, c.ID())
 				synctest.Wait()
@@ -514,6 +540,15 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 		}
 		r.history = append(r.history, r.finalRead(ctx, shares[0]))
 		r.audit(ctx, shares[0])
+		// The history reads client 0's replica; every other one must hold
+		// the same, counters and sets included (written blind, they are in
+		// no read of the history).
+		want := r.dump(ctx, shares[0])
+		for i, s := range shares[1:] {
+			if got := r.dump(ctx, s); got != want && s.Err() == nil && shares[0].Err() == nil {
+				r.errs = append(r.errs, fmt.Errorf("client %d's replica differs from client 0's at version %d:\n%s\nclient 0:\n%s", i+1, s.Version(), got, want))
+			}
+		}
 		incs := make([]int64, simCells)
 		for k, p := range hs {
 			if r.history[k].Outcome == check.Acknowledged {
@@ -847,6 +882,29 @@ func (r *run) audit(ctx context.Context, s *client.Share) {
 	}
 }
 
+// dump describes every record of s's replica, cells then notes in id
+// order, with every field.
+func (r *run) dump(ctx context.Context, s *client.Share) string {
+	cells, notes := r.cellsOf(s)
+	slices.SortFunc(notes, func(a, b *stm.Object) int {
+		return cmp.Or(cmp.Compare(stm.IDOf(a).Replica, stm.IDOf(b).Replica), cmp.Compare(stm.IDOf(a).Seq, stm.IDOf(b).Seq))
+	})
+	var b strings.Builder
+	s.View(ctx, func(tx *stm.Tx) error {
+		b.Reset()
+		for _, o := range append(cells, notes...) {
+			var items []int64
+			for _, x := range itemsF.Of(o).All(tx) {
+				items = append(items, x)
+			}
+			fmt.Fprintf(&b, "%v: value %d, items %v, balance %d, hits %d, tags %v\n", stm.IDOf(o),
+				valueF.Of(o).Get(tx), items, balanceF.Of(o).Get(tx), hitsF.Of(o).Get(tx), slices.Sorted(tagsF.Of(o).All(tx)))
+		}
+		return nil
+	})
+	return b.String()
+}
+
 // finalRead reads every key once the run settled.
 func (r *run) finalRead(ctx context.Context, s *client.Share) check.Txn {
 	t := check.Txn{ID: check.TxnID{Replica: 999}, Share: simShare, Final: true}
@@ -909,7 +967,7 @@ func TestSim(t *testing.T) {
 			t.Errorf("seed %d: %v", seed, err)
 		}
 		if t.Failed() {
-			t.Logf("replay: go test ./sim -run TestSim -sim.seed %d -v", seed)
+			t.Logf("replay: go test ./sim -run '^TestSim$' -v -sim.seed %d%s", seed, replayFlags())
 			break
 		}
 		if len(list) >= 100 && (k+1)%every == 0 {
@@ -922,6 +980,18 @@ func TestSim(t *testing.T) {
 
 // TestSimReplay: a seed replays the identical run (the same trace hash),
 // and another seed gives another run.
+// replayFlags returns the -sim flags set to other than their defaults,
+// for a replay command that runs the same simulation.
+func replayFlags() string {
+	var b strings.Builder
+	flag.Visit(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Name, "sim.") && f.Name != "sim.seed" && f.Name != "sim.seeds" {
+			fmt.Fprintf(&b, " -%s=%q", f.Name, f.Value.String())
+		}
+	})
+	return b.String()
+}
+
 func TestSimReplay(t *testing.T) {
 	for _, seed := range []uint64{3, 7, 11} {
 		a, b := simulate(t, seed, 150, ""), simulate(t, seed, 150, "")

@@ -435,6 +435,14 @@ type item struct {
 // connections by it.
 func (c *MemConn) ID() uint64 { return c.id }
 
+// Up reports whether the connection still carries messages: neither end
+// closed it and it was not cut.
+func (c *MemConn) Up() bool {
+	c.n.mu.Lock()
+	defer c.n.mu.Unlock()
+	return !c.closed && !c.peerClosed && !c.reset
+}
+
 // LocalAddr returns the name of this end's endpoint.
 func (c *MemConn) LocalAddr() string { return c.local }
 
