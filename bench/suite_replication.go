@@ -84,11 +84,11 @@ func replicationSuite() *Suite {
 				Unit:      "deliveries/s",
 				WorkPerOp: replClients,
 				Rows: []Row{
-					weftRow("1 client commits blind writes to a Cell with Run (pipelined, every handle checked); 8 clients with the share open count the commits applied to their replica (Subscribe, Change.Commits); writer at most 1000 ahead",
+					weftRow("1 client commits blind writes to a Cell with Run (pipelined, every handle checked); 8 clients with the share open count the commits applied to their replica (Subscribe, Change.Commits; Updates arriving together are installed as one local commit, so observers see a fraction of the values); writer at most 1000 ahead",
 						weftFanout),
 					{System: sysNATS, Note: "embedded nats-server, nats.go: 1 publisher and 8 subscriber connections on one subject; publisher at most 1000 messages ahead",
 						Setup: natsFanout},
-					{System: sysRedis, Note: "PUBLISH (each waits for its reply, receivers checked = 8) to 8 SUBSCRIBE connections",
+					{System: sysRedis, Note: "PUBLISH pipelined (up to 256 per go-redis pipeline, every reply checked = 8 receivers) to 8 SUBSCRIBE connections; publisher at most 1000 messages ahead",
 						Setup: redisFanout},
 				},
 			},

@@ -720,8 +720,11 @@ func natsFanout() (*Instance, error) {
 	}, nil
 }
 
-// redisFanout: one client PUBLISHes, waiting for each reply (the number
-// of receivers, which must be 8), to 8 SUBSCRIBE connections.
+// redisFanout: one client PUBLISHes to 8 SUBSCRIBE connections, pipelined
+// as the weft writer's commits and the nats publisher's messages are: the
+// publisher hands each message to a sender goroutine, which sends what is
+// queued as one go-redis pipeline of at most fanoutBatch PUBLISHes and
+// checks each reply (the number of receivers, which must be 8).
 func redisFanout() (*Instance, error) {
 	env, err := newRedisEnv(1+replClients, redisOptions{})
 	if err != nil {
@@ -771,15 +774,53 @@ func redisFanout() (*Instance, error) {
 		}()
 	}
 	pub := env.clients[0]
+	// The window (fanout.publisher) bounds what is queued.
+	queue := make(chan []byte, fanoutWindow)
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		batch := make([][]byte, 0, fanoutBatch)
+		for p := range queue {
+			batch = append(batch[:0], p)
+		more:
+			for len(batch) < fanoutBatch {
+				select {
+				case p, ok := <-queue:
+					if !ok {
+						break more
+					}
+					batch = append(batch, p)
+				default:
+					break more
+				}
+			}
+			cmds, err := pub.Pipelined(ctx, func(pp redis.Pipeliner) error {
+				for _, b := range batch {
+					pp.Publish(ctx, fanoutSubject, b)
+				}
+				return nil
+			})
+			if err != nil {
+				f.fail(fmt.Errorf("PUBLISH pipeline: %w", err))
+				continue
+			}
+			for _, c := range cmds {
+				if n := c.(*redis.IntCmd).Val(); n != replClients {
+					f.fail(fmt.Errorf("PUBLISH reached %d subscribers, want %d", n, replClients))
+				}
+			}
+		}
+	}()
+	stopSender := sync.OnceFunc(func() { close(queue); <-sent })
 	return &Instance{
 		Workers: []func() error{f.publisher(func(p []byte) error {
-			n, err := pub.Publish(ctx, fanoutSubject, p).Result()
-			if err == nil && n != replClients {
-				err = fmt.Errorf("PUBLISH reached %d subscribers, want %d", n, replClients)
-			}
-			return err
+			queue <- bytes.Clone(p) // the publisher reuses p
+			return nil
 		})},
 		Check: f.check,
-		Close: closeAll,
+		Close: func() error { stopSender(); return closeAll() },
 	}, nil
 }
+
+// fanoutBatch bounds the PUBLISHes of one Redis pipeline.
+const fanoutBatch = 256
