@@ -125,6 +125,10 @@ func TestParseErrors(t *testing.T) {
 		{"reserved", "package p;\nclass A = 1 {\n  reserved 1 to;\n}", `x.weft:3:16: expected end of the reserved id range, found ';'`},
 		{"bad char", "package p;\nclass A = 1 {\n  a: int64 = 1; $\n}", `x.weft:3:17: unexpected character "$"`},
 		{"bad string", "package p;\nclass A = 1 {\n  a: int64 = 1 [deprecated = \"oops];\n}", "x.weft:3:30: string literal not terminated\nx.weft:4:1: expected a string value for option deprecated, found '}'"},
+		// Comments and notes go into generated code: UTF-8, no NUL.
+		{"comment not UTF-8", "package p;\n// A \xff doc\nclass A = 1 {}", `x.weft:2:1: comment is not valid UTF-8`},
+		{"comment NUL", "package p;\n// A \x00 doc\nclass A = 1 {}", `x.weft:2:1: comment holds a NUL character`},
+		{"string not UTF-8", "package p;\nclass A = 1 {\n  a: int64 = 1 [deprecated = \"bad\\xffnote\"];\n}", "x.weft:3:30: string literal is not valid UTF-8\nx.weft:3:43: expected a string value for option deprecated, found ']'"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse("x.weft", []byte(tt.src))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 type tokenKind int
@@ -115,6 +116,11 @@ func (s *scanner) skipSpaceAndComments() {
 			}
 			text := strings.TrimRight(string(s.src[start:s.off]), " \t\r")
 			text = strings.TrimPrefix(text, " ")
+			if bad := badText(text); bad != "" {
+				// Doc comments are copied into generated code.
+				s.errs.errorf(Pos{File: s.file, Line: line, Col: 1}, "comment %s", bad)
+				text = strings.ToValidUTF8(strings.ReplaceAll(text, "\x00", ""), "")
+			}
 			if s.comment != nil && s.commentEnd == line-1 {
 				s.comment = append(s.comment, text)
 			} else {
@@ -126,6 +132,18 @@ func (s *scanner) skipSpaceAndComments() {
 			return
 		}
 	}
+}
+
+// badText says what makes text unfit for a schema (it ends up in
+// generated code and on the wire): invalid UTF-8 or a NUL; "" if nothing.
+func badText(text string) string {
+	switch {
+	case !utf8.ValidString(text):
+		return "is not valid UTF-8"
+	case strings.IndexByte(text, 0) >= 0:
+		return "holds a NUL character"
+	}
+	return ""
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' }
@@ -179,6 +197,10 @@ func (s *scanner) scanString(pos Pos) (token, bool) {
 			v, err := strconv.Unquote(string(s.src[start:s.off]))
 			if err != nil {
 				s.errs.errorf(pos, "invalid string literal %s", s.src[start:s.off])
+				return token{}, false
+			}
+			if bad := badText(v); bad != "" {
+				s.errs.errorf(pos, "string literal %s", bad)
 				return token{}, false
 			}
 			return token{kind: tokString, pos: pos, text: v}, true

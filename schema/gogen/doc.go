@@ -21,7 +21,7 @@
 //   - For a collection field: an accessor without tx returning the stm
 //     collection: *stm.Counter, *stm.Set[E], *stm.List[E], *stm.Map[K, V].
 //     A collection of references returns a typed view instead (UserSet,
-//     UserList, UserMap[K]) whose methods take and return User.
+//     UserList, UserMap[key]) whose methods take and return User.
 //   - Observers: Observe(fn) for the whole object and ObserveName(fn) per
 //     field, on the object's own workspace, returning the
 //     *stm.Subscription to close.

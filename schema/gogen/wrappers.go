@@ -91,46 +91,47 @@ func (l CLASSList) All(tx *stm.Tx) iter.Seq2[int, CLASS] {
 `
 
 const mapWrapper = `
-// CLASSMap is a transactional map from K to CLASS references: a typed view
-// of an *stm.Map[K, *stm.Object] whose values are objects of class
+// CLASSMap is a transactional map from keys to CLASS references (its type
+// parameter is lower-case, so that no class name can shadow it): a typed view
+// of an *stm.Map[key, *stm.Object] whose values are objects of class
 // CLASSClass. Its methods take the transaction to run in, or stm.Auto to
 // run as an automatic transaction.
-type CLASSMap[K comparable] struct {
-	Map *stm.Map[K, *stm.Object]
+type CLASSMap[key comparable] struct {
+	Map *stm.Map[key, *stm.Object]
 }
 
 // Get returns the value of k and whether k is present.
-func (m CLASSMap[K]) Get(tx *stm.Tx, k K) (CLASS, bool) {
+func (m CLASSMap[key]) Get(tx *stm.Tx, k key) (CLASS, bool) {
 	o, ok := m.Map.Get(tx, k)
 	return CLASS{o}, ok
 }
 
 // Put sets k to v and returns the previous value and whether there was one;
 // it reads k. Under stm.Auto it is PutFast and returns the zero values.
-func (m CLASSMap[K]) Put(tx *stm.Tx, k K, v CLASS) (old CLASS, existed bool) {
+func (m CLASSMap[key]) Put(tx *stm.Tx, k key, v CLASS) (old CLASS, existed bool) {
 	o, existed := m.Map.Put(tx, k, v.Object)
 	return CLASS{o}, existed
 }
 
 // PutFast sets k to v without reading k.
-func (m CLASSMap[K]) PutFast(tx *stm.Tx, k K, v CLASS) { m.Map.PutFast(tx, k, v.Object) }
+func (m CLASSMap[key]) PutFast(tx *stm.Tx, k key, v CLASS) { m.Map.PutFast(tx, k, v.Object) }
 
 // Delete removes k and reports whether it was present; it reads k.
 // Under stm.Auto it is DeleteFast and returns false.
-func (m CLASSMap[K]) Delete(tx *stm.Tx, k K) bool { return m.Map.Delete(tx, k) }
+func (m CLASSMap[key]) Delete(tx *stm.Tx, k key) bool { return m.Map.Delete(tx, k) }
 
 // DeleteFast removes k without reading it.
-func (m CLASSMap[K]) DeleteFast(tx *stm.Tx, k K) { m.Map.DeleteFast(tx, k) }
+func (m CLASSMap[key]) DeleteFast(tx *stm.Tx, k key) { m.Map.DeleteFast(tx, k) }
 
 // Contains reports whether k is present.
-func (m CLASSMap[K]) Contains(tx *stm.Tx, k K) bool { return m.Map.Contains(tx, k) }
+func (m CLASSMap[key]) Contains(tx *stm.Tx, k key) bool { return m.Map.Contains(tx, k) }
 
 // Len returns the number of keys.
-func (m CLASSMap[K]) Len(tx *stm.Tx) int { return m.Map.Len(tx) }
+func (m CLASSMap[key]) Len(tx *stm.Tx) int { return m.Map.Len(tx) }
 
 // All iterates over the keys and values.
-func (m CLASSMap[K]) All(tx *stm.Tx) iter.Seq2[K, CLASS] {
-	return func(yield func(K, CLASS) bool) {
+func (m CLASSMap[key]) All(tx *stm.Tx) iter.Seq2[key, CLASS] {
+	return func(yield func(key, CLASS) bool) {
 		for k, o := range m.Map.All(tx) {
 			if !yield(k, CLASS{o}) {
 				return
