@@ -215,3 +215,61 @@ func TestRestoreRefToRemoved(t *testing.T) {
 		t.Fatalf("after the restart: %d pending, records %v; want the commit pending and hidden", s.Pending(), s.Records())
 	}
 }
+
+// TestRefToPendingRemoval: a pending commit removes account 1; before its
+// verdict, another replica's decided change stores a ref to account 1.
+// The server will reject the removal (the ref still names it): the client
+// stops showing the removal, so the record is back to resolve the ref,
+// and the share goes on.
+func TestRefToPendingRemoval(t *testing.T) {
+	ctx := testCtx(t)
+	e := startServer(t, false, server.Config{})
+	ops := createAccount(1, 100)
+	ops = append(ops, wire.Op{Kind: wire.OpCreate, Object: oid(10), Class: uint32(node.ID()), ObjectKind: wire.ObjectRecord})
+	e.raw("bank", ops...)
+	var mu sync.Mutex
+	var conns []*transport.MemConn
+	dial := func(ctx context.Context, addr string) (transport.Conn, error) {
+		c, err := e.net.Dial(ctx, "appA", addr)
+		if err == nil {
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+		return c, err
+	}
+	a, err := client.Dial(ctx, dial, e.addr, client.Options{Replica: 20, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	s, err := a.Open(ctx, "bank", account, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := record(t, s, 1)
+	e.net.Partition("appA", "server")
+	mu.Lock()
+	e.net.Cut(conns[len(conns)-1])
+	mu.Unlock()
+	if err := a.WaitState(ctx, client.Reconnecting); err != nil {
+		t.Fatal(err)
+	}
+	h := run(t, s, func(tx *stm.Tx) error { s.Remove(tx, acct); return nil })
+	v := e.raw("bank", wire.Op{Kind: wire.OpSetField, Object: oid(10), Field: 1, Value: wire.Ref(oid(3))})
+	e.net.Heal("appA", "server")
+	await(t, done(h))
+	var ae *client.AbortError
+	if !errors.As(h.Err(), &ae) || ae.Code != wire.CodeInvalid {
+		t.Fatalf("the removal of a record a ref names: %v, want aborted as invalid", h.Err())
+	}
+	if err := s.WaitVersion(ctx, v); err != nil {
+		t.Fatalf("WaitVersion(%d): %v (share Err: %v)", v, err, s.Err())
+	}
+	if s.Err() != nil {
+		t.Fatalf("share failed: %v", s.Err())
+	}
+	if _, ok := s.Object(oid(3)); !ok {
+		t.Fatal("the record whose removal was refused is not in the share")
+	}
+}

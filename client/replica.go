@@ -351,6 +351,11 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 		if !sameObjects(u.Writes, objs) {
 			return false, nil
 		}
+		for _, id := range refsOf(u.Writes, nil) {
+			if _, ok := s.mu.index[id]; !ok {
+				return false, nil // a ref hideLocked must make resolvable first
+			}
+		}
 	}
 	for _, p := range s.mu.pending {
 		if !p.hidden && slices.ContainsFunc(p.reads, func(id wire.ObjectID) bool { return slices.Contains(objs, id) }) {
@@ -558,9 +563,9 @@ func (s *Share) onTopLocked(op wire.Op) bool {
 // to be applied) dooms, so that what shows stays a state the server can
 // reach: the acknowledged state, then commits whose reads no decided
 // change overwrote. A commit is doomed if it read an object the change
-// writes, or writes or refers to one it removes (the server would find
-// its write or its reference invalid); see hideWhereLocked for what
-// follows. The comparison is by
+// writes, writes or refers to one it removes (the server would find its
+// write or its reference invalid), or removes one the change refers to
+// (its removal would be); see hideWhereLocked for what follows. The comparison is by
 // object, so a commit may be hidden that the server will acknowledge: its
 // Ack then shows it again. It returns the objects whose shown state must
 // be rebuilt (nil for none: most changes come with no pending commit).
@@ -576,8 +581,23 @@ func (s *Share) hideLocked(ops []wire.Op) map[wire.ObjectID]bool {
 			removed = addID(removed, op.Object)
 		}
 	}
+	var named map[wire.ObjectID]bool // what the change stores a ref to
+	for _, id := range refsOf(ops, nil) {
+		named = addID(named, id)
+	}
 	return s.hideWhereLocked(func(p *spec) bool {
-		return hitsAny(p.reads, changed) || hitsAny(p.writes, removed) || hitsAny(p.refs, removed)
+		if hitsAny(p.reads, changed) || hitsAny(p.writes, removed) || hitsAny(p.refs, removed) {
+			return true
+		}
+		// The change refers to what p removes: the server will find p's
+		// removal invalid, and the replica must show the record again to
+		// resolve the ref.
+		for id := range p.removed {
+			if named[id] {
+				return true
+			}
+		}
+		return false
 	})
 }
 
