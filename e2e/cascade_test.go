@@ -335,14 +335,18 @@ func e2eContext(t *testing.T) context.Context {
 }
 
 // startWeft builds the weft binary, starts it as a server until the test
-// ends, and returns the address it listens on.
-func startWeft(ctx context.Context, t *testing.T) string {
+// ends, and returns the address it listens on. The server admits clients
+// with the token, or as args (flags of weft serve) say.
+func startWeft(ctx context.Context, t *testing.T, args ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "weft")
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../cmd/weft").CombinedOutput(); err != nil {
 		t.Fatalf("building weft: %v\n%s", err, out)
 	}
-	srv := exec.CommandContext(ctx, bin, "serve", "-listen", "127.0.0.1:0", "-token", token)
+	if len(args) == 0 {
+		args = []string{"-token", token}
+	}
+	srv := exec.CommandContext(ctx, bin, append([]string{"serve", "-listen", "127.0.0.1:0"}, args...)...)
 	stdout, err := srv.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
