@@ -61,27 +61,6 @@ func eachRef(o *object, f func(wire.Value)) {
 	}
 }
 
-// writtenRefs calls f with every value op stores (which a ref may be).
-func writtenRefs(op *wire.Op, f func(wire.Value)) {
-	switch op.Kind {
-	case wire.OpCreate:
-		for _, fl := range op.Fields {
-			f(fl.Value)
-		}
-	case wire.OpSetField, wire.OpVarSet, wire.OpListSet:
-		f(op.Value)
-	case wire.OpMapPut:
-		f(op.Key)
-		f(op.Value)
-	case wire.OpSetAdd:
-		f(op.Key)
-	case wire.OpListAppend:
-		for _, v := range op.Values {
-			f(v)
-		}
-	}
-}
-
 // checkRefs reports a commit whose ops (valid by checkWrites) would leave
 // a ref to an object not in the share: see above.
 func (s *Share) checkRefs(ops []wire.Op) error {
@@ -102,7 +81,7 @@ func (s *Share) checkRefs(ops []wire.Op) error {
 	}
 	for i := range ops {
 		var err error
-		writtenRefs(&ops[i], func(v wire.Value) {
+		ops[i].Stored(func(v wire.Value) {
 			if v.Kind() != wire.KindRef || err != nil {
 				return
 			}

@@ -434,30 +434,12 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 // for those in created (made by the same commit), each once.
 func refsOf(ops []wire.Op, created map[wire.ObjectID]bool) []wire.ObjectID {
 	var out []wire.ObjectID
-	add := func(v wire.Value) {
-		if v.Kind() == wire.KindRef && !created[v.Ref()] && !slices.Contains(out, v.Ref()) {
-			out = append(out, v.Ref())
-		}
-	}
 	for i := range ops {
-		op := &ops[i]
-		switch op.Kind {
-		case wire.OpCreate:
-			for _, f := range op.Fields {
-				add(f.Value)
+		ops[i].Stored(func(v wire.Value) {
+			if v.Kind() == wire.KindRef && !created[v.Ref()] && !slices.Contains(out, v.Ref()) {
+				out = append(out, v.Ref())
 			}
-		case wire.OpSetField, wire.OpVarSet, wire.OpListSet:
-			add(op.Value)
-		case wire.OpMapPut:
-			add(op.Key)
-			add(op.Value)
-		case wire.OpSetAdd:
-			add(op.Key)
-		case wire.OpListAppend:
-			for _, v := range op.Values {
-				add(v)
-			}
-		}
+		})
 	}
 	return out
 }

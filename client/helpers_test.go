@@ -241,13 +241,13 @@ func snapshot(t testing.TB, s *client.Share) (uint64, map[wire.ObjectID]accountS
 	return ver, out
 }
 
-// recordingDialer dials the in-memory network as "client" and keeps the
-// connections, so that cut(i) breaks the i-th (cut(-1): the last).
-func (e *env) recordingDialer() (transport.Dialer, func(i int)) {
+// recordingDialer dials the in-memory network as endpoint from and keeps
+// the connections, so that cut(i) breaks the i-th (cut(-1): the last).
+func (e *env) recordingDialer(from string) (transport.Dialer, func(i int)) {
 	var mu sync.Mutex
 	var conns []*transport.MemConn
 	dial := func(ctx context.Context, addr string) (transport.Conn, error) {
-		c, err := e.net.Dial(ctx, "client", addr)
+		c, err := e.net.Dial(ctx, from, addr)
 		if err == nil {
 			mu.Lock()
 			conns = append(conns, c)

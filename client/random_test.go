@@ -43,7 +43,7 @@ func randomRun(t *testing.T, seed uint64) {
 		ops = append(ops, createAccount(n, start)...)
 	}
 	e.raw("bank", ops...)
-	dial, cut := e.recordingDialer()
+	dial, cut := e.recordingDialer("client")
 	var shares []*client.Share
 	for i := range clients {
 		c, err := client.Dial(testCtx(t), dial, e.addr, client.Options{Replica: uint64(10 + i), MinBackoff: 1})

@@ -1,10 +1,8 @@
 package client_test
 
 import (
-	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -71,39 +69,14 @@ func TestRefToRejectedCreation(t *testing.T) {
 	ops := createAccount(1, 100)
 	ops = append(ops, wire.Op{Kind: wire.OpCreate, Object: oid(10), Class: uint32(node.ID()), ObjectKind: wire.ObjectRecord})
 	e.raw("bank", ops...)
-	var mu sync.Mutex
-	var conns []*transport.MemConn
-	dial := func(ctx context.Context, addr string) (transport.Conn, error) {
-		c, err := e.net.Dial(ctx, "appA", addr)
-		if err == nil {
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-		return c, err
-	}
-	a, err := client.Dial(ctx, dial, e.addr, client.Options{Replica: 20, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	s, err := a.Open(ctx, "bank", account, node)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, offline, online := refClient(t, e)
 	acct := record(t, s, 1)
 	xr, _ := s.Object(oid(10))
 	r := xr.(*stm.Object)
 
 	// Offline, so that both commits are pending when another client
 	// changes what the first read.
-	e.net.Partition("appA", "server")
-	mu.Lock()
-	e.net.Cut(conns[len(conns)-1])
-	mu.Unlock()
-	if err := a.WaitState(ctx, client.Reconnecting); err != nil {
-		t.Fatal(err)
-	}
+	offline()
 	var x *stm.Object
 	h1 := run(t, s, func(tx *stm.Tx) error {
 		b := balanceF.Of(acct)
@@ -113,7 +86,7 @@ func TestRefToRejectedCreation(t *testing.T) {
 	})
 	h2 := run(t, s, func(tx *stm.Tx) error { refF.Of(r).Set(tx, x); return nil })
 	e.raw("bank", wire.Op{Kind: wire.OpSetField, Object: oid(3), Field: 1, Value: wire.Int(500)})
-	e.net.Heal("appA", "server")
+	online()
 	await(t, done(h1, h2))
 	if h1.Err() == nil {
 		t.Fatal("the creator was acknowledged, though its read was overwritten")
@@ -227,37 +200,12 @@ func TestRefToPendingRemoval(t *testing.T) {
 	ops := createAccount(1, 100)
 	ops = append(ops, wire.Op{Kind: wire.OpCreate, Object: oid(10), Class: uint32(node.ID()), ObjectKind: wire.ObjectRecord})
 	e.raw("bank", ops...)
-	var mu sync.Mutex
-	var conns []*transport.MemConn
-	dial := func(ctx context.Context, addr string) (transport.Conn, error) {
-		c, err := e.net.Dial(ctx, "appA", addr)
-		if err == nil {
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-		return c, err
-	}
-	a, err := client.Dial(ctx, dial, e.addr, client.Options{Replica: 20, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	s, err := a.Open(ctx, "bank", account, node)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, offline, online := refClient(t, e)
 	acct := record(t, s, 1)
-	e.net.Partition("appA", "server")
-	mu.Lock()
-	e.net.Cut(conns[len(conns)-1])
-	mu.Unlock()
-	if err := a.WaitState(ctx, client.Reconnecting); err != nil {
-		t.Fatal(err)
-	}
+	offline()
 	h := run(t, s, func(tx *stm.Tx) error { s.Remove(tx, acct); return nil })
 	v := e.raw("bank", wire.Op{Kind: wire.OpSetField, Object: oid(10), Field: 1, Value: wire.Ref(oid(3))})
-	e.net.Heal("appA", "server")
+	online()
 	await(t, done(h))
 	var ae *client.AbortError
 	if !errors.As(h.Err(), &ae) || ae.Code != wire.CodeInvalid {
@@ -272,4 +220,30 @@ func TestRefToPendingRemoval(t *testing.T) {
 	if _, ok := s.Object(oid(3)); !ok {
 		t.Fatal("the record whose removal was refused is not in the share")
 	}
+}
+
+// refClient dials a client (replica 20, reconnecting within milliseconds)
+// of e and opens its share "bank" with the Account and Node classes;
+// offline cuts it off from the server until online.
+func refClient(t *testing.T, e *env) (s *client.Share, offline, online func()) {
+	t.Helper()
+	ctx := testCtx(t)
+	dial, cut := e.recordingDialer("app")
+	c, err := client.Dial(ctx, dial, e.addr, client.Options{Replica: 20, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if s, err = c.Open(ctx, "bank", account, node); err != nil {
+		t.Fatal(err)
+	}
+	offline = func() {
+		e.net.Partition("app", "server")
+		cut(-1)
+		if err := c.WaitState(ctx, client.Reconnecting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	online = func() { e.net.Heal("app", "server") }
+	return s, offline, online
 }

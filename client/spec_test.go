@@ -247,7 +247,7 @@ func TestChained(t *testing.T) {
 func TestReconnectResend(t *testing.T) {
 	e := startServer(t, false, server.Config{})
 	e.raw("bank", createAccount(1, 0)...)
-	dial, cut := e.recordingDialer()
+	dial, cut := e.recordingDialer("client")
 	var states []client.State
 	var smu sync.Mutex
 	c, err := client.Dial(testCtx(t), dial, e.addr, client.Options{Replica: 5, OnState: func(s client.State) {
@@ -312,7 +312,7 @@ func cutOff(t *testing.T) (e *env, c *client.Client, x, y *client.Share, cut fun
 	t.Helper()
 	e = startServer(t, false, server.Config{Share: authority.Config{LogSize: 4}})
 	e.raw("bank", createAccount(1, 0)...)
-	dial, cut := e.recordingDialer()
+	dial, cut := e.recordingDialer("client")
 	c, err := client.Dial(testCtx(t), dial, e.addr, client.Options{Replica: 5})
 	if err != nil {
 		t.Fatal(err)

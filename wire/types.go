@@ -154,6 +154,30 @@ type Op struct {
 	Fields     []Field    `json:"fields,omitempty"`
 }
 
+// Stored calls f with every value op stores in the share: a field's or
+// a var's value, a map entry's key and value, a set element, list
+// elements, a created record's fields. (A deleted key or removed element
+// is not stored.) It is how a ref an op writes is found.
+func (op *Op) Stored(f func(Value)) {
+	switch op.Kind {
+	case OpCreate:
+		for _, fl := range op.Fields {
+			f(fl.Value)
+		}
+	case OpSetField, OpVarSet, OpListSet:
+		f(op.Value)
+	case OpMapPut:
+		f(op.Key)
+		f(op.Value)
+	case OpSetAdd:
+		f(op.Key)
+	case OpListAppend:
+		for _, v := range op.Values {
+			f(v)
+		}
+	}
+}
+
 // Field is a record field's id and value.
 type Field struct {
 	ID    uint32 `json:"id"`
