@@ -2,6 +2,7 @@ package authority
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/weft-stm/weft/wire"
 )
@@ -146,7 +147,13 @@ func describeRead(r wire.Read) string {
 	case wire.ReadField:
 		return fmt.Sprintf("%v field %d", r.Object, r.Field)
 	case wire.ReadKey:
-		return fmt.Sprintf("%v key %v", r.Object, r.Key)
+		// A key may be as long as a string may: the message shows its
+		// start (an Abort must fit the session's limits).
+		k := fmt.Sprint(r.Key)
+		if len(k) > 64 {
+			k = strings.ToValidUTF8(k[:64], "") + "…"
+		}
+		return fmt.Sprintf("%v key %s", r.Object, k)
 	case wire.ReadIndex:
 		return fmt.Sprintf("%v index %d", r.Object, r.Index)
 	}

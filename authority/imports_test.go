@@ -14,7 +14,7 @@ func TestImports(t *testing.T) {
 	}
 	allowed := map[string]bool{
 		"bytes": true, "cmp": true, "encoding/binary": true, "errors": true, "fmt": true,
-		"slices": true, "github.com/weft-stm/weft/wire": true,
+		"slices": true, "strings": true, "github.com/weft-stm/weft/wire": true,
 	}
 	for _, imp := range pkg.Imports {
 		if !allowed[imp] {

@@ -174,3 +174,33 @@ func TestOpenUnknownShareSkipsStore(t *testing.T) {
 		t.Fatalf("5 opens of an unknown share read the store %d times", got)
 	}
 }
+
+// Before Welcome both sides apply the default limits (protocol.md section
+// 5): over TCP too, a Hello within them is accepted, even beyond the
+// server's own (which apply from Welcome on).
+func TestHelloUnderDefaultLimits(t *testing.T) {
+	cfg := openConfig(t)
+	cfg.Limits.MaxNameLen = 8
+	h := startTCP(t, cfg)
+	c := h.dialRaw()
+	c.send(&wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: 1, Agent: "weft-go/0.1.0"}) // 13 bytes: within the default 256
+	if m := c.recv(); m.Type() != wire.TypeWelcome {
+		t.Fatalf("got %T %+v, want Welcome", m, m)
+	}
+}
+
+// An Abort is sent within the session's limits (protocol.md section 5),
+// however long what it would quote: a conflict on a key of the longest
+// string a read may carry is answered, not turned into a fatal error.
+func TestConflictAbortFits(t *testing.T) {
+	h := startMem(t, openConfig(t))
+	c := h.dial(1, "")
+	c.open(1, "s", 0)
+	key := wire.Bytes(make([]byte, 200<<10)) // under max_string_len; quoted, it is not
+	m := c.commit(1, 0, []wire.Read{{Object: oid(9, 9), Kind: wire.ReadKey, Key: key}})
+	a := c.abort(m.ID, wire.CodeConflict)
+	if len(a.Conflicts) != 1 {
+		t.Fatalf("%d conflicts, want the read", len(a.Conflicts))
+	}
+	c.quiet()
+}

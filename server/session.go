@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,6 +137,12 @@ func (s *session) run() {
 // serve runs the handshake and then handles messages until the session
 // ends. It returns the Error to send last (nil: none) and why it ended.
 func (s *session) serve() (*wire.Error, string) {
+	// Before Welcome both sides apply the default limits (protocol.md
+	// section 5), whatever the listener was given; handshake sets the
+	// server's once Welcome is queued.
+	if ls, ok := s.conn.(transport.LimitSetter); ok {
+		ls.SetLimits(wire.DefaultLimits())
+	}
 	hctx, cancel := context.WithTimeout(s.readCtx, s.srv.cfg.HandshakeTimeout)
 	m, err := s.conn.Recv(hctx)
 	cancel()
@@ -421,6 +428,9 @@ func (s *session) commit(c *wire.Commit) {
 		}
 	}
 	reply, u := r.Reply(), r.Update(0)
+	if a, ok := reply.(*wire.Abort); ok {
+		s.fitAbort(a)
+	}
 	if !r.Ack || sh.store == nil || s.srv.cfg.InjectAckBeforeSync {
 		s.push(reply)
 		if u != nil {
@@ -477,6 +487,23 @@ func (s *session) broadcast(sh *share, h *handle, u *wire.Update) {
 			continue // the injected bug: this Update never leaves
 		}
 		sub.sess.deliver(m)
+	}
+}
+
+// fitAbort shortens a, an Abort, until the session's limits let it be sent:
+// its message, then its conflicts (as many as fit, first first). A
+// commit's conflicts are its reads, but each with a version that may take
+// more bytes than the one the client sent.
+func (s *session) fitAbort(a *wire.Abort) {
+	if wire.Check(a, s.lim) == nil {
+		return
+	}
+	if max := min(s.lim.MaxStringLen, 1024); len(a.Message) > max {
+		a.Message = strings.ToValidUTF8(a.Message[:max], "")
+	}
+	for n := len(a.Conflicts); wire.Check(a, s.lim) != nil && n > 0; {
+		n /= 2
+		a.Conflicts = a.Conflicts[:n]
 	}
 }
 
