@@ -37,7 +37,9 @@ type Cache interface {
 	// SetReplica records the replica id and highest commit number, synced.
 	SetReplica(replica, seq uint64) error
 	// PutPending records an unanswered commit of share and that its number
-	// is the highest used, synced.
+	// is the highest used, synced. Commits of several shares are recorded
+	// concurrently, not in number order: the highest number recorded must
+	// never go down, or a restart would number a commit again.
 	PutPending(share string, c *wire.Commit) error
 	// DeletePending forgets an answered commit, synced if sync is set
 	// (a synced write also makes the earlier ones durable). An

@@ -42,13 +42,32 @@ func (s *Store) AppendLazy(share string, ch wire.Change) error {
 }
 
 // Replica returns the replica id recorded by SetReplica (0 if none) and the
-// highest commit sequence number PutPending recorded.
+// highest commit sequence number recorded (by SetReplica or PutPending),
+// or of a pending commit, whichever is higher.
 func (s *Store) Replica() (replica, seq uint64, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return 0, 0, ErrClosed
 	}
+	replica, seq, err = s.recorded()
+	if err != nil {
+		return 0, 0, err
+	}
+	// A guard: every pending commit's number is recorded too (PutPending).
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: pendingLo, UpperBound: pendingHi})
+	if err != nil {
+		return 0, 0, fmt.Errorf("pebblestore: %s: %w", s.dir, err)
+	}
+	defer it.Close()
+	if it.Last() && len(it.Key()) == len(pendingLo)+8 {
+		seq = max(seq, binary.BigEndian.Uint64(it.Key()[len(pendingLo):]))
+	}
+	return replica, seq, nil
+}
+
+// recorded reads the replica record. s.mu is held.
+func (s *Store) recorded() (replica, seq uint64, err error) {
 	v, closer, err := s.db.Get(replicaKey)
 	if err == pebble.ErrNotFound {
 		return 0, 0, nil
@@ -63,12 +82,32 @@ func (s *Store) Replica() (replica, seq uint64, err error) {
 	return binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:]), nil
 }
 
+// highestLocked returns the highest commit sequence number recorded, with
+// seq, and remembers it. s.seqMu and s.mu are held.
+func (s *Store) highestLocked(seq uint64) (uint64, error) {
+	if !s.seqKnown {
+		_, rec, err := s.recorded()
+		if err != nil {
+			return 0, err
+		}
+		s.seqMax, s.seqKnown = rec, true
+	}
+	s.seqMax = max(s.seqMax, seq)
+	return s.seqMax, nil
+}
+
 // SetReplica records the client's replica id and highest commit sequence
-// number, synced.
+// number (never lower than one recorded before), synced.
 func (s *Store) SetReplica(replica, seq uint64) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.writable(); err != nil {
+		return err
+	}
+	s.seqMu.Lock()
+	defer s.seqMu.Unlock()
+	seq, err := s.highestLocked(seq)
+	if err != nil {
 		return err
 	}
 	v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, replica), seq)
@@ -81,6 +120,11 @@ func (s *Store) SetReplica(replica, seq uint64) error {
 // PutPending records c, a commit of share not yet answered, and that its
 // sequence number is the highest used, synced: once it returns, c is sent
 // again after a crash (and its number never reused).
+//
+// Commits of several shares are recorded concurrently: each record holds
+// the highest number so far, and records reach the log in the order they
+// were made (enqueued under seqMu, synced outside it, so that they still
+// share syncs), so the last one holds the highest.
 func (s *Store) PutPending(share string, c *wire.Commit) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -92,15 +136,29 @@ func (s *Store) PutPending(share string, c *wire.Commit) error {
 	val = wire.AppendMessage(val, c)
 	b := s.db.NewBatch()
 	defer b.Close()
-	err := b.Set(pendingKey(c.ID.Seq), val, nil)
-	if err == nil {
-		rv := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, c.ID.Replica), c.ID.Seq)
-		err = b.Set(replicaKey, rv, nil)
-	}
-	if err != nil {
+	if err := b.Set(pendingKey(c.ID.Seq), val, nil); err != nil {
 		return fmt.Errorf("pebblestore: %s: %w", s.dir, err)
 	}
-	if err := s.db.Apply(b, pebble.Sync); err != nil {
+	s.seqMu.Lock()
+	seq, err := s.highestLocked(c.ID.Seq)
+	if err == nil {
+		rv := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, c.ID.Replica), seq)
+		if err = b.Set(replicaKey, rv, nil); err != nil {
+			err = fmt.Errorf("pebblestore: %s: %w", s.dir, err)
+		}
+	}
+	if err != nil {
+		s.seqMu.Unlock()
+		return err
+	}
+	err = s.db.ApplyNoSyncWait(b, pebble.Sync)
+	s.seqMu.Unlock()
+	if err == nil {
+		err = b.SyncWait()
+	} else {
+		b.SyncWait() // Pebble requires it before Close even on failure
+	}
+	if err != nil {
 		return s.fail(err)
 	}
 	return nil

@@ -55,6 +55,12 @@ type Store struct {
 	// failed holds the first error of a write: the store then refuses
 	// every write (see the package doc).
 	failed atomic.Pointer[error]
+
+	// As a client's cache (cache.go): seqMu orders the records of the
+	// highest commit sequence number, which seqMax holds once seqKnown.
+	seqMu    sync.Mutex
+	seqMax   uint64
+	seqKnown bool
 }
 
 // Open opens the store in dir, creating it if dir is missing or empty.
