@@ -78,8 +78,9 @@ type Config struct {
 
 	// Limits are announced in Welcome and enforced on every session once
 	// the handshake is done (before it, the default limits apply). Zero
-	// fields mean the defaults. MaxOpenShares is enforced by the session;
-	// MaxPendingCommits is met by construction (see the package doc).
+	// fields mean the defaults. MaxOpenShares and MaxPendingCommits (the
+	// commits whose answers wait for durability) are enforced by the
+	// session.
 	Limits wire.Limits
 
 	// QueueSize bounds each session's outbound queue, in messages waiting

@@ -95,8 +95,8 @@
 // # Caveats
 //
 //   - Commits are decided as they are read, so a session's unanswered
-//     commits are those waiting for durability; max_pending_commits is not
-//     enforced by the server (the client keeps to it).
+//     commits are those whose answers wait for durability; past
+//     max_pending_commits of them, a commit is aborted with code limit.
 //   - Heartbeats are not enforced (Welcome announces 0), and a second
 //     session of the same replica does not replace the first.
 //   - Permissions are read at OpenShare; changing them needs a restart.

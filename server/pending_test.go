@@ -204,3 +204,25 @@ func TestConflictAbortFits(t *testing.T) {
 	}
 	c.quiet()
 }
+
+// At most max_pending_commits commits per session may be unanswered: with
+// a store, those whose Acks wait for their sync. The server aborts the
+// excess with code limit (protocol.md section 9), and takes commits again
+// once answers went out.
+func TestPendingLimit(t *testing.T) {
+	st := newGatedStore("s", nil)
+	cfg := openConfig(t)
+	cfg.Store = st
+	cfg.Limits.MaxPendingCommits = 2
+	h := startMem(t, cfg)
+	c := h.dial(1, "")
+	c.open(1, "s", 0)
+	c1 := c.commit(1, 0, nil, createVar(oid(1, 1), 0)...)
+	c2 := c.commit(1, 0, nil, setVar(oid(1, 1), 1))
+	c3 := c.commit(1, 0, nil, setVar(oid(1, 1), 2))
+	c.abort(c3.ID, wire.CodeLimit)
+	close(st.gate)
+	c.ack(c1.ID)
+	c.ack(c2.ID)
+	c.ack(c.commit(1, 2, nil, setVar(oid(1, 1), 3)).ID)
+}

@@ -44,6 +44,7 @@ type session struct {
 	replica   uint64
 
 	handles map[wire.ShareHandle]*handle // open shares; reader goroutine only
+	waiting atomic.Int32                 // commits decided, their answers waiting for durability
 	fit     wire.Update                  // updateFits's; reader goroutine only
 	scratch []byte                       // updateFits's; reader goroutine only
 
@@ -391,13 +392,18 @@ func (s *session) closeShare(m *wire.CloseShare) {
 // made and answered under the share's lock so that every session gets its
 // Acks and Updates of the share in version order.
 //
-// Commits are decided as they are read, so a session never has an
-// unanswered commit when the next one arrives and max_pending_commits
-// holds by construction; an asynchronous store would count them here.
+// Commits are decided as they are read; with a store, their answers wait
+// for durability, and those are the session's unanswered commits, counted
+// in waiting: past max_pending_commits, a commit is aborted with code
+// limit (protocol.md section 9).
 func (s *session) commit(c *wire.Commit) {
 	h := s.handles[c.Share]
 	if h == nil {
 		s.abort(c, wire.CodeClosed, fmt.Sprintf("share handle %d is not open", c.Share))
+		return
+	}
+	if n := s.waiting.Load(); n >= int32(s.lim.MaxPendingCommits) {
+		s.abort(c, wire.CodeLimit, fmt.Sprintf("%d commits of this session are unanswered, the most max_pending_commits allows", n))
 		return
 	}
 	if c.ID.Replica != s.replica {
@@ -439,12 +445,19 @@ func (s *session) commit(c *wire.Commit) {
 	} else {
 		// Acks (a resend's too: its change may not be durable yet) and
 		// Updates wait for durability, in version order.
+		s.waiting.Add(1)
 		sh.publishLocked(wait, func() {
+			s.waiting.Add(-1)
 			s.deliver(reply)
 			if u != nil {
 				s.broadcast(sh, h, u)
 			}
-		}, nil) // if the store fails, the commit stays unanswered: in doubt
+		}, func() {
+			// The store failed: the commit stays unanswered (in doubt),
+			// and the share closes; it no longer counts against the
+			// session's other shares.
+			s.waiting.Add(-1)
+		})
 	}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("commit", "share", sh.name, "id", c.ID.String(), "ack", r.Ack, "version", r.Version,
