@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -75,6 +76,9 @@ type run struct {
 	net   *transport.Network
 	trace hash.Hash64
 	steps int
+	// clock counts the steps too, for the clients' goroutines: the time of
+	// the history's real-time check (check.Txn Start and End).
+	clock atomic.Int64
 	work  []chan func()
 
 	cfg     server.Config
@@ -99,7 +103,8 @@ type run struct {
 	errs      []error
 	running   []int // per client, workload transactions not yet returned from Run
 	verdicts  map[wire.CommitID]verdict
-	vErrs     []error // of the verdict callbacks, which run on the clients' goroutines
+	ackedAt   map[wire.CommitID]int64 // when a callback first reported the Ack
+	vErrs     []error                 // of the verdict callbacks, which run on the clients' goroutines
 }
 
 // verdict is an answer to a commit, as a client's OnAcknowledge or
@@ -134,6 +139,7 @@ func (r *run) note(parts ...uint64) {
 func (r *run) step(pick func(n int) int) bool {
 	synctest.Wait()
 	r.steps++
+	r.clock.Add(1)
 	ends := r.net.Waiting()
 	if len(ends) == 0 {
 		if r.store != nil && r.store.pending() {
@@ -281,6 +287,9 @@ func (r *run) answered(id wire.CommitID, v verdict) {
 		r.vErrs = append(r.vErrs, fmt.Errorf("commit %v answered %+v, then %+v", id, old, v))
 	}
 	r.verdicts[id] = v
+	if _, ok := r.ackedAt[id]; !ok && !v.aborted {
+		r.ackedAt[id] = r.clock.Load()
+	}
 }
 
 // toggleOffline takes client i offline (a partition from the server, which
@@ -334,7 +343,7 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 	var out outcome
 	synctest.Test(t, func(t *testing.T) {
 		r := &run{t: t, seed: seed, bug: bug, rng: rand.New(rand.NewPCG(seed, 0x51)), trace: fnv.New64a(),
-			verdicts: map[wire.CommitID]verdict{}}
+			verdicts: map[wire.CommitID]verdict{}, ackedAt: map[wire.CommitID]int64{}}
 		r.net = transport.NewNetwork(seed)
 		// Nothing is ever due by time: the simulator delivers.
 		r.net.SetFaults(transport.Faults{MinDelay: 1 << 50, MaxDelay: 1 << 50})
@@ -520,7 +529,7 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 		r.errs = append(r.errs, r.vErrs...)
 		for k, p := range hs {
 			o, v := r.outcomeLocked(p)
-			r.history = append(r.history, p.txn(k, o, v))
+			r.history = append(r.history, r.txnOf(p, k, o, v))
 			if p.err != nil {
 				r.errs = append(r.errs, fmt.Errorf("client %d, transaction %d: %w", p.client, k, p.err))
 			}
@@ -659,12 +668,25 @@ type pendingTxn struct {
 	h      *stm.Handle
 	err    error
 	gone   bool // Run refused it: a note it touched was gone (its creation undone)
+	// start is the clock when Run was called (before its commit was sent);
+	// acked, when its handle was acknowledged (0: not, or not yet).
+	start int64
+	acked atomic.Int64
 }
 
-// txn is p as the checker sees it, with its outcome.
-func (p *pendingTxn) txn(k int, o check.Outcome, v uint64) check.Txn {
-	return check.Txn{ID: check.TxnID{Replica: uint64(p.client), Seq: uint64(k)}, Share: simShare,
-		Session: uint64(p.client), Ops: p.ops, Outcome: o, Version: v}
+// txn is p as the checker sees it, with its outcome. An acknowledged one
+// has its Start and End, the end being when its client learned the Ack
+// (from its handle, or, in doubt there, from a later life's callback).
+func (r *run) txnOf(p *pendingTxn, k int, o check.Outcome, v uint64) check.Txn {
+	t := check.Txn{ID: check.TxnID{Replica: uint64(p.client), Seq: uint64(k)}, Share: simShare,
+		Session: uint64(p.client), Ops: p.ops, Outcome: o, Version: v, Start: p.start}
+	if o == check.Acknowledged {
+		t.End = p.acked.Load()
+		if t.End == 0 && p.h != nil {
+			t.End = r.ackedAt[p.h.ID()]
+		}
+	}
+	return t
 }
 
 // outcomeLocked is the verdict of p's commit as its handle tells it, or,
@@ -850,8 +872,17 @@ func (r *run) txn(ctx context.Context, s *client.Share, i, n int) *pendingTxn {
 	// One worker per client runs its transactions in order: two Runs of
 	// one client released by the same verdict would race for the share.
 	r.work[i] <- func() {
+		start := r.clock.Load()
 		h, err := s.Run(ctx, fn)
+		if h != nil {
+			h.OnDone(func(h *stm.Handle) {
+				if h.Status() == stm.Acknowledged {
+					p.acked.Store(r.clock.Load())
+				}
+			})
+		}
 		r.mu.Lock()
+		p.start = start
 		if errors.Is(err, client.ErrNotInShare) && (addTo != nil || readOf != nil) {
 			p.gone, err = true, nil
 		}
