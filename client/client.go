@@ -30,8 +30,9 @@ var (
 	// by the server, so retrying it blindly is not safe.
 	ErrInDoubt = errors.New("client: commit outcome unknown")
 	// ErrNotInShare is returned by Share.Atomically when the transaction
-	// read or wrote an object that is not in the share (a local object,
-	// or one of another share).
+	// wrote an object that is not in the share (a local object, or one of
+	// another share), or read one in a transaction that writes (a
+	// read-only transaction sends nothing, and is not checked).
 	ErrNotInShare = errors.New("client: object is not in the share")
 	// ErrUnknownClass is returned when the share holds a record of a class
 	// that was not given to Open.
@@ -383,28 +384,40 @@ func (c *Client) Err() error {
 
 // Flush waits until every commit made before the call (on any share) is
 // acknowledged or aborted. It returns nil even if some were aborted (their
-// handles say so), ctx's error if it ends first, and the session's error
-// if it ends for good with commits unanswered.
+// handles say so), ctx's error if it ends first, and, if the session (or a
+// share) ended for good with commits unanswered, the error of the first of
+// them: it wraps ErrInDoubt and the session's error. On a client whose
+// session has ended, it returns that error (Err).
 func (c *Client) Flush(ctx context.Context) error {
 	c.mu.Lock()
+	ended := c.mu.err
 	hs := make([]*stm.Handle, 0, len(c.mu.pending))
 	for _, p := range c.mu.pending {
 		hs = append(hs, p.handle)
 	}
 	c.mu.Unlock()
+	if ended != nil {
+		return ended
+	}
 	return waitAll(ctx, hs)
 }
 
-// waitAll waits until every handle of hs is done, or ctx ends.
+// waitAll waits until every handle of hs is done, or ctx ends. It
+// returns the error of the first handle left in doubt (its session or
+// share ended: the error wraps ErrInDoubt and why), if any.
 func waitAll(ctx context.Context, hs []*stm.Handle) error {
+	var doubt error
 	for _, h := range hs {
 		select {
 		case <-h.Done():
+			if err := h.Err(); doubt == nil && errors.Is(err, ErrInDoubt) {
+				doubt = err
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	return nil
+	return doubt
 }
 
 // enqueueLocked queues m for the writer of the current connection. While

@@ -101,7 +101,15 @@ func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Ha
 	defer tx.Abort()
 	err := stm.Call(tx, fn) // as Atomically runs it: this loop commits
 	if errors.Is(err, stm.ErrRetry) {
-		if err := tx.AwaitChange(ctx); err != nil {
+		// The wait ends with a change of what fn read, or with the share
+		// (which the client's Close ends too).
+		wctx, cancel := s.untilFailed(ctx)
+		err := tx.AwaitChange(wctx)
+		cancel()
+		if err != nil {
+			if serr := s.Err(); serr != nil {
+				return nil, serr
+			}
 			return nil, err
 		}
 		return nil, errAgain

@@ -21,8 +21,9 @@ type txWork struct {
 // share. Set its fields (and fill its collections) in tx like any other
 // object's. When Atomically commits tx, the commit creates the record and
 // each of its collections on the server, with the record's fields as tx
-// left them, before tx's other writes; on Ack the record joins the share
-// (Share.Object, Share.Records) and every other replica receives it. If fn
+// left them, before tx's other writes. The record joins the replica's
+// share (Share.Object, Share.Records) when the commit applies locally,
+// pending, and every other replica receives it on Ack. If fn
 // returns an error, retries, or the commit is aborted, the record never
 // existed anywhere: a run of fn that is run again creates a new record, and
 // the one of the run that committed is the share's.
@@ -46,8 +47,9 @@ func (s *Share) Create(tx *stm.Tx, class *stm.Class) *stm.Object {
 
 // Remove records that tx removes the record o, and its collections, from
 // the share: when Atomically commits tx, the commit removes them on the
-// server, after tx's writes; on Ack they leave the share's index here and
-// in every replica. The *stm.Object stays readable in the workspace, but a
+// server, after tx's writes. They leave the replica's share when the
+// commit applies locally (and come back if it is aborted), and every other
+// replica's on Ack. The *stm.Object stays readable in the workspace, but a
 // later commit touching it is ErrNotInShare. o must be in the share when
 // Atomically commits (not created by the same transaction), else
 // Atomically returns ErrNotInShare. A record another one still refers to

@@ -138,6 +138,19 @@ func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (
 		return nil, fmt.Errorf("client: open %q from the cache: %w", name, err)
 	}
 	c.mu.Lock()
+	if err := c.mu.err; err != nil {
+		// The client was closed while the cache loaded: the commits it
+		// restored stay in doubt (the cache keeps them for a next life).
+		delete(c.mu.shares, s.handle)
+		c.mu.Unlock()
+		s.mu.Lock()
+		s.mu.pending, s.mu.hidden = nil, 0
+		s.mu.Unlock()
+		for _, p := range restored {
+			p.handle.Resolve(0, fmt.Errorf("%w: commit %v: %w", ErrInDoubt, p.commit.ID, err))
+		}
+		return nil, err
+	}
 	m := s.reopenMessage()
 	if err := wire.Check(m, c.mu.limits); err != nil {
 		delete(c.mu.shares, s.handle)
@@ -211,14 +224,20 @@ func (s *Share) Pending() int {
 }
 
 // Flush waits until every commit made on the share before the call is
-// acknowledged or aborted (their handles say which), or ctx ends.
+// acknowledged or aborted (their handles say which), or ctx ends. As
+// Client.Flush, it returns the error of the first commit left in doubt,
+// and on a share that stopped following the server, its Err.
 func (s *Share) Flush(ctx context.Context) error {
 	s.mu.Lock()
+	ended := s.mu.err
 	hs := make([]*stm.Handle, len(s.mu.pending))
 	for i, p := range s.mu.pending {
 		hs[i] = p.handle
 	}
 	s.mu.Unlock()
+	if ended != nil {
+		return ended
+	}
 	return waitAll(ctx, hs)
 }
 
@@ -325,6 +344,30 @@ func (s *Share) fail(err error) {
 		p.handle.Resolve(0, fmt.Errorf("%w: commit %v: %w", ErrInDoubt, p.commit.ID, err))
 	}
 	s.readyOnce.Do(func() { close(s.ready) })
+}
+
+// untilFailed returns a context that ends with ctx, or when the share
+// fails (its Err), whichever comes first: for a wait that knows nothing of
+// the share (tx.AwaitChange).
+func (s *Share) untilFailed(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(ctx)
+	go func() {
+		for {
+			s.mu.Lock()
+			err, ch := s.mu.err, s.waitLocked()
+			s.mu.Unlock()
+			if err != nil {
+				cancel()
+				return
+			}
+			select {
+			case <-ch:
+			case <-wctx.Done():
+				return
+			}
+		}
+	}()
+	return wctx, cancel
 }
 
 func (s *Share) changedLocked() {

@@ -159,7 +159,11 @@ func (h *Handle) Version() uint64 {
 }
 
 // OnDone calls f once the commit is acknowledged or aborted: at once, on
-// the caller's goroutine, if it already is.
+// the caller's goroutine, if it already is; else on the goroutine that
+// gives the verdict (for a client of a server, its connection's reader).
+// So f must be quick and must not wait for another verdict (Atomically,
+// Flush, Wait on another handle): the verdict it waits for would have to
+// come through the goroutine it holds. Hand such work to a goroutine.
 func (h *Handle) OnDone(f func(*Handle)) {
 	h.mu.Lock()
 	if h.status == Acknowledged || h.status == Aborted {

@@ -1,0 +1,131 @@
+package client_test
+
+import (
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/weft-stm/weft/client"
+	"github.com/weft-stm/weft/server"
+	"github.com/weft-stm/weft/stm"
+	"github.com/weft-stm/weft/store/pebblestore"
+	"github.com/weft-stm/weft/wire"
+)
+
+// What the client's calls promise when the client or a share ends.
+
+// retrying starts Atomically with a function that retries until the
+// balance of account 1 reaches 100, and returns its result channel once
+// the function has retried.
+func retrying(t *testing.T, s *client.Share) chan error {
+	o := record(t, s, 1)
+	var once sync.Once
+	started := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.Atomically(testCtx(t), func(tx *stm.Tx) error {
+			if balanceF.Of(o).Get(tx) < 100 {
+				once.Do(func() { close(started) })
+				return tx.Retry()
+			}
+			return nil
+		})
+	}()
+	<-started
+	return errc
+}
+
+// A call waiting in Retry returns when the client closes (an error
+// wrapping ErrClosed) or the server closes the share (the share's Err),
+// not at its context's end.
+func TestRetryEndsWithTheShare(t *testing.T) {
+	_, c, s := fakeSession(t)
+	errc := retrying(t, s)
+	c.Close()
+	if err := <-errc; !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("Atomically waiting in Retry, then Close: %v, want ErrClosed", err)
+	}
+
+	f, _, s := fakeSession(t)
+	errc = retrying(t, s)
+	f.send(&wire.ShareClosed{Share: 1, Code: wire.CodeForbidden, Message: "revoked"})
+	var sc *client.ShareClosedError
+	if err := <-errc; !errors.As(err, &sc) || sc.Code != wire.CodeForbidden {
+		t.Fatalf("Atomically waiting in Retry, then ShareClosed: %v, want the share's error", err)
+	}
+}
+
+// Flush returns the error of a commit left unanswered when the session
+// ends (or, called after, the session's error), not nil.
+func TestFlushReportsDoubt(t *testing.T) {
+	f, c, s := fakeSession(t)
+	o := record(t, s, 1)
+	run(t, s, func(tx *stm.Tx) error { hitsF.Of(o).Add(tx, 1); return nil })
+	f.recv() // the commit, never answered
+	flushc := make(chan error, 2)
+	go func() { flushc <- c.Flush(testCtx(t)) }()
+	go func() { flushc <- s.Flush(testCtx(t)) }()
+	c.Close()
+	for range 2 {
+		if err := <-flushc; !errors.Is(err, client.ErrClosed) {
+			t.Fatalf("Flush with a commit unanswered at Close: %v, want an error wrapping ErrClosed", err)
+		}
+	}
+}
+
+// slowLoad is a cache whose Load first runs hook.
+type slowLoad struct {
+	*pebblestore.Store
+	hook func()
+}
+
+func (c *slowLoad) Load(fn func(string, uint64, []wire.Object, []wire.Change) error) error {
+	if c.hook != nil {
+		c.hook()
+	}
+	return c.Store.Load(fn)
+}
+
+// A client closed while Open loads the cache leaves the commits it
+// restored in doubt: Open fails, and nothing waits for them for ever.
+func TestCloseDuringCacheLoad(t *testing.T) {
+	ctx := testCtx(t)
+	e := startServer(t, false, server.Config{})
+	e.raw("bank", createAccount(1, 100)...)
+	dir := filepath.Join(t.TempDir(), "cache")
+	st, c := dialCached(t, e, dir, nil)
+	if _, err := c.Open(ctx, "bank", account); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	st.Close()
+	e.net.Partition("app", "server")
+	st, c = dialCached(t, e, dir, nil)
+	s, err := c.Open(ctx, "bank", account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := balanceF.Of(record(t, s, 1))
+	run(t, s, func(tx *stm.Tx) error { b.Set(tx, b.Get(tx)+1); return nil })
+	c.Close()
+	st.Close()
+
+	st, err = pebblestore.Open(dir, pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cache := &slowLoad{Store: st}
+	c2, err := client.Dial(ctx, e.net.Dialer("app"), e.addr, client.Options{Replica: 42, Cache: cache, MinBackoff: 1, MaxBackoff: 5e6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache.hook = func() { c2.Close() } // returns once the session has ended
+	if _, err := c2.Open(ctx, "bank", account); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("Open while the client closes: %v, want ErrClosed", err)
+	}
+	if err := c2.Flush(ctx); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("Flush after Close: %v, want ErrClosed (not a wait for ever)", err)
+	}
+}
