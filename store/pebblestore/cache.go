@@ -214,6 +214,11 @@ func (s *Store) LoadPending(fn func(share string, c *wire.Commit) error) error {
 		if !ok {
 			return fmt.Errorf("pebblestore: %s is corrupt: pending %x holds a %v", s.dir, it.Key(), m.Type())
 		}
+		// The key is the commit's number: a commit under another number
+		// would be sent under an id the cache does not account for.
+		if key := it.Key(); len(key) != len(pendingLo)+8 || binary.BigEndian.Uint64(key[len(pendingLo):]) != c.ID.Seq {
+			return fmt.Errorf("pebblestore: %s is corrupt: pending %x holds commit %v", s.dir, key, c.ID)
+		}
 		if err := fn(share, c); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package pebblestore
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -45,5 +46,32 @@ func TestPutPendingRecordsHighest(t *testing.T) {
 		if _, seq, err := s.Replica(); err != nil || seq != hi {
 			t.Fatalf("Replica: %d (%v), want %d", seq, err, hi)
 		}
+	}
+}
+
+// TestLoadPendingChecksKeys: a pending commit stored under another number
+// than its own is corruption, reported, not a commit sent under an id the
+// cache does not account for.
+func TestLoadPendingChecksKeys(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "cache"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.PutPending("s", &wire.Commit{ID: wire.CommitID{Replica: 42, Seq: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	v, closer, err := s.db.Get(pendingKey(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := append([]byte(nil), v...)
+	closer.Close()
+	if err := s.db.Set(pendingKey(4), val, nil); err != nil { // the same commit under number 4
+		t.Fatal(err)
+	}
+	err = s.LoadPending(func(string, *wire.Commit) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("a commit under another number: %v, want corruption reported", err)
 	}
 }
