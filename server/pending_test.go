@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -225,4 +226,28 @@ func TestPendingLimit(t *testing.T) {
 	c.ack(c1.ID)
 	c.ack(c2.ID)
 	c.ack(c.commit(1, 2, nil, setVar(oid(1, 1), 3)).ID)
+}
+
+// fitAbort keeps what a client needs of an Abort that does not fit: a
+// short message, and the conflicts that fit, the one with the highest
+// version first (the client waits for it before running again).
+func TestFitAbortKeepsTheHighestConflict(t *testing.T) {
+	lim := wire.Limits{MaxFrameSize: 1024}.WithDefaults()
+	s := &session{lim: lim}
+	var cs []wire.Read
+	for i := range 40 {
+		cs = append(cs, wire.Read{Object: oid(1, uint64(i)), Kind: wire.ReadKey,
+			Key: wire.String(strings.Repeat("k", 100)), Version: uint64(i * 7 % 40)})
+	}
+	a := &wire.Abort{ID: wire.CommitID{Replica: 1, Seq: 1}, Code: wire.CodeConflict, Message: strings.Repeat("m", 5000), Conflicts: cs}
+	s.fitAbort(a)
+	if err := wire.Check(a, lim); err != nil {
+		t.Fatalf("still does not fit: %v", err)
+	}
+	if len(a.Conflicts) == 0 || a.Conflicts[0].Version != 39 {
+		t.Fatalf("conflicts %v, want the one of version 39 first", a.Conflicts)
+	}
+	if cs[0].Version != 0 {
+		t.Fatal("fitAbort changed the verdict's own conflicts")
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -511,12 +512,26 @@ func (s *session) fitAbort(a *wire.Abort) {
 	if wire.Check(a, s.lim) == nil {
 		return
 	}
-	if max := min(s.lim.MaxStringLen, 1024); len(a.Message) > max {
+	if max := min(s.lim.MaxStringLen, s.lim.MaxFrameSize/8, 1024); len(a.Message) > max {
 		a.Message = strings.ToValidUTF8(a.Message[:max], "")
 	}
-	for n := len(a.Conflicts); wire.Check(a, s.lim) != nil && n > 0; {
-		n /= 2
-		a.Conflicts = a.Conflicts[:n]
+	if wire.Check(a, s.lim) == nil || len(a.Conflicts) == 0 {
+		return
+	}
+	// Keep the conflict with the highest version first: a client waits
+	// for that version before it runs the transaction again.
+	cs := slices.Clone(a.Conflicts) // the verdict's own stay as they are
+	top := 0
+	for i, c := range cs {
+		if c.Version > cs[top].Version {
+			top = i
+		}
+	}
+	cs[0], cs[top] = cs[top], cs[0]
+	a.Conflicts = cs
+	for n := len(cs); wire.Check(a, s.lim) != nil && n > 1; {
+		n = max(n/2, 1)
+		a.Conflicts = cs[:n]
 	}
 }
 
