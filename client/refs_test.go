@@ -65,11 +65,7 @@ func TestRemoveReferencedRefused(t *testing.T) {
 // reference to a record that never existed.
 func TestRefToRejectedCreation(t *testing.T) {
 	ctx := testCtx(t)
-	e := startServer(t, false, server.Config{})
-	ops := createAccount(1, 100)
-	ops = append(ops, wire.Op{Kind: wire.OpCreate, Object: oid(10), Class: uint32(node.ID()), ObjectKind: wire.ObjectRecord})
-	e.raw("bank", ops...)
-	s, offline, online := refClient(t, e)
+	e, s, offline, online := refClient(t)
 	acct := record(t, s, 1)
 	xr, _ := s.Object(oid(10))
 	r := xr.(*stm.Object)
@@ -196,11 +192,7 @@ func TestRestoreRefToRemoved(t *testing.T) {
 // and the share goes on.
 func TestRefToPendingRemoval(t *testing.T) {
 	ctx := testCtx(t)
-	e := startServer(t, false, server.Config{})
-	ops := createAccount(1, 100)
-	ops = append(ops, wire.Op{Kind: wire.OpCreate, Object: oid(10), Class: uint32(node.ID()), ObjectKind: wire.ObjectRecord})
-	e.raw("bank", ops...)
-	s, offline, online := refClient(t, e)
+	e, s, offline, online := refClient(t)
 	acct := record(t, s, 1)
 	offline()
 	h := run(t, s, func(tx *stm.Tx) error { s.Remove(tx, acct); return nil })
@@ -222,12 +214,17 @@ func TestRefToPendingRemoval(t *testing.T) {
 	}
 }
 
-// refClient dials a client (replica 20, reconnecting within milliseconds)
-// of e and opens its share "bank" with the Account and Node classes;
-// offline cuts it off from the server until online.
-func refClient(t *testing.T, e *env) (s *client.Share, offline, online func()) {
+// refClient starts a server whose share "bank" holds account 1 and an
+// empty Node 1:10, and dials a client (replica 20, reconnecting within
+// milliseconds) that opens it with the Account and Node classes; offline
+// cuts it off from the server until online.
+func refClient(t *testing.T) (e *env, s *client.Share, offline, online func()) {
 	t.Helper()
 	ctx := testCtx(t)
+	e = startServer(t, false, server.Config{})
+	ops := createAccount(1, 100)
+	ops = append(ops, wire.Op{Kind: wire.OpCreate, Object: oid(10), Class: uint32(node.ID()), ObjectKind: wire.ObjectRecord})
+	e.raw("bank", ops...)
 	dial, cut := e.recordingDialer("app")
 	c, err := client.Dial(ctx, dial, e.addr, client.Options{Replica: 20, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	if err != nil {
@@ -245,5 +242,5 @@ func refClient(t *testing.T, e *env) (s *client.Share, offline, online func()) {
 		}
 	}
 	online = func() { e.net.Heal("app", "server") }
-	return s, offline, online
+	return e, s, offline, online
 }
