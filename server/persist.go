@@ -250,7 +250,9 @@ func (sh *share) maybeCheckpointLocked() {
 		return
 	}
 	sh.checkpointing = true
+	sh.srv.cps.add()
 	go func() {
+		defer sh.srv.cps.done()
 		sh.mu.Lock()
 		defer sh.mu.Unlock()
 		sh.checkpointing = false
@@ -266,6 +268,50 @@ func (sh *share) maybeCheckpointLocked() {
 		sh.checkpointed = ver
 		sh.srv.log.Info("checkpoint", "share", sh.name, "version", ver, "objects", len(objs)-1)
 	}()
+}
+
+// checkpoints counts the checkpoint goroutines running, so that Shutdown
+// can wait for them. (A sync.WaitGroup would not do: a checkpoint may
+// start while Shutdown waits, when the count is zero.)
+type checkpoints struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0; nil if no one waits
+}
+
+func (c *checkpoints) add() {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+}
+
+func (c *checkpoints) done() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n--; c.n == 0 && c.idle != nil {
+		close(c.idle)
+		c.idle = nil
+	}
+}
+
+// wait returns once no checkpoint runs, or ctx's error if it ends first.
+func (c *checkpoints) wait(ctx context.Context) error {
+	c.mu.Lock()
+	if c.n == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.idle == nil {
+		c.idle = make(chan struct{})
+	}
+	idle := c.idle
+	c.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // checkpointDueLocked reports whether the share should write a checkpoint

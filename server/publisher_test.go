@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,5 +145,44 @@ func TestCheckpointUnderSteadyLoad(t *testing.T) {
 	for _, id := range ids[4:] {
 		st.release <- struct{}{}
 		c.ack(id)
+	}
+}
+
+// checkpointGate is a gatedStore whose Checkpoints wait until release is
+// closed, and which says whether one was written.
+type checkpointGate struct {
+	*gatedStore
+	release chan struct{}
+	written atomic.Bool
+}
+
+func (s *checkpointGate) Checkpoint(share string, version uint64, objects []wire.Object) error {
+	<-s.release
+	err := s.gatedStore.Checkpoint(share, version, objects)
+	s.written.Store(err == nil)
+	return err
+}
+
+// TestShutdownWaitsForCheckpoint: a checkpoint that starts while the
+// server shuts down (its change became durable after the last session
+// let go of the share) is written before Shutdown returns, so that the
+// caller may then close the store.
+func TestShutdownWaitsForCheckpoint(t *testing.T) {
+	st := &checkpointGate{gatedStore: newGatedStore("s", nil), release: make(chan struct{})}
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(st.release) }) })
+	h, c := startStored(t, st, 1)
+	c.open(1, "s", 0)
+	c.commit(1, 0, nil, createVar(oid(1, 1), 0)...) // its sync waits for the gate
+	c.send(&wire.CloseShare{Share: 1})
+	c.quiet() // the session has handled both, and holds the share no more
+
+	// The change becomes durable during Shutdown, and its publication
+	// starts a checkpoint (every change is due one).
+	h.srv.hookSyncWait = func() { close(st.gate) }
+	h.srv.hookCheckpointWait = func() { release.Do(func() { close(st.release) }) }
+	h.shutdown()
+	if !st.written.Load() {
+		t.Fatal("Shutdown returned before the checkpoint was written")
 	}
 }

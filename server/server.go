@@ -26,9 +26,13 @@ type Server struct {
 	drainOne   sync.Once
 	broadcasts atomic.Int64 // Updates broadcast, while Config.InjectDropBroadcast counts them
 	pub        publisher    // with a store (persist.go)
+	cps        checkpoints  // checkpoints being written (persist.go)
 	// hookSyncWait, for tests, runs when Shutdown starts waiting for the
 	// syncs of commits decided before the sessions stopped reading.
 	hookSyncWait func()
+	// hookCheckpointWait, for tests, runs when Shutdown starts waiting for
+	// the checkpoints being written.
+	hookCheckpointWait func()
 
 	mu struct {
 		sync.Mutex
@@ -130,10 +134,13 @@ func (s *Server) register(sess *session, mine *sync.WaitGroup) bool {
 // every session stops reading, finishes the message it was handling, has
 // what is in its outbound queue written (acknowledgements included, with a
 // store once the changes they answer are durable), gets
-// Error code shutdown and is closed. Shutdown waits for all of it. If ctx
-// ends first, the sessions' remaining writes are abandoned and their
-// connections closed; Shutdown still waits for their goroutines to return
-// (which they then do promptly), and returns ctx.Err().
+// Error code shutdown and is closed. Shutdown waits for all of it, and
+// then for the checkpoints being written, so that the store may be closed
+// once it returns. If ctx ends first, the sessions' remaining writes are
+// abandoned and their connections closed; Shutdown still waits for their
+// goroutines to return (which they then do promptly), and returns
+// ctx.Err(); a checkpoint still being written then fails once the store
+// is closed, which costs only a longer restart.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.mu.shutdown = true
@@ -188,6 +195,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if expired { // the sessions were abandoned, however fast they went
 			s.log.Warn("server shut down: flush abandoned", "err", ctx.Err())
 			return ctx.Err()
+		}
+		if s.hookCheckpointWait != nil {
+			s.hookCheckpointWait()
+		}
+		if err := s.cps.wait(ctx); err != nil {
+			s.log.Warn("server shut down: checkpoint abandoned", "err", err)
+			return err
 		}
 		s.log.Info("server shut down")
 		return nil
