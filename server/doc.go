@@ -8,9 +8,13 @@
 //  1. Build a Config: who may connect (Tokens), what each principal may do
 //     with each share (Permissions, DefaultAccess: none, read or write),
 //     which shares exist (Shares; others are created on first open unless
-//     NoCreate), the Limits to announce, a *slog.Logger.
-//  2. New(cfg), then Serve(ctx, listener) for each listener, each in its
-//     own goroutine. Serve owns the listener and closes it when it returns.
+//     NoCreate), the Limits to announce, a *slog.Logger, and a Store to
+//     keep the shares in (see Durability).
+//  2. New(cfg), or Open(cfg) with a Store (it restores the shares the
+//     store holds and reports an unreadable store at once; otherwise the
+//     first Serve does both), then Serve(ctx, listener) for each listener,
+//     each in its own goroutine. Serve owns the listener and closes it
+//     when it returns.
 //  3. To stop, call Shutdown(ctx): Serve returns ErrServerClosed, every
 //     session stops reading, finishes the message in hand, writes what is
 //     queued for it (Acks already decided, with a store once their changes

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/weft-stm/weft/store/memstore"
+	"github.com/weft-stm/weft/transport"
 	"github.com/weft-stm/weft/wire"
 )
 
@@ -163,8 +164,8 @@ func TestOpenUnknownShareSkipsStore(t *testing.T) {
 	cfg := openConfig(t)
 	cfg.Store, cfg.NoCreate = st, true
 	h := startMem(t, cfg)
+	c := h.dial(1, "") // served: the store was read once, to restore it
 	loads := st.loads.Load()
-	c := h.dial(1, "")
 	for i := range 5 {
 		c.send(&wire.OpenShare{Share: wire.ShareHandle(i + 1), Name: "nope"})
 		if sc := expect[*wire.ShareClosed](c); sc.Code != wire.CodeNotFound {
@@ -249,5 +250,39 @@ func TestFitAbortKeepsTheHighestConflict(t *testing.T) {
 	}
 	if cs[0].Version != 0 {
 		t.Fatal("fitAbort changed the verdict's own conflicts")
+	}
+}
+
+// loadFailing is a memstore whose Load fails.
+type loadFailing struct{ *memstore.Store }
+
+func (loadFailing) Load(func(string, uint64, []wire.Object, []wire.Change) error) error {
+	return errors.New("unreadable")
+}
+
+// A server made by New (not Open) on a store that holds shares serves
+// them as the store holds them: its first Serve restores them, or
+// returns the error if it cannot, and never serves a share from scratch
+// over what the store holds.
+func TestNewRestoresOnServe(t *testing.T) {
+	st := memstore.New()
+	h, c := startStored(t, st, 0)
+	c.open(1, "s", 0)
+	c.ack(c.commit(1, 0, nil, createVar(oid(1, 1), 7)...).ID)
+	h.shutdown()
+
+	_, c = startStored(t, st, 0) // New, then Serve
+	if op, _ := c.open(1, "s", 0); op.Version != 1 {
+		t.Fatalf("share s opened at version %d after a restart on its store, want 1", op.Version)
+	}
+
+	cfg := openConfig(t)
+	cfg.Store = loadFailing{memstore.New()}
+	l, err := transport.NewNetwork(1).Listen("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := New(cfg).Serve(context.Background(), l); err == nil || !strings.Contains(err.Error(), "unreadable") {
+		t.Fatalf("Serve on an unreadable store returned %v, want its error", err)
 	}
 }

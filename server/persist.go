@@ -322,8 +322,15 @@ func (sh *share) checkpointDueLocked() bool {
 	return since >= every && (sh.waiting == 0 || since >= 2*every)
 }
 
-// restore loads every share the store holds. It runs once, before the
-// first session.
+// restoreOnce restores the store's shares the first time it is called,
+// and returns the same result every time.
+func (s *Server) restoreOnce() error {
+	s.restored.Do(func() { s.restoreErr = s.restore() })
+	return s.restoreErr
+}
+
+// restore loads every share the store holds. It runs once (restoreOnce),
+// before the first session.
 func (s *Server) restore() error {
 	if s.cfg.Store == nil {
 		return nil

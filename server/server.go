@@ -30,6 +30,8 @@ type Server struct {
 	// hookSyncWait, for tests, runs when Shutdown starts waiting for the
 	// syncs of commits decided before the sessions stopped reading.
 	hookSyncWait func()
+	restored     sync.Once // the store's shares are loaded (persist.go)
+	restoreErr   error
 	// hookCheckpointWait, for tests, runs when Shutdown starts waiting for
 	// the checkpoints being written.
 	hookCheckpointWait func()
@@ -44,7 +46,9 @@ type Server struct {
 	}
 }
 
-// New returns a server configured by cfg. It starts nothing: call Serve.
+// New returns a server configured by cfg. It starts and reads nothing:
+// call Serve, which restores what Config.Store holds first (Open does it
+// at once, to report an unreadable store before anything listens).
 func New(cfg Config) *Server {
 	s := &Server{cfg: cfg.withDefaults(), drain: make(chan struct{})}
 	s.log = s.cfg.Logger
@@ -63,8 +67,14 @@ func New(cfg Config) *Server {
 // waiting for them), after Shutdown (ErrServerClosed, at once: Shutdown
 // waits for the sessions), or when Accept fails. It closes l before
 // returning. Serve may be called several times, on several listeners.
+// With Config.Store, the first Serve of a server made by New first
+// restores the shares the store holds (as Open does), and returns the
+// error if they cannot be read.
 func (s *Server) Serve(ctx context.Context, l transport.Listener) error {
 	defer l.Close()
+	if err := s.restoreOnce(); err != nil {
+		return err
+	}
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.mu.Lock()
