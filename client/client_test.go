@@ -50,6 +50,12 @@ func TestUnknownClass(t *testing.T) {
 	if _, err := c.Open(testCtx(t), "bank"); !errors.Is(err, client.ErrUnknownClass) {
 		t.Fatalf("Open with no classes: %v, want ErrUnknownClass", err)
 	}
+	// The failed Open left nothing behind: the share opens with its class.
+	s, err := c.Open(testCtx(t), "bank", account)
+	if err != nil {
+		t.Fatalf("Open after a failed Open: %v", err)
+	}
+	record(t, s, 1)
 }
 
 func TestCommitSeenByOther(t *testing.T) {

@@ -179,6 +179,9 @@ func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (
 		return nil, ctx.Err()
 	}
 	if err := s.Err(); err != nil {
+		// The share failed while it opened (a record of a class not
+		// given, say): free its name and its handle on the server.
+		s.Close(context.Background())
 		return nil, err
 	}
 	return s, nil
