@@ -436,3 +436,41 @@ func TestCloseAfterServerShutdown(t *testing.T) {
 		t.Fatalf("WaitVersion after shutdown: %v, want ErrDisconnected wrapping Error shutdown", err)
 	}
 }
+
+// An object kept from a share closed and opened again is not the
+// reopened share's object of the same id: a commit touching it is
+// refused, sending nothing (its write would reach the server and every
+// other replica but not this one).
+func TestObjectOfEarlierOpening(t *testing.T) {
+	e := startServer(t, false, server.Config{})
+	e.raw("bank", createAccount(1, 10)...)
+	c, s := e.open("bank")
+	old := record(t, s, 1)
+	oldHits := hitsF.Of(old)
+	if err := s.Close(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := c.Open(testCtx(t), "bank", account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, fn := range map[string]func(tx *stm.Tx) error{
+		"field write": func(tx *stm.Tx) error { balanceF.Of(old).Set(tx, 99); return nil },
+		"counter add": func(tx *stm.Tx) error { oldHits.Add(tx, 5); return nil },
+		"stale read": func(tx *stm.Tx) error {
+			balanceF.Of(record(t, s2, 1)).Set(tx, balanceF.Of(old).Get(tx)+1)
+			return nil
+		},
+	} {
+		if err := s2.Atomically(testCtx(t), fn); !errors.Is(err, client.ErrNotInShare) {
+			t.Fatalf("%s through an object of the closed opening: %v, want ErrNotInShare", name, err)
+		}
+	}
+	if err := s2.Flush(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	_, b := e.open("bank")
+	if ver, got := snapshot(t, b); ver != 1 || got[oid(3)].Balance != 10 || got[oid(3)].Hits != 0 {
+		t.Fatalf("server holds account 1 as %+v at version %d, want it untouched at version 1", got[oid(3)], ver)
+	}
+}

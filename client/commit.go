@@ -342,6 +342,19 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 		}
 		return nil
 	}
+	// An object of an earlier opening of the share (kept by the app
+	// across Close and Open) carries the id of one of this opening's:
+	// its writes would reach the server but not this replica.
+	var stale error
+	tx.Targets(func(o stm.Observable) {
+		id := stm.IDOf(o)
+		if cur, ok := s.mu.index[id]; ok && stale == nil && !stm.Same(cur, o) {
+			stale = fmt.Errorf("%w %q: %v is an object of an earlier opening of the share", ErrNotInShare, s.name, id)
+		}
+	})
+	if stale != nil {
+		return nil, stale
+	}
 	at := s.translateLocked(rec.Snapshot)
 	// rec is ours (Tx.Record makes it for this commit): its reads and
 	// writes are filtered in place into the Commit's, which saves copying

@@ -58,6 +58,15 @@ func (s *txState) makeRecord(ver uint64) (*CommitRecord, error) {
 	return rec, nil
 }
 
+func (b *base) named() *base { return b }
+
+func (v *Var[T]) named() *base {
+	if v.owner != nil {
+		return &v.owner.base
+	}
+	return &v.base
+}
+
 // target is where a cell's reads and writes point on the wire: its record
 // and field when it is a record's value field, else itself.
 func (b *base) target() (id wire.ObjectID, field uint32, inRecord bool) {

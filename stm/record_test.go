@@ -767,3 +767,35 @@ func ExampleDecodeRecord() {
 	// [{1 "Meg"} {2 "Peggy"}]
 	// Meg Peggy
 }
+
+// Targets names what a transaction touched as its commit record does: a
+// record for its value fields, a collection (a Set as itself, though its
+// operations run on the Map inside it) for its own.
+func TestTargets(t *testing.T) {
+	ws := stm.NewWorkspace()
+	a, b := stm.NewObject(ws, vertexClass), stm.NewObject(ws, vertexClass)
+	err := ws.Atomically(context.Background(), func(tx *stm.Tx) error {
+		vertex.Label.Of(a).Set(tx, "a")
+		vertex.Edges.Of(a).AddFast(tx, b)
+		vertex.Visits.Of(a).Add(tx, 1)
+		_ = vertex.Label.Of(b).Get(tx)
+		want := []stm.Observable{a, vertex.Edges.Of(a), vertex.Visits.Of(a), b}
+		var got []stm.Observable
+		tx.Targets(func(o stm.Observable) { got = append(got, o) })
+		if len(got) != len(want) {
+			t.Fatalf("%d targets, want %d", len(got), len(want))
+		}
+		for i := range want {
+			if !stm.Same(got[i], want[i]) {
+				t.Errorf("target %d is %v, want %v", i, stm.IDOf(got[i]), stm.IDOf(want[i]))
+			}
+		}
+		if stm.Same(a, b) || stm.Same(vertex.Edges.Of(a), vertex.Edges.Of(b)) {
+			t.Error("Same holds for different objects")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -43,6 +43,9 @@ type cell interface {
 	dropWrites(e *entry)
 	// record appends e's reads and writes in wire form (commit_record.go).
 	record(e *entry, snap uint64, rec *CommitRecord) error
+	// named is the object record names: the record for a value field
+	// (Var), else the cell's own (commit_record.go).
+	named() *base
 }
 
 const (
