@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"sync"
@@ -15,16 +16,16 @@ import (
 
 // What the client's calls promise when the client or a share ends.
 
-// retrying starts Atomically with a function that retries until the
-// balance of account 1 reaches 100, and returns its result channel once
-// the function has retried.
-func retrying(t *testing.T, s *client.Share) chan error {
+// retrying starts run (Atomically or View) with a function that retries
+// until the balance of account 1 reaches 100, and returns its result
+// channel once the function has retried.
+func retrying(t *testing.T, s *client.Share, run func(context.Context, func(*stm.Tx) error) error) chan error {
 	o := record(t, s, 1)
 	var once sync.Once
 	started := make(chan struct{})
 	errc := make(chan error, 1)
 	go func() {
-		errc <- s.Atomically(testCtx(t), func(tx *stm.Tx) error {
+		errc <- run(testCtx(t), func(tx *stm.Tx) error {
 			if balanceF.Of(o).Get(tx) < 100 {
 				once.Do(func() { close(started) })
 				return tx.Retry()
@@ -36,23 +37,38 @@ func retrying(t *testing.T, s *client.Share) chan error {
 	return errc
 }
 
-// A call waiting in Retry returns when the client closes (an error
-// wrapping ErrClosed) or the server closes the share (the share's Err),
-// not at its context's end.
+// A call waiting in Retry (Atomically or View) returns when the client
+// closes (an error wrapping ErrClosed), the server closes the share or the
+// application does (the share's Err), not at its context's end.
 func TestRetryEndsWithTheShare(t *testing.T) {
-	_, c, s := fakeSession(t)
-	errc := retrying(t, s)
-	c.Close()
-	if err := <-errc; !errors.Is(err, client.ErrClosed) {
-		t.Fatalf("Atomically waiting in Retry, then Close: %v, want ErrClosed", err)
-	}
+	for _, view := range []bool{false, true} {
+		runner := func(s *client.Share) func(context.Context, func(*stm.Tx) error) error {
+			if view {
+				return s.View
+			}
+			return s.Atomically
+		}
+		_, c, s := fakeSession(t)
+		errc := retrying(t, s, runner(s))
+		c.Close()
+		if err := <-errc; !errors.Is(err, client.ErrClosed) {
+			t.Fatalf("view %v: waiting in Retry, then Close: %v, want ErrClosed", view, err)
+		}
 
-	f, _, s := fakeSession(t)
-	errc = retrying(t, s)
-	f.send(&wire.ShareClosed{Share: 1, Code: wire.CodeForbidden, Message: "revoked"})
-	var sc *client.ShareClosedError
-	if err := <-errc; !errors.As(err, &sc) || sc.Code != wire.CodeForbidden {
-		t.Fatalf("Atomically waiting in Retry, then ShareClosed: %v, want the share's error", err)
+		f, _, s := fakeSession(t)
+		errc = retrying(t, s, runner(s))
+		f.send(&wire.ShareClosed{Share: 1, Code: wire.CodeForbidden, Message: "revoked"})
+		var sc *client.ShareClosedError
+		if err := <-errc; !errors.As(err, &sc) || sc.Code != wire.CodeForbidden {
+			t.Fatalf("view %v: waiting in Retry, then ShareClosed: %v, want the share's error", view, err)
+		}
+
+		_, _, s = fakeSession(t)
+		errc = retrying(t, s, runner(s))
+		s.Close(testCtx(t))
+		if err := <-errc; !errors.Is(err, client.ErrShareClosed) {
+			t.Fatalf("view %v: waiting in Retry, then Share.Close: %v, want ErrShareClosed", view, err)
+		}
 	}
 }
 

@@ -657,9 +657,35 @@ func (s *Share) unwriteLocked(p *spec) {
 
 // View runs fn in a read-only transaction on the replica: one consistent
 // state (acknowledged state and pending commits), with no round trip.
-// tx.Retry waits for a change to what fn read, Updates included.
+// tx.Retry waits for a change to what fn read, Updates included; the wait
+// ends with the share's Err if the share is closed or fails meanwhile.
+// A View of a closed share reads what the replica held last.
 func (s *Share) View(ctx context.Context, fn func(tx *stm.Tx) error) error {
-	return s.c.ws.View(ctx, fn)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		tx := s.c.ws.BeginReadOnly()
+		err := stm.Call(tx, fn)
+		if !errors.Is(err, stm.ErrRetry) {
+			if err != nil {
+				tx.Abort()
+				return err
+			}
+			_, err = tx.Commit()
+			return err
+		}
+		wctx, cancel := s.untilFailed(ctx)
+		err = tx.AwaitChange(wctx)
+		cancel()
+		tx.Abort()
+		if err != nil {
+			if serr := s.Err(); serr != nil {
+				return serr
+			}
+			return err
+		}
+	}
 }
 
 // ViewVersion is View that also reports the share version of the
@@ -667,7 +693,7 @@ func (s *Share) View(ctx context.Context, fn func(tx *stm.Tx) error) error {
 // top of it).
 func (s *Share) ViewVersion(ctx context.Context, fn func(tx *stm.Tx) error) (uint64, error) {
 	var ver uint64
-	err := s.c.ws.View(ctx, func(tx *stm.Tx) error {
+	err := s.View(ctx, func(tx *stm.Tx) error {
 		s.mu.Lock()
 		ver = s.translateLocked(tx.Snapshot())
 		s.mu.Unlock()
