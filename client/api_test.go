@@ -73,11 +73,12 @@ func TestRetryEndsWithTheShare(t *testing.T) {
 }
 
 // Flush returns the error of a commit left unanswered when the session
-// ends (or, called after, the session's error), not nil.
+// ends (or, called after, the session's error), not nil; the commit's
+// handle is in doubt.
 func TestFlushReportsDoubt(t *testing.T) {
 	f, c, s := fakeSession(t)
 	o := record(t, s, 1)
-	run(t, s, func(tx *stm.Tx) error { hitsF.Of(o).Add(tx, 1); return nil })
+	h := run(t, s, func(tx *stm.Tx) error { hitsF.Of(o).Add(tx, 1); return nil })
 	f.recv() // the commit, never answered
 	flushc := make(chan error, 2)
 	go func() { flushc <- c.Flush(testCtx(t)) }()
@@ -87,6 +88,10 @@ func TestFlushReportsDoubt(t *testing.T) {
 		if err := <-flushc; !errors.Is(err, client.ErrClosed) {
 			t.Fatalf("Flush with a commit unanswered at Close: %v, want an error wrapping ErrClosed", err)
 		}
+	}
+	// Its handle says in doubt, not aborted: the server may have applied it.
+	if st, err := h.Status(), h.Err(); st != stm.InDoubt || !errors.Is(err, client.ErrInDoubt) {
+		t.Fatalf("handle of the unanswered commit: %v (%v), want in doubt", st, err)
 	}
 }
 

@@ -25,9 +25,10 @@ var (
 	// ...).
 	ErrDisconnected = errors.New("client: disconnected")
 	// ErrInDoubt is wrapped by the error of a commit whose verdict will not
-	// be known: the session ended for good, or ctx ended while
-	// Share.Atomically waited. The commit may or may not have been applied
-	// by the server, so retrying it blindly is not safe.
+	// be known: the session ended for good (its handle's Status is then
+	// stm.InDoubt), or ctx ended while Share.Atomically waited. The commit
+	// may or may not have been applied by the server, so retrying it
+	// blindly is not safe.
 	ErrInDoubt = errors.New("client: commit outcome unknown")
 	// ErrNotInShare is returned by Share.Atomically when the transaction
 	// wrote an object that is not in the share (a local object, or one of
@@ -665,7 +666,7 @@ func (c *Client) end(err error) {
 		s.fail(err)
 	}
 	for _, p := range pending {
-		p.handle.Resolve(0, fmt.Errorf("%w: commit %v: %w", ErrInDoubt, p.commit.ID, err))
+		p.handle.Abandon(fmt.Errorf("%w: commit %v: %w", ErrInDoubt, p.commit.ID, err))
 	}
 	c.setState(Closed)
 }

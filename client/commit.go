@@ -531,7 +531,7 @@ func (s *Share) acked(p *spec, v uint64) {
 	s.c.forget(p)
 	if err != nil {
 		err = fmt.Errorf("client: share %q: %w", s.name, err)
-		p.handle.Resolve(0, fmt.Errorf("%w: %w", ErrInDoubt, err))
+		p.handle.Abandon(fmt.Errorf("%w: %w", ErrInDoubt, err))
 		s.fail(err)
 		return
 	}

@@ -28,13 +28,17 @@ type txWork struct {
 // existed anywhere: a run of fn that is run again creates a new record, and
 // the one of the run that committed is the share's.
 //
-// tx must be the transaction Atomically passed to fn, on this share (else
-// Create panics), and class one of the classes given to Open (else
+// tx must be the transaction Atomically passed to fn, on this share, and
+// class not nil (else Create panics), and class one of the classes given
+// to Open (else
 // Atomically returns an error wrapping ErrUnknownClass and sends nothing).
 // A record created in an OrElse alternative that was abandoned is created
 // all the same, with the fields it had before the alternative ran.
 func (s *Share) Create(tx *stm.Tx, class *stm.Class) *stm.Object {
 	w := s.work(tx, "Create")
+	if class == nil {
+		panic("client: Share.Create with a nil class")
+	}
 	o := stm.NewObject(s.c.ws, class)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -56,11 +60,17 @@ func (s *Share) Create(tx *stm.Tx, class *stm.Class) *stm.Object {
 // after the commit cannot be removed: the server aborts the commit (an
 // *AbortError with code invalid); clear the references in the same
 // transaction. tx must be the transaction Atomically passed to fn, on
-// this share (else Remove panics).
+// this share (else Remove panics); a nil o is ErrNotInShare.
 func (s *Share) Remove(tx *stm.Tx, o *stm.Object) {
 	w := s.work(tx, "Remove")
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if o == nil {
+		if w.err == nil {
+			w.err = fmt.Errorf("%w %q: Remove of a nil record", ErrNotInShare, s.name)
+		}
+		return
+	}
 	w.removed = append(w.removed, o)
 }
 

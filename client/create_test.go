@@ -2,7 +2,9 @@ package client_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/weft-stm/weft/client"
@@ -189,8 +191,9 @@ func TestRemove(t *testing.T) {
 	}
 }
 
-// TestCreateMisuse: a class not given to Open is refused before anything
-// is sent; Create outside the share's Atomically panics.
+// TestCreateMisuse: a class not given to Open, and a Remove of nil, are
+// refused before anything is sent; Open refuses a nil class; Create of a
+// nil class, or outside the share's Atomically, panics, saying so.
 func TestCreateMisuse(t *testing.T) {
 	e := startServer(t, false, server.Config{})
 	_, a := e.open("bank")
@@ -202,9 +205,30 @@ func TestCreateMisuse(t *testing.T) {
 	if !errors.Is(err, client.ErrUnknownClass) {
 		t.Fatalf("Create of an unknown class: %v, want ErrUnknownClass", err)
 	}
+	err = a.Atomically(testCtx(t), func(tx *stm.Tx) error {
+		a.Remove(tx, nil)
+		return nil
+	})
+	if !errors.Is(err, client.ErrNotInShare) {
+		t.Fatalf("Remove of nil: %v, want ErrNotInShare", err)
+	}
 	if v := a.Version(); v != 0 {
 		t.Fatalf("share version %d, want 0: nothing sent", v)
 	}
+	if _, err := e.client().Open(testCtx(t), "bank", account, nil); err == nil || !strings.Contains(err.Error(), "nil") {
+		t.Fatalf("Open with a nil class: %v, want an error saying so", err)
+	}
+	func() {
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "nil class") {
+				t.Fatalf("Create of a nil class: recovered %v, want a panic saying so", r)
+			}
+		}()
+		_ = a.Atomically(testCtx(t), func(tx *stm.Tx) error {
+			a.Create(tx, nil)
+			return nil
+		})
+	}()
 	defer func() {
 		if recover() == nil {
 			t.Fatal("Create in the workspace's own transaction did not panic")

@@ -101,7 +101,10 @@ type verPair struct{ local, share uint64 }
 // open once per client (ErrAlreadyOpen).
 func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (*Share, error) {
 	s := &Share{c: c, name: name, classes: map[uint32]*stm.Class{}, ready: make(chan struct{})}
-	for _, cl := range classes {
+	for i, cl := range classes {
+		if cl == nil {
+			return nil, fmt.Errorf("client: open %q: class %d of %d is nil", name, i+1, len(classes))
+		}
 		s.classes[uint32(cl.ID())] = cl
 	}
 	s.mu.index = map[wire.ObjectID]stm.Observable{}
@@ -147,7 +150,7 @@ func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (
 		s.mu.pending, s.mu.hidden = nil, 0
 		s.mu.Unlock()
 		for _, p := range restored {
-			p.handle.Resolve(0, fmt.Errorf("%w: commit %v: %w", ErrInDoubt, p.commit.ID, err))
+			p.handle.Abandon(fmt.Errorf("%w: commit %v: %w", ErrInDoubt, p.commit.ID, err))
 		}
 		return nil, err
 	}
@@ -344,7 +347,7 @@ func (s *Share) fail(err error) {
 	s.mu.Unlock()
 	s.c.forget(pending...)
 	for _, p := range pending {
-		p.handle.Resolve(0, fmt.Errorf("%w: commit %v: %w", ErrInDoubt, p.commit.ID, err))
+		p.handle.Abandon(fmt.Errorf("%w: commit %v: %w", ErrInDoubt, p.commit.ID, err))
 	}
 	s.readyOnce.Do(func() { close(s.ready) })
 }

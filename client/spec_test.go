@@ -73,7 +73,7 @@ func delayed(t *testing.T) (e *env, x, y *client.Share) {
 func done(hs ...*stm.Handle) func() bool {
 	return func() bool {
 		for _, h := range hs {
-			if st := h.Status(); st != stm.Acknowledged && st != stm.Aborted {
+			if h.Status() == stm.Applied {
 				return false
 			}
 		}

@@ -243,7 +243,7 @@ func (w *soakWorker) room(ctx context.Context, stop chan struct{}) bool {
 	for {
 		kept := w.flight[:0]
 		for _, t := range w.flight {
-			if t.h.Status() != stm.Acknowledged && t.h.Status() != stm.Aborted {
+			if t.h.Status() == stm.Applied {
 				kept = append(kept, t)
 			}
 		}
@@ -463,12 +463,10 @@ func (w *soakWorker) finish(ctx context.Context, c *client.Client) *soakReport {
 				w.rep.Created++
 			}
 		case stm.Aborted:
-			if errors.Is(t.h.Err(), client.ErrInDoubt) {
-				w.rep.InDoubt++
-				x.End = 0
-			} else {
-				x.Outcome = check.Aborted
-			}
+			x.Outcome = check.Aborted
+		case stm.InDoubt:
+			w.rep.InDoubt++
+			x.End = 0
 		default:
 			w.rep.Unresolved++
 			x.End = 0

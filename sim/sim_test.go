@@ -708,7 +708,7 @@ func (r *run) outcomeLocked(p *pendingTxn) (check.Outcome, uint64) {
 			r.vErrs = append(r.vErrs, fmt.Errorf("commit %v: its handle says acknowledged at %d, a callback %+v", p.h.ID(), p.h.Version(), v))
 		}
 		return check.Acknowledged, p.h.Version()
-	case st == stm.Aborted && !errors.Is(p.h.Err(), client.ErrInDoubt):
+	case st == stm.Aborted:
 		if ok && !v.aborted {
 			r.vErrs = append(r.vErrs, fmt.Errorf("commit %v: its handle says aborted (%v), a callback %+v", p.h.ID(), p.h.Err(), v))
 		}

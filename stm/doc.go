@@ -55,9 +55,10 @@
 // Atomically retries on conflict (with backoff, see WithBackoff) and on
 // Retry, and returns fn's own error untouched. View is its read-only
 // counterpart. Run returns the commit's Handle: a future that reaches
-// Applied, then Acknowledged or Aborted. Embedded, a commit is acknowledged
-// as soon as it is applied; a remote authority (a Weft server) answers
-// later through the same Handle. Begin / Commit / Abort are for code that
+// Applied, then Acknowledged or Aborted (or InDoubt, when the verdict of a
+// remote authority cannot reach it any more). Embedded, a commit is
+// acknowledged as soon as it is applied; a remote authority (a Weft
+// server) answers later through the same Handle. Begin / Commit / Abort are for code that
 // holds a transaction itself. Tx.Nested runs a nested transaction whose
 // writes are kept if it returns nil; Tx.OrElse tries alternatives.
 //

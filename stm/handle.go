@@ -19,6 +19,10 @@ const (
 	Acknowledged
 	// Aborted: rejected; Err says why.
 	Aborted
+	// InDoubt: the verdict will not reach this handle (the session that
+	// would have carried it ended for good); Err says why. The authority
+	// may or may not have applied the commit.
+	InDoubt
 )
 
 func (s Status) String() string {
@@ -31,21 +35,24 @@ func (s Status) String() string {
 		return "acknowledged"
 	case Aborted:
 		return "aborted"
+	case InDoubt:
+		return "in doubt"
 	}
 	return "unknown"
 }
 
 // Handle is the future of one commit. A commit is applied locally, then
 // either acknowledged by its authority (the server, or the workspace itself
-// when embedded) or aborted with the reason. Wait, Done, OnDone and Status
-// observe it; all are safe for concurrent use.
+// when embedded) or aborted with the reason, or, when the verdict cannot
+// reach it any more, left in doubt. Wait, Done, OnDone and Status observe
+// it; all are safe for concurrent use.
 type Handle struct {
 	id      wire.CommitID // set at creation, never changed
 	mu      sync.Mutex
 	status  Status
 	version uint64
 	err     error
-	done    chan struct{} // closed when acknowledged or aborted; made by the first Done before that
+	done    chan struct{} // closed at the verdict (or doubt); made by the first Done before that
 	onDone  []func(*Handle)
 }
 
@@ -79,19 +86,29 @@ func NewHandleFor(id wire.CommitID) *Handle {
 func (h *Handle) ID() wire.CommitID { return h.id }
 
 // Resolve moves an applied handle to Acknowledged with version ver (err nil)
-// or to Aborted with err. Only the first call has an effect; callbacks
-// registered with OnDone then run on the caller's goroutine.
+// or to Aborted with err. Only the first Resolve or Abandon has an effect;
+// callbacks registered with OnDone then run on the caller's goroutine.
 func (h *Handle) Resolve(ver uint64, err error) {
+	if err != nil {
+		h.finish(Aborted, 0, err)
+	} else {
+		h.finish(Acknowledged, ver, nil)
+	}
+}
+
+// Abandon moves an applied handle to InDoubt with err (not nil): its
+// verdict will not reach it. Only the first Resolve or Abandon has an
+// effect; callbacks registered with OnDone then run on the caller's
+// goroutine.
+func (h *Handle) Abandon(err error) { h.finish(InDoubt, 0, err) }
+
+func (h *Handle) finish(status Status, ver uint64, err error) {
 	h.mu.Lock()
-	if h.status == Acknowledged || h.status == Aborted {
+	if h.status >= Acknowledged {
 		h.mu.Unlock()
 		return
 	}
-	if err != nil {
-		h.status, h.err = Aborted, err
-	} else {
-		h.status, h.version = Acknowledged, ver
-	}
+	h.status, h.version, h.err = status, ver, err
 	cbs := h.onDone
 	h.onDone = nil
 	if h.done != nil {
@@ -112,7 +129,7 @@ func (h *Handle) Status() Status {
 	return h.status
 }
 
-// Done is closed when the commit is acknowledged or aborted.
+// Done is closed when the commit is acknowledged, aborted or left in doubt.
 func (h *Handle) Done() <-chan struct{} {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -124,11 +141,11 @@ func (h *Handle) Done() <-chan struct{} {
 	return h.done
 }
 
-// Wait blocks until the commit is acknowledged (nil) or aborted (its error),
-// or ctx ends (ctx's error).
+// Wait blocks until the commit is acknowledged (nil), aborted or left in
+// doubt (its error), or ctx ends (ctx's error).
 func (h *Handle) Wait(ctx context.Context) error {
 	h.mu.Lock()
-	if h.status == Acknowledged || h.status == Aborted {
+	if h.status >= Acknowledged {
 		err := h.err
 		h.mu.Unlock()
 		return err
@@ -142,7 +159,7 @@ func (h *Handle) Wait(ctx context.Context) error {
 	}
 }
 
-// Err returns why the commit was aborted, or nil.
+// Err returns why the commit was aborted or is in doubt, or nil.
 func (h *Handle) Err() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -158,15 +175,16 @@ func (h *Handle) Version() uint64 {
 	return h.version
 }
 
-// OnDone calls f once the commit is acknowledged or aborted: at once, on
-// the caller's goroutine, if it already is; else on the goroutine that
-// gives the verdict (for a client of a server, its connection's reader).
+// OnDone calls f once the commit is acknowledged, aborted or left in
+// doubt: at once, on the caller's goroutine, if it already is; else on
+// the goroutine that gives the verdict (for a client of a server, its
+// connection's reader).
 // So f must be quick and must not wait for another verdict (Atomically,
 // Flush, Wait on another handle): the verdict it waits for would have to
 // come through the goroutine it holds. Hand such work to a goroutine.
 func (h *Handle) OnDone(f func(*Handle)) {
 	h.mu.Lock()
-	if h.status == Acknowledged || h.status == Aborted {
+	if h.status >= Acknowledged {
 		h.mu.Unlock()
 		f(h)
 		return

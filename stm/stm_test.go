@@ -1136,3 +1136,21 @@ func TestOwnErrorAfterNestedRetry(t *testing.T) {
 		t.Fatalf("Atomically: %v, want fn's own error", err)
 	}
 }
+
+// A handle left in doubt is final, like a verdict: Done is closed,
+// OnDone runs, and a later Resolve changes nothing.
+func TestHandleInDoubt(t *testing.T) {
+	h := stm.NewHandle()
+	var called stm.Status
+	h.OnDone(func(h *stm.Handle) { called = h.Status() })
+	why := errors.New("session ended")
+	h.Abandon(why)
+	h.Resolve(7, nil)
+	<-h.Done()
+	if h.Status() != stm.InDoubt || h.Err() != why || h.Version() != 0 || called != stm.InDoubt {
+		t.Fatalf("status %v, err %v, version %d, OnDone saw %v", h.Status(), h.Err(), h.Version(), called)
+	}
+	if err := h.Wait(context.Background()); err != why {
+		t.Fatalf("Wait: %v", err)
+	}
+}
