@@ -110,6 +110,13 @@ func (s *Share) decide(c *wire.Commit) verdict {
 		}
 		depVers[dv.version] = true
 	}
+	for _, rd := range c.Reads {
+		if rd.Version > s.version {
+			// No replica can have seen it: a read "at" it would pass
+			// every check below.
+			return abort(wire.CodeInvalid, "read of %s at version %d, beyond the share's %d", describeRead(rd), rd.Version, s.version)
+		}
+	}
 	var conflicts []wire.Read
 	for _, rd := range c.Reads {
 		if s.cfg.InjectSkipReads {

@@ -34,6 +34,8 @@
 //     removed object conflicts with the removal's version unless it is older
 //     than the read. Stale reads abort the commit with wire.CodeConflict,
 //     each as sent but with Version set to the version of the last write.
+//     A read at a version the share has not reached (no replica saw it)
+//     aborts the commit with wire.CodeInvalid.
 //  3. Reads of pending writes (protocol.md §9, chained commits): such a
 //     read carries the last acknowledged version the client saw, so it
 //     arrives older than the dep's write. It is current when the part's last write is

@@ -31,7 +31,8 @@
 // # What a session gets
 //
 //   - Handshake: the highest common protocol version, or Error version; an
-//     unknown token (when Tokens is set) gets Error auth; anything but Hello
+//     unknown token (when Tokens is set) gets Error auth; replica 0 (reserved)
+//     gets Error protocol; anything but Hello
 //     first, or nothing within HandshakeTimeout, gets Error unexpected. Each
 //     Error is followed by the close of the connection. After Welcome the
 //     announced limits apply both ways.
@@ -39,7 +40,8 @@
 //     limit (max_open_shares); else Opened with the access, then nothing
 //     (have equals the version), Deltas (0 < have < version and the change
 //     log still reaches have), or SnapshotChunks; then the share's Updates.
-//     Reopening a handle that is open is Error unexpected.
+//     Reopening a handle that is open, or whose CloseShare is not answered
+//     yet, is Error unexpected.
 //   - Commit: Abort closed (handle not open), forbidden (a write on a read
 //     share, or a CommitID whose replica is not the session's), limit (its
 //     Update would not fit in max_frame_size); else the share's verdict

@@ -286,3 +286,47 @@ func TestNewRestoresOnServe(t *testing.T) {
 		t.Fatalf("Serve on an unreadable store returned %v, want its error", err)
 	}
 }
+
+// What a client that breaks the protocol's rules gets (protocol.md
+// sections 5 and 9), where the server used to go along with it.
+func TestProtocolMisuse(t *testing.T) {
+	t.Run("replica 0", func(t *testing.T) {
+		h := startMem(t, openConfig(t))
+		c := h.dialRaw()
+		c.send(&wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: 0, Agent: "test"})
+		c.expectError(wire.CodeProtocol)
+	})
+	t.Run("read beyond the share's version", func(t *testing.T) {
+		// B read x at version 1 but says 1000: A's write at version 2
+		// would be lost without a conflict.
+		h := startMem(t, openConfig(t))
+		a, b := h.dial(1, ""), h.dial(2, "")
+		a.open(1, "s", 0)
+		b.open(1, "s", 0)
+		x := oid(1, 1)
+		a.ack(a.commit(1, 0, nil, createVar(x, 0)...).ID)
+		a.ack(a.commit(1, 1, nil, setVar(x, 1)).ID)
+		cm := b.commit(1, 1, []wire.Read{readWhole(x, 1000)}, setVar(x, 5))
+		for {
+			if m, ok := b.recv().(*wire.Abort); ok {
+				if m.ID != cm.ID || m.Code != wire.CodeInvalid {
+					t.Fatalf("got %+v, want Abort invalid for %v", m, cm.ID)
+				}
+				break
+			}
+		}
+		if v, vars := h.state("s"); v != 2 || vars[x] != 1 {
+			t.Fatalf("share s at version %d with %v, want version 2 with x = 1", v, vars)
+		}
+	})
+	t.Run("handle reused before its close is answered", func(t *testing.T) {
+		st := newGatedStore("s", nil)
+		_, c := startStored(t, st, 0)
+		c.open(1, "s", 0)
+		c.commit(1, 0, nil, createVar(oid(1, 1), 0)...) // its sync waits for the gate
+		c.send(&wire.CloseShare{Share: 1})
+		c.send(&wire.OpenShare{Share: 1, Name: "x"}) // before the ShareClosed
+		c.expectError(wire.CodeUnexpected)
+		close(st.gate)
+	})
+}

@@ -58,7 +58,7 @@ func TestHandshakeRefused(t *testing.T) {
 	}
 	// The right token is accepted, and a newer client range negotiates down.
 	c := h.dialRaw()
-	c.send(&wire.Hello{MinVersion: 1, MaxVersion: 9, Token: "s3cret"})
+	c.send(&wire.Hello{MinVersion: 1, MaxVersion: 9, Replica: 1, Token: "s3cret"})
 	if w := expect[*wire.Welcome](c); w.Version != 1 {
 		t.Fatalf("version %d", w.Version)
 	}

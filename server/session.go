@@ -45,9 +45,13 @@ type session struct {
 	replica   uint64
 
 	handles map[wire.ShareHandle]*handle // open shares; reader goroutine only
-	waiting atomic.Int32                 // commits decided, their answers waiting for durability
-	fit     wire.Update                  // updateFits's; reader goroutine only
-	scratch []byte                       // updateFits's; reader goroutine only
+	// Handles closed by the client whose ShareClosed still waits for
+	// durability (see closeShare), each with its flag set once answered;
+	// reader goroutine only.
+	closing map[wire.ShareHandle]*atomic.Bool
+	waiting atomic.Int32 // commits decided, their answers waiting for durability
+	fit     wire.Update  // updateFits's; reader goroutine only
+	scratch []byte       // updateFits's; reader goroutine only
 
 	out struct {
 		sync.Mutex
@@ -231,6 +235,9 @@ func (s *session) handshake(m wire.Message) *wire.Error {
 		s.log.Info("handshake refused: auth", "replica", hello.Replica, "agent", hello.Agent)
 		return &wire.Error{Code: wire.CodeAuth, Message: "unknown token"}
 	}
+	if hello.Replica == 0 {
+		return &wire.Error{Code: wire.CodeProtocol, Message: "hello: replica 0 is reserved"}
+	}
 	s.principal, s.replica = principal, hello.Replica
 	s.push(&wire.Welcome{Version: v, Session: s.id, Limits: s.lim})
 	if ls, ok := s.conn.(transport.LimitSetter); ok {
@@ -248,8 +255,17 @@ func (s *session) open(m *wire.OpenShare) *wire.Error {
 			delete(s.handles, id)
 		}
 	}
+	for id, answered := range s.closing {
+		if answered.Load() {
+			delete(s.closing, id)
+		}
+	}
 	if _, ok := s.handles[m.Share]; ok {
 		return &wire.Error{Code: wire.CodeUnexpected, Message: fmt.Sprintf("open_share on handle %d, which is open", m.Share)}
+	}
+	if _, ok := s.closing[m.Share]; ok {
+		// Its ShareClosed would follow this open's answers.
+		return &wire.Error{Code: wire.CodeUnexpected, Message: fmt.Sprintf("open_share on handle %d before the share_closed answering its close_share", m.Share)}
 	}
 	refuse := func(code wire.Code, msg string) {
 		s.log.Info("share refused", "principal", s.principal, "share", m.Name, "code", code)
@@ -384,8 +400,17 @@ func (s *session) closeShare(m *wire.CloseShare) {
 		return
 	}
 	// After the answers to the commits before it, and the transfer of
-	// the open, which wait for durability (see publishLocked).
-	answer := func() { s.deliver(sc) }
+	// the open, which wait for durability (see publishLocked). Until
+	// then the handle is not free (open).
+	answered := new(atomic.Bool)
+	if s.closing == nil {
+		s.closing = map[wire.ShareHandle]*atomic.Bool{}
+	}
+	s.closing[m.Share] = answered
+	answer := func() {
+		answered.Store(true) // before the client can see the answer
+		s.deliver(sc)
+	}
 	sh.publishLocked(nil, answer, answer)
 }
 
