@@ -35,6 +35,12 @@ var (
 	// another share), or read one in a transaction that writes (a
 	// read-only transaction sends nothing, and is not checked).
 	ErrNotInShare = errors.New("client: object is not in the share")
+	// ErrShareObject is returned by a transaction of the client's
+	// workspace (Workspace().Atomically, or a call with stm.Auto, which
+	// then panics with it) that wrote an object of an open share: it would
+	// change this replica only. Write a share's objects in the share's
+	// Atomically or Run.
+	ErrShareObject = errors.New("client: object of a share written outside the share's transactions")
 	// ErrUnknownClass is returned when the share holds a record of a class
 	// that was not given to Open.
 	ErrUnknownClass = errors.New("client: record of an unknown class")
@@ -259,7 +265,7 @@ func Dial(ctx context.Context, dialer transport.Dialer, addr string, opts Option
 	default:
 		return nil, err
 	}
-	wsOpts := append(append([]stm.Option(nil), opts.Workspace...), stm.WithReplica(replica))
+	wsOpts := append(append([]stm.Option(nil), opts.Workspace...), stm.WithReplica(replica), stm.WithCommitGuard(c.guard))
 	if seq > 0 {
 		// Object ids of this life start above those of earlier lives:
 		// each life starts at the highest commit number recorded (which

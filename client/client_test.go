@@ -2,9 +2,11 @@ package client_test
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -472,5 +474,35 @@ func TestObjectOfEarlierOpening(t *testing.T) {
 	_, b := e.open("bank")
 	if ver, got := snapshot(t, b); ver != 1 || got[oid(3)].Balance != 10 || got[oid(3)].Hits != 0 {
 		t.Fatalf("server holds account 1 as %+v at version %d, want it untouched at version 1", got[oid(3)], ver)
+	}
+}
+
+// A transaction of the workspace itself (or stm.Auto) that writes an
+// object of an open share is refused: the write would stay on this
+// replica. Reading share objects into local ones is fine.
+func TestWorkspaceTxOnShareObject(t *testing.T) {
+	e := startServer(t, false, server.Config{})
+	e.raw("bank", createAccount(1, 10)...)
+	_, s := e.open("bank")
+	o := record(t, s, 1)
+	ws := s.Workspace()
+	err := ws.Atomically(testCtx(t), func(tx *stm.Tx) error { balanceF.Of(o).Set(tx, 99); return nil })
+	if !errors.Is(err, client.ErrShareObject) {
+		t.Fatalf("workspace transaction writing a share's record: %v, want ErrShareObject", err)
+	}
+	func() {
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), client.ErrShareObject.Error()) {
+				t.Fatalf("stm.Auto write of a share's record: recovered %v, want a panic with ErrShareObject", r)
+			}
+		}()
+		hitsF.Of(o).Add(stm.Auto, 1)
+	}()
+	local := stm.NewVar(ws, int64(0))
+	if err := ws.Atomically(testCtx(t), func(tx *stm.Tx) error { local.Set(tx, balanceF.Of(o).Get(tx)); return nil }); err != nil {
+		t.Fatalf("workspace transaction reading a share's record into a local var: %v", err)
+	}
+	if _, got := snapshot(t, s); got[oid(3)].Balance != 10 || got[oid(3)].Hits != 0 {
+		t.Fatalf("replica holds account 1 as %+v, want it untouched", got[oid(3)])
 	}
 }

@@ -346,7 +346,7 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 	// across Close and Open) carries the id of one of this opening's:
 	// its writes would reach the server but not this replica.
 	var stale error
-	tx.Targets(func(o stm.Observable) {
+	tx.Targets(func(o stm.Observable, _ bool) {
 		id := stm.IDOf(o)
 		if cur, ok := s.mu.index[id]; ok && stale == nil && !stm.Same(cur, o) {
 			stale = fmt.Errorf("%w %q: %v is an object of an earlier opening of the share", ErrNotInShare, s.name, id)

@@ -122,9 +122,10 @@
 // # Caveats
 //
 //   - A transaction touches one share; touching anything else is
-//     ErrNotInShare. Do not commit on share objects outside Share.Run or
-//     Share.Atomically (with the workspace's own Atomically, or stm.Auto):
-//     that would change the replica behind the server's back.
+//     ErrNotInShare. A share's objects are written in Share.Run or
+//     Share.Atomically only: a transaction of the workspace itself that
+//     writes one fails with ErrShareObject, and a call with stm.Auto on
+//     one panics with it (either would change this replica only).
 //   - Objects no record refers to (a standalone var) are kept out of the
 //     replica and cannot be created.
 //   - A share can be open once per client (ErrAlreadyOpen).

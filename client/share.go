@@ -190,6 +190,40 @@ func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (
 	return s, nil
 }
 
+// guard refuses the commit of a transaction of the workspace that is not
+// a share's (the application's own, or stm.Auto) if it wrote an object of
+// an open share: the write would stay on this replica (ErrShareObject).
+// The share's transactions and the client's internal ones pass at once.
+func (c *Client) guard(tx *stm.Tx) error {
+	switch tx.Tag().(type) {
+	case *txWork, internal:
+		return nil
+	}
+	c.mu.Lock()
+	shares := make([]*Share, 0, len(c.mu.shares))
+	for _, s := range c.mu.shares {
+		shares = append(shares, s)
+	}
+	c.mu.Unlock() // a share's lock is taken before the client's, never after
+	var err error
+	tx.Targets(func(o stm.Observable, wrote bool) {
+		if err != nil || !wrote {
+			return
+		}
+		id := stm.IDOf(o)
+		for _, s := range shares {
+			s.mu.Lock()
+			x, ok := s.mu.index[id]
+			s.mu.Unlock()
+			if ok && stm.Same(x, o) {
+				err = fmt.Errorf("%w: %v of share %q", ErrShareObject, id, s.name)
+				return
+			}
+		}
+	})
+	return err
+}
+
 // hookAfterFromCache, for tests, runs in Open between the load from the
 // cache and the announcement of the share.
 var hookAfterFromCache func()

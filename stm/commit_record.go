@@ -33,6 +33,17 @@ func (tx *Tx) SetTag(v any) { tx.st().tag = v }
 // Tag returns what SetTag attached to the transaction, or nil.
 func (tx *Tx) Tag() any { return tx.st().tag }
 
+// WithCommitGuard calls f before every commit that wrote something, before
+// the commit validates or locks anything: if f returns an error, the
+// commit fails with it (the transaction is rolled back, and Atomically
+// returns the error without running fn again). f may look at the
+// transaction (Tag, Targets) and must not use the workspace otherwise.
+// A layer that owns some of the workspace's objects uses it to refuse
+// commits that change them behind its back.
+func WithCommitGuard(f func(*Tx) error) Option {
+	return func(ws *Workspace) { ws.guard = f }
+}
+
 // WithCommitHook calls f with the record of every commit that wrote
 // something, while the commit still holds the locks of the objects it
 // wrote: a commit's record is always passed before the record of any

@@ -433,16 +433,17 @@ func IDOf(x Observable) ID { return x.observed().id }
 func Same(x, y Observable) bool { return x.observed() == y.observed() }
 
 // Targets calls f with each object the transaction has read or written
-// so far, as its commit record names them: the record for a field of a
-// record, else the object itself; an object may come more than once. A
-// layer that knows objects by id uses it to check that tx touched the
-// objects it knows by those ids, not others that carry the same.
-func (tx *Tx) Targets(f func(Observable)) {
+// so far, as its commit record names them (the record for a field of a
+// record, else the object itself), and whether it wrote it; an object may
+// come more than once. A layer that knows objects by id uses it to check
+// that tx touched the objects it knows by those ids, not others that carry
+// the same.
+func (tx *Tx) Targets(f func(o Observable, wrote bool)) {
 	s := tx.st()
 	for i := range s.entries {
 		e := &s.entries[i]
 		if e.read() || e.written() {
-			f(e.c.named())
+			f(e.c.named(), e.written())
 		}
 	}
 }

@@ -780,14 +780,16 @@ func TestTargets(t *testing.T) {
 		vertex.Visits.Of(a).Add(tx, 1)
 		_ = vertex.Label.Of(b).Get(tx)
 		want := []stm.Observable{a, vertex.Edges.Of(a), vertex.Visits.Of(a), b}
+		wrote := []bool{true, true, true, false}
 		var got []stm.Observable
-		tx.Targets(func(o stm.Observable) { got = append(got, o) })
+		var gotWrote []bool
+		tx.Targets(func(o stm.Observable, w bool) { got, gotWrote = append(got, o), append(gotWrote, w) })
 		if len(got) != len(want) {
 			t.Fatalf("%d targets, want %d", len(got), len(want))
 		}
 		for i := range want {
-			if !stm.Same(got[i], want[i]) {
-				t.Errorf("target %d is %v, want %v", i, stm.IDOf(got[i]), stm.IDOf(want[i]))
+			if !stm.Same(got[i], want[i]) || gotWrote[i] != wrote[i] {
+				t.Errorf("target %d is %v (wrote %v), want %v (wrote %v)", i, stm.IDOf(got[i]), gotWrote[i], stm.IDOf(want[i]), wrote[i])
 			}
 		}
 		if stm.Same(a, b) || stm.Same(vertex.Edges.Of(a), vertex.Edges.Of(b)) {

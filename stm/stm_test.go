@@ -1154,3 +1154,44 @@ func TestHandleInDoubt(t *testing.T) {
 		t.Fatalf("Wait: %v", err)
 	}
 }
+
+// A commit guard runs before every commit that wrote something and can
+// refuse it: the error comes back untouched, fn is not run again, and
+// nothing is installed. Read-only transactions do not reach it.
+func TestCommitGuard(t *testing.T) {
+	refused := errors.New("refused")
+	var calls int
+	var guarded *stm.Var[int]
+	ws := stm.NewWorkspace(stm.WithCommitGuard(func(tx *stm.Tx) error {
+		calls++
+		var err error
+		tx.Targets(func(o stm.Observable, wrote bool) {
+			if wrote && stm.Same(o, guarded) {
+				err = refused
+			}
+		})
+		return err
+	}))
+	guarded, free := stm.NewVar(ws, 1), stm.NewVar(ws, 1)
+	ctx := context.Background()
+	runs := 0
+	err := ws.Atomically(ctx, func(tx *stm.Tx) error {
+		runs++
+		free.Set(tx, 2)
+		guarded.Set(tx, free.Get(tx))
+		return nil
+	})
+	if err != refused || runs != 1 {
+		t.Fatalf("Atomically: %v after %d runs, want the guard's error after 1", err, runs)
+	}
+	if err := ws.Atomically(ctx, func(tx *stm.Tx) error { free.Set(tx, guarded.Get(tx)+2); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.View(ctx, func(tx *stm.Tx) error { _ = guarded.Get(tx); return nil })
+	if calls != 2 {
+		t.Fatalf("guard called %d times, want 2 (the two commits that wrote)", calls)
+	}
+	if g, f := guarded.Get(stm.Auto), free.Get(stm.Auto); g != 1 || f != 3 {
+		t.Fatalf("guarded %d, free %d: want 1 and 3", g, f)
+	}
+}

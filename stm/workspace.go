@@ -28,6 +28,7 @@ type Workspace struct {
 	subMu   sync.Mutex   // serialises changes to observer lists
 
 	hook     func(*CommitRecord) // WithCommitHook
+	guard    func(*Tx) error     // WithCommitGuard
 	backoff  func(ctx context.Context, attempt int) error
 	dispatch func(func())
 	wg       sync.WaitGroup // dispatched observer deliveries
@@ -179,7 +180,7 @@ func (tx *Tx) Commit() (*Handle, error) {
 	if tx.s == nil {
 		return nil, ErrTxDone
 	}
-	ver, err := tx.s.commit()
+	ver, err := tx.s.commit(tx)
 	tx.end()
 	if err != nil {
 		return abortedHandle(err), err
@@ -210,7 +211,7 @@ func (tx *Tx) Abort() {
 // skip. Readers settle an object before reading it (base.settle): a commit
 // whose version is within their snapshot locked it before taking the version,
 // so once it is unlocked, its writes are all there.
-func (s *txState) commit() (uint64, error) {
+func (s *txState) commit(tx *Tx) (uint64, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
@@ -218,6 +219,11 @@ func (s *txState) commit() (uint64, error) {
 		return s.snap, nil
 	}
 	ws := s.ws
+	if ws.guard != nil {
+		if err := ws.guard(tx); err != nil {
+			return 0, err
+		}
+	}
 	s.lockWrites()
 	ver := ws.commit.ticket.Add(1)
 	var err error
@@ -395,7 +401,7 @@ func (ws *Workspace) run(ctx context.Context, fn func(tx *Tx) error, readOnly bo
 			tx.end()
 			return 0, err
 		}
-		ver, err := s.commit()
+		ver, err := s.commit(tx)
 		tx.end()
 		if err == nil {
 			return ver, nil
