@@ -440,40 +440,60 @@ func TestCloseAfterServerShutdown(t *testing.T) {
 }
 
 // An object kept from a share closed and opened again is not the
-// reopened share's object of the same id: a commit touching it is
-// refused, sending nothing (its write would reach the server and every
-// other replica but not this one).
+// reopened share's object of the same id: it is retired, and a commit
+// touching it, storing a reference to it or removing it fails, sending
+// nothing (its write would reach the server and every other replica but
+// not this one).
 func TestObjectOfEarlierOpening(t *testing.T) {
 	e := startServer(t, false, server.Config{})
-	e.raw("bank", createAccount(1, 10)...)
-	c, s := e.open("bank")
+	ops := append(createAccount(1, 10), wire.Op{Kind: wire.OpCreate, Object: oid(10), Class: uint32(node.ID()), ObjectKind: wire.ObjectRecord})
+	e.raw("bank", ops...)
+	c := e.client()
+	s, err := c.Open(testCtx(t), "bank", account, node)
+	if err != nil {
+		t.Fatal(err)
+	}
 	old := record(t, s, 1)
 	oldHits := hitsF.Of(old)
 	if err := s.Close(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := c.Open(testCtx(t), "bank", account)
+	s2, err := c.Open(testCtx(t), "bank", account, node)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, fn := range map[string]func(tx *stm.Tx) error{
-		"field write": func(tx *stm.Tx) error { balanceF.Of(old).Set(tx, 99); return nil },
-		"counter add": func(tx *stm.Tx) error { oldHits.Add(tx, 5); return nil },
-		"stale read": func(tx *stm.Tx) error {
+	x, _ := s2.Object(oid(10))
+	n := x.(*stm.Object)
+	for _, tc := range []struct {
+		name string
+		fn   func(tx *stm.Tx) error
+	}{
+		{"field write", func(tx *stm.Tx) error { balanceF.Of(old).Set(tx, 99); return nil }},
+		{"counter add", func(tx *stm.Tx) error { oldHits.Add(tx, 5); return nil }},
+		{"stale read", func(tx *stm.Tx) error {
 			balanceF.Of(record(t, s2, 1)).Set(tx, balanceF.Of(old).Get(tx)+1)
 			return nil
-		},
+		}},
+		{"reference", func(tx *stm.Tx) error { refF.Of(n).Set(tx, old); return nil }},
+		{"reference in a created record", func(tx *stm.Tx) error { refF.Of(s2.Create(tx, node)).Set(tx, old); return nil }},
+		{"removal", func(tx *stm.Tx) error { s2.Remove(tx, old); return nil }},
 	} {
-		if err := s2.Atomically(testCtx(t), fn); !errors.Is(err, client.ErrNotInShare) {
-			t.Fatalf("%s through an object of the closed opening: %v, want ErrNotInShare", name, err)
+		if err := s2.Atomically(testCtx(t), tc.fn); !errors.Is(err, stm.ErrRetired) {
+			t.Fatalf("%s through an object of the closed opening: %v, want ErrRetired", tc.name, err)
 		}
 	}
 	if err := s2.Flush(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	_, b := e.open("bank")
-	if ver, got := snapshot(t, b); ver != 1 || got[oid(3)].Balance != 10 || got[oid(3)].Hits != 0 {
-		t.Fatalf("server holds account 1 as %+v at version %d, want it untouched at version 1", got[oid(3)], ver)
+	if s2.Version() != 1 {
+		t.Fatalf("share at version %d, want 1: nothing sent", s2.Version())
+	}
+	b, err := e.client().Open(testCtx(t), "bank", account, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Version() != 1 || len(b.Records()) != 2 {
+		t.Fatalf("server holds version %d with %d records, want version 1 with 2", b.Version(), len(b.Records()))
 	}
 }
 

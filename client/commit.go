@@ -342,19 +342,6 @@ func (s *Share) buildLocked(tx *stm.Tx, rec *stm.CommitRecord, w *txWork, p *spe
 		}
 		return nil
 	}
-	// An object of an earlier opening of the share (kept by the app
-	// across Close and Open) carries the id of one of this opening's:
-	// its writes would reach the server but not this replica.
-	var stale error
-	tx.Targets(func(o stm.Observable, _ bool) {
-		id := stm.IDOf(o)
-		if cur, ok := s.mu.index[id]; ok && stale == nil && !stm.Same(cur, o) {
-			stale = fmt.Errorf("%w %q: %v is an object of an earlier opening of the share", ErrNotInShare, s.name, id)
-		}
-	})
-	if stale != nil {
-		return nil, stale
-	}
 	at := s.translateLocked(rec.Snapshot)
 	// rec is ours (Tx.Record makes it for this commit): its reads and
 	// writes are filtered in place into the Commit's, which saves copying
@@ -659,7 +646,8 @@ func (s *Share) unwriteLocked(p *spec) {
 // state (acknowledged state and pending commits), with no round trip.
 // tx.Retry waits for a change to what fn read, Updates included; the wait
 // ends with the share's Err if the share is closed or fails meanwhile.
-// A View of a closed share reads what the replica held last.
+// The objects of a closed (or failed) share are retired: a View that
+// touches one returns stm.ErrRetired.
 func (s *Share) View(ctx context.Context, fn func(tx *stm.Tx) error) error {
 	for {
 		if err := ctx.Err(); err != nil {

@@ -163,6 +163,9 @@ func (s *Share) removeOpsLocked(w *txWork) ([]wire.Op, error) {
 	seen := map[wire.ObjectID]bool{}
 	for _, o := range w.removed {
 		id := stm.IDOf(o)
+		if stm.Retired(o) {
+			return nil, fmt.Errorf("client: share %q: Remove of %v: %w", s.name, id, stm.ErrRetired)
+		}
 		if _, ok := s.mu.index[id]; !ok {
 			return nil, fmt.Errorf("%w %q: Remove of %v", ErrNotInShare, s.name, id)
 		}

@@ -128,6 +128,10 @@
 //     one panics with it (either would change this replica only).
 //   - Objects no record refers to (a standalone var) are kept out of the
 //     replica and cannot be created.
+//   - The objects of a share that is closed (by Close, by the server, or
+//     because the session ended for good) are retired: using one in a
+//     transaction fails with stm.ErrRetired. Take the objects of a new
+//     opening from the new Share.
 //   - A share can be open once per client (ErrAlreadyOpen).
 //   - The map from local to share versions grows by one entry per version
 //     received, for the life of the share.

@@ -350,9 +350,13 @@ func (s *Share) WaitVersion(ctx context.Context, v uint64) error {
 	}
 }
 
-// Close closes the share on the server. The replica's objects stay in the
-// workspace with their last state; the share no longer follows the
-// server, and its commits awaiting a verdict are in doubt.
+// Close closes the share on the server. The share no longer follows the
+// server, its commits awaiting a verdict are in doubt, and its objects
+// are retired (stm.Retire): a transaction that touches one, or stores a
+// reference to one, fails with stm.ErrRetired, so that an object kept
+// from this opening is never taken for the object of the same id in a
+// later opening of the share. The same happens when the server closes
+// the share or the session ends for good.
 func (s *Share) Close(ctx context.Context) error {
 	s.fail(fmt.Errorf("%w: closed by the client", ErrShareClosed))
 	s.c.mu.Lock()
@@ -368,7 +372,7 @@ func (s *Share) Close(ctx context.Context) error {
 }
 
 // fail stops the share with err (the first error wins); its unanswered
-// commits are resolved as in doubt.
+// commits are resolved as in doubt, and its objects retired.
 func (s *Share) fail(err error) {
 	s.mu.Lock()
 	var pending []*spec
@@ -377,6 +381,18 @@ func (s *Share) fail(err error) {
 		pending = s.mu.pending
 		s.mu.pending, s.mu.hidden = nil, 0
 		s.changedLocked()
+		// The share's objects are retired: a later opening of the share
+		// has objects of the same ids, and one kept from this opening
+		// must not pass for one of them (its writes would reach the
+		// server but not that replica).
+		for _, o := range s.mu.index {
+			stm.Retire(o)
+		}
+		for _, p := range pending {
+			for _, o := range p.own {
+				stm.Retire(o)
+			}
+		}
 	}
 	s.mu.Unlock()
 	s.c.forget(pending...)

@@ -69,14 +69,16 @@ func (s *txState) makeRecord(ver uint64) (*CommitRecord, error) {
 	return rec, nil
 }
 
-func (b *base) named() *base { return b }
-
-func (v *Var[T]) named() *base {
+func (v *Var[T]) named() Observable {
 	if v.owner != nil {
-		return &v.owner.base
+		return v.owner
 	}
-	return &v.base
+	return v
 }
+
+func (c *Counter) named() Observable   { return c }
+func (m *Map[K, V]) named() Observable { return m } // a Set's Map: KindOf says set
+func (l *List[T]) named() Observable   { return l }
 
 // target is where a cell's reads and writes point on the wire: its record
 // and field when it is a record's value field, else itself.
@@ -392,9 +394,14 @@ func KindOf(x Observable) wire.ObjectKind {
 	return x.(interface{ wireKind() wire.ObjectKind }).wireKind()
 }
 
-func (o *Object) wireKind() wire.ObjectKind    { return wire.ObjectRecord }
-func (v *Var[T]) wireKind() wire.ObjectKind    { return wire.ObjectVar }
-func (c *Counter) wireKind() wire.ObjectKind   { return wire.ObjectCounter }
-func (m *Map[K, V]) wireKind() wire.ObjectKind { return wire.ObjectMap }
-func (s *Set[T]) wireKind() wire.ObjectKind    { return wire.ObjectSet }
-func (l *List[T]) wireKind() wire.ObjectKind   { return wire.ObjectList }
+func (o *Object) wireKind() wire.ObjectKind  { return wire.ObjectRecord }
+func (v *Var[T]) wireKind() wire.ObjectKind  { return wire.ObjectVar }
+func (c *Counter) wireKind() wire.ObjectKind { return wire.ObjectCounter }
+func (m *Map[K, V]) wireKind() wire.ObjectKind {
+	if m.set {
+		return wire.ObjectSet
+	}
+	return wire.ObjectMap
+}
+func (s *Set[T]) wireKind() wire.ObjectKind  { return wire.ObjectSet }
+func (l *List[T]) wireKind() wire.ObjectKind { return wire.ObjectList }

@@ -19,6 +19,11 @@ var (
 	// it reads anything of the other workspace; Atomically, View and Run
 	// recover it, roll back, and return it.
 	ErrWrongWorkspace = errors.New("stm: object belongs to another workspace")
+	// ErrRetired: a transaction touched, or stored a reference to, an
+	// object its owner retired (see Retire; a client retires the objects
+	// of a share once it is closed). The touch panics and is recovered
+	// as ErrWrongWorkspace is.
+	ErrRetired = errors.New("stm: object retired (its share was closed)")
 	// ErrEndInFn: fn called Commit, Abort or AwaitChange on the
 	// transaction Atomically (or View, Run, Call) runs it in, which
 	// commits it itself once fn returns. Commit and AwaitChange return it;

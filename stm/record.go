@@ -433,9 +433,10 @@ func IDOf(x Observable) ID { return x.observed().id }
 func Same(x, y Observable) bool { return x.observed() == y.observed() }
 
 // Targets calls f with each object the transaction has read or written
-// so far, as its commit record names them (the record for a field of a
-// record, else the object itself), and whether it wrote it; an object may
-// come more than once. A layer that knows objects by id uses it to check
+// so far, as its commit record names them (the *Object for a value field
+// of a record, else the object itself; a Set comes as the Map inside it,
+// which IDOf, KindOf and Same treat as the Set), and whether it wrote it;
+// an object may come more than once. A layer that knows objects by id uses it to check
 // that tx touched the objects it knows by those ids, not others that carry
 // the same.
 func (tx *Tx) Targets(f func(o Observable, wrote bool)) {
@@ -447,3 +448,21 @@ func (tx *Tx) Targets(f func(o Observable, wrote bool)) {
 		}
 	}
 }
+
+// Retire marks x (for a record, with its fields) as retired: from then
+// on a transaction that touches it stops with ErrRetired, and a commit
+// record that refers to it fails with it. A replication layer retires
+// the objects of a share it no longer holds, so that objects kept by the
+// application cannot be taken for those of a later opening, which carry
+// the same ids. Retiring cannot be undone.
+func Retire(x Observable) {
+	x.observed().retired.Store(true)
+	if o, ok := x.(*Object); ok {
+		for _, c := range o.cells {
+			c.(Observable).observed().retired.Store(true)
+		}
+	}
+}
+
+// Retired reports whether x was retired.
+func Retired(x Observable) bool { return x.observed().retired.Load() }

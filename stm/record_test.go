@@ -792,12 +792,44 @@ func TestTargets(t *testing.T) {
 				t.Errorf("target %d is %v (wrote %v), want %v (wrote %v)", i, stm.IDOf(got[i]), gotWrote[i], stm.IDOf(want[i]), wrote[i])
 			}
 		}
+		if _, ok := got[0].(*stm.Object); !ok || stm.KindOf(got[1]) != wire.ObjectSet {
+			t.Errorf("targets %T and %v, want the *stm.Object and a set", got[0], stm.KindOf(got[1]))
+		}
 		if stm.Same(a, b) || stm.Same(vertex.Edges.Of(a), vertex.Edges.Of(b)) {
 			t.Error("Same holds for different objects")
 		}
 		return nil
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A retired object (and, for a record, its fields) stops any transaction
+// that touches it, and a commit record that refers to it fails.
+func TestRetire(t *testing.T) {
+	var recs []*stm.CommitRecord
+	ws := stm.NewWorkspace(stm.WithCommitHook(func(r *stm.CommitRecord) { recs = append(recs, r) }))
+	ctx := context.Background()
+	a, b := stm.NewObject(ws, vertexClass), stm.NewObject(ws, vertexClass)
+	stm.Retire(a)
+	if !stm.Retired(a) || !stm.Retired(vertex.Edges.Of(a)) || stm.Retired(b) {
+		t.Fatal("Retired does not say what Retire did")
+	}
+	for name, fn := range map[string]func(tx *stm.Tx) error{
+		"field read":  func(tx *stm.Tx) error { _ = vertex.Label.Of(a).Get(tx); return nil },
+		"field write": func(tx *stm.Tx) error { vertex.Label.Of(a).Set(tx, "x"); return nil },
+		"set add":     func(tx *stm.Tx) error { vertex.Edges.Of(a).AddFast(tx, b); return nil },
+		"reference":   func(tx *stm.Tx) error { vertex.Next.Of(b).Set(tx, a); return nil },
+	} {
+		if err := ws.Atomically(ctx, fn); !errors.Is(err, stm.ErrRetired) {
+			t.Errorf("%s: %v, want ErrRetired", name, err)
+		}
+	}
+	if len(recs) != 0 {
+		t.Fatalf("%d commits made it, want none", len(recs))
+	}
+	if err := ws.Atomically(ctx, func(tx *stm.Tx) error { vertex.Label.Of(b).Set(tx, "b"); return nil }); err != nil {
 		t.Fatal(err)
 	}
 }

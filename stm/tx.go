@@ -19,6 +19,7 @@ type base struct {
 	id        ID
 	owner     *Object // the record this cell is a field of, or nil
 	field     FieldID
+	retired   atomic.Bool // see Retire
 	fieldName string
 	subs      subscribers             // observers of this object
 	lock      atomic.Pointer[txState] // held by the commit writing the object
@@ -44,8 +45,8 @@ type cell interface {
 	// record appends e's reads and writes in wire form (commit_record.go).
 	record(e *entry, snap uint64, rec *CommitRecord) error
 	// named is the object record names: the record for a value field
-	// (Var), else the cell's own (commit_record.go).
-	named() *base
+	// (Var), else the cell itself (commit_record.go).
+	named() Observable
 }
 
 const (
@@ -171,7 +172,7 @@ func (tx *Tx) Workspace() *Workspace { return tx.st().ws }
 
 // entryFor returns the index of c's entry, creating it if needed, after
 // checking that c belongs to this transaction's workspace (it panics with
-// ErrWrongWorkspace if not).
+// ErrWrongWorkspace if not) and is not retired (ErrRetired).
 func (s *txState) entryFor(c cell) int {
 	b := c.obj()
 	if i := s.find(b); i >= 0 {
@@ -182,6 +183,9 @@ func (s *txState) entryFor(c cell) int {
 		// clock, and nothing keeps them for this snapshot, so no read of
 		// it can be answered. The runners recover this as an error.
 		panic(ErrWrongWorkspace)
+	}
+	if b.retired.Load() {
+		panic(ErrRetired) // like ErrWrongWorkspace
 	}
 	s.entries = append(s.entries, entry{c: c, b: b, gen: s.gen})
 	i := len(s.entries) - 1

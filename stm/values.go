@@ -70,6 +70,9 @@ func toWire(x any) (wire.Value, error) {
 		if x == nil {
 			return wire.Null(), nil
 		}
+		if x.retired.Load() {
+			return wire.Value{}, fmt.Errorf("ref to %v: %w", x.id, ErrRetired)
+		}
 		return wire.Ref(x.id), nil
 	case struct{}:
 		return wire.Null(), nil // a set's element value

@@ -419,17 +419,17 @@ func (ws *Workspace) run(ctx context.Context, fn func(tx *Tx) error, readOnly bo
 // runs its own commit loop (a client committing on a replica) and then
 // commits or aborts tx itself: while fn runs, tx.Commit and
 // tx.AwaitChange return ErrEndInFn and tx.Abort panics with it; a touch of
-// another workspace's object stops fn and is returned as
-// ErrWrongWorkspace; on any other panic tx is aborted and the panic goes
-// on.
+// another workspace's object, or of a retired one, stops fn and is
+// returned as ErrWrongWorkspace or ErrRetired; on any other panic tx is
+// aborted and the panic goes on.
 func Call(tx *Tx, fn func(tx *Tx) error) (err error) {
 	tx.inFn = true
 	defer func() {
 		tx.inFn = false
 		if r := recover(); r != nil {
-			if r == ErrWrongWorkspace && tx.s != nil {
+			if (r == ErrWrongWorkspace || r == ErrRetired) && tx.s != nil {
 				tx.s.retry = false
-				err = ErrWrongWorkspace
+				err = r.(error)
 				return
 			}
 			tx.Abort()
