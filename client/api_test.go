@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/weft-stm/weft/client"
@@ -148,5 +149,39 @@ func TestCloseDuringCacheLoad(t *testing.T) {
 	}
 	if err := c2.Flush(ctx); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("Flush after Close: %v, want ErrClosed (not a wait for ever)", err)
+	}
+}
+
+// A function that calls Retry and returns nil (an OrElse whose
+// alternatives all retried, its error dropped) still waits for a change
+// and runs again, in Atomically and View alike, as the workspace's do.
+func TestRetryNotPassedOn(t *testing.T) {
+	for _, view := range []bool{false, true} {
+		f, _, s := fakeSession(t)
+		o := record(t, s, 1)
+		runner := s.Atomically
+		if view {
+			runner = s.View
+		}
+		var runs atomic.Int32
+		started := make(chan struct{})
+		errc := make(chan error, 1)
+		go func() {
+			errc <- runner(testCtx(t), func(tx *stm.Tx) error {
+				if runs.Add(1) == 1 {
+					close(started)
+				}
+				if balanceF.Of(o).Get(tx) < 100 {
+					_ = tx.OrElse(func(tx *stm.Tx) error { return tx.Retry() })
+				}
+				return nil
+			})
+		}()
+		<-started
+		f.send(&wire.Update{Share: 1, Version: 4, Origin: wire.CommitID{Replica: 2, Seq: 1},
+			Writes: []wire.Op{{Kind: wire.OpSetField, Object: oid(3), Field: 1, Value: wire.Int(100)}}})
+		if err := <-errc; err != nil || runs.Load() != 2 {
+			t.Fatalf("view %v: %v after %d runs, want nil after 2 (one before the change, one after)", view, err, runs.Load())
+		}
 	}
 }

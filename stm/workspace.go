@@ -421,7 +421,8 @@ func (ws *Workspace) run(ctx context.Context, fn func(tx *Tx) error, readOnly bo
 // tx.AwaitChange return ErrEndInFn and tx.Abort panics with it; a touch of
 // another workspace's object, or of a retired one, stops fn and is
 // returned as ErrWrongWorkspace or ErrRetired; on any other panic tx is
-// aborted and the panic goes on.
+// aborted and the panic goes on. If fn returns nil after a Retry it did
+// not pass on, Call returns ErrRetry, on which Atomically would wait.
 func Call(tx *Tx, fn func(tx *Tx) error) (err error) {
 	tx.inFn = true
 	defer func() {
@@ -436,7 +437,14 @@ func Call(tx *Tx, fn func(tx *Tx) error) (err error) {
 			panic(r)
 		}
 	}()
-	return fn(tx)
+	err = fn(tx)
+	if err == nil && tx.s != nil && tx.s.retry {
+		// fn called Retry and did not pass its error on (an OrElse whose
+		// alternatives all retried, say): it still waits, as in
+		// Atomically.
+		err = ErrRetry
+	}
+	return err
 }
 
 // auto runs fn as an automatic transaction: committed at once, retried on a
