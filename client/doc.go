@@ -23,7 +23,9 @@
 //  3. Share.Run(ctx, fn) runs fn on the replica, commits it there and
 //     sends it: it returns once the commit is applied locally, with a
 //     handle that is acknowledged (with the share version the server gave
-//     it) or aborted (an *AbortError). Share.Atomically is Run that waits
+//     it) or aborted (an *AbortError), or in doubt (stm.InDoubt, an error
+//     wrapping ErrInDoubt) if the session ends for good before the
+//     verdict. Share.Atomically is Run that waits
 //     for the verdict and runs fn again after a conflict or a dependency
 //     abort. Client.Flush waits until every commit made so far is
 //     answered.

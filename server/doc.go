@@ -21,7 +21,10 @@
 //     are durable, and the Updates of every acknowledged commit to every
 //     session with the share open), receives Error code shutdown and is
 //     closed. If ctx ends first, queued writes are abandoned. Shutdown
-//     returns when every session goroutine has. Ending the context given
+//     returns when every session goroutine has, and a restore or
+//     checkpoints of the store in progress are done: the store may then
+//     be closed (call Shutdown before closing it, also after Serve
+//     returned on its ctx). Ending the context given
 //     to Serve ends that Serve's sessions each on its own: it stops
 //     reading and writes what is queued for it, but does not wait for
 //     the other sessions' last commits or for syncs in progress, whose
@@ -78,8 +81,9 @@
 // # Durability
 //
 // Without Config.Store the shares live in memory and a restart loses
-// them. With one (package store: Pebble, Redis, memory), Open restores
-// every share from its latest checkpoint and the changes after it
+// them. With one (package store: Pebble, Redis, memory), Open (or the
+// first Serve of a server made by New) restores every share from its
+// latest checkpoint and the changes after it
 // (authority.Restore: the acknowledged verdicts come back too, so a commit
 // resent after a restart is answered, not applied again). A commit is
 // decided and its change queued in the store under the share's lock; its

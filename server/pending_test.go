@@ -330,3 +330,52 @@ func TestProtocolMisuse(t *testing.T) {
 		close(st.gate)
 	})
 }
+
+// blockingLoad is a memstore whose Load waits until release is closed,
+// and says when it started.
+type blockingLoad struct {
+	*memstore.Store
+	started, release chan struct{}
+	loading          atomic.Bool
+}
+
+func (s *blockingLoad) Load(fn func(string, uint64, []wire.Object, []wire.Change) error) error {
+	s.loading.Store(true)
+	close(s.started)
+	<-s.release
+	defer s.loading.Store(false)
+	return s.Store.Load(fn)
+}
+
+// Shutdown waits for a restore that a Serve of a server made by New is
+// running, so that the store may be closed once it returns; a Serve
+// after Shutdown restores nothing.
+func TestShutdownWaitsForRestore(t *testing.T) {
+	st := &blockingLoad{Store: memstore.New(), started: make(chan struct{}), release: make(chan struct{})}
+	cfg := openConfig(t)
+	cfg.Store = st
+	srv := New(cfg)
+	n := transport.NewNetwork(1)
+	l, err := n.Listen("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background(), l) }()
+	<-st.started
+	srv.hookRestoreWait = func() { close(st.release) }
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st.loading.Load() {
+		t.Fatal("Shutdown returned while the store was being read")
+	}
+	<-served
+	l2, err := n.Listen("again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(context.Background(), l2); !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown: %v, want ErrServerClosed", err)
+	}
+}

@@ -32,6 +32,9 @@ type Server struct {
 	hookSyncWait func()
 	restored     sync.Once // the store's shares are loaded (persist.go)
 	restoreErr   error
+	// hookRestoreWait, for tests, runs when Shutdown starts waiting for
+	// a restore in progress.
+	hookRestoreWait func()
 	// hookCheckpointWait, for tests, runs when Shutdown starts waiting for
 	// the checkpoints being written.
 	hookCheckpointWait func()
@@ -69,9 +72,14 @@ func New(cfg Config) *Server {
 // returning. Serve may be called several times, on several listeners.
 // With Config.Store, the first Serve of a server made by New first
 // restores the shares the store holds (as Open does), and returns the
-// error if they cannot be read.
+// error if they cannot be read. When ctx ends, checkpoints being written
+// may still run once Serve returned: call Shutdown (which waits for them)
+// before closing the store.
 func (s *Server) Serve(ctx context.Context, l transport.Listener) error {
 	defer l.Close()
+	if s.shuttingDown() {
+		return ErrServerClosed
+	}
 	if err := s.restoreOnce(); err != nil {
 		return err
 	}
@@ -145,13 +153,22 @@ func (s *Server) register(sess *session, mine *sync.WaitGroup) bool {
 // what is in its outbound queue written (acknowledgements included, with a
 // store once the changes they answer are durable), gets
 // Error code shutdown and is closed. Shutdown waits for all of it, and
-// then for the checkpoints being written, so that the store may be closed
-// once it returns. If ctx ends first, the sessions' remaining writes are
+// for a restore of the store's shares in progress (see Serve) and the
+// checkpoints being written, so that the store may be closed once it
+// returns (also after a Serve returned because its ctx ended: call
+// Shutdown before closing the store). If ctx ends first, the sessions' remaining writes are
 // abandoned and their connections closed; Shutdown still waits for their
 // goroutines to return (which they then do promptly), and returns
 // ctx.Err(); a checkpoint still being written then fails once the store
 // is closed, which costs only a longer restart.
 func (s *Server) Shutdown(ctx context.Context) error {
+	// A restore that a Serve started reads the store: wait for it, so
+	// that the store may be closed once Shutdown returns. One that did
+	// not start never will.
+	if s.hookRestoreWait != nil {
+		s.hookRestoreWait()
+	}
+	s.restored.Do(func() { s.restoreErr = ErrServerClosed })
 	s.mu.Lock()
 	s.mu.shutdown = true
 	for cancel := range s.mu.accepts {
