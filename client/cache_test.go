@@ -297,3 +297,59 @@ func dialCached(t *testing.T, e *env, dir string, onAbort func(string, wire.Comm
 	}
 	return st, c
 }
+
+// TestCacheAfterSnapshotResync: a replica that resyncs by snapshot while
+// it has commits pending caches the new state once they are all answered
+// (here aborted: no later change would have done it), so a restart
+// offline shows the state it last had, not the one before the outage.
+func TestCacheAfterSnapshotResync(t *testing.T) {
+	ctx := testCtx(t)
+	cfg := server.Config{}
+	cfg.Share.LogSize = 2 // an outage of more changes resyncs by snapshot
+	e := startServer(t, false, cfg)
+	e.raw("bank", createAccount(1, 100)...)
+	dir := filepath.Join(t.TempDir(), "cache")
+	st, c := dialCached(t, e, dir, nil)
+	if _, err := c.Open(ctx, "bank", account); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	st.Close()
+	e.net.Partition("app", "server")
+	st, c = dialCached(t, e, dir, nil) // offline, from the cache
+	s, err := c.Open(ctx, "bank", account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := balanceF.Of(record(t, s, 1))
+	h := run(t, s, func(tx *stm.Tx) error { b.Set(tx, b.Get(tx)+1); return nil })
+
+	_, o := e.open("bank")
+	ob := balanceF.Of(record(t, o, 1))
+	for range 5 {
+		if err := o.Atomically(ctx, func(tx *stm.Tx) error { ob.Set(tx, ob.Get(tx)+10); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.net.Heal("app", "server")
+	if err := h.Wait(ctx); !errors.Is(err, stm.ErrAborted) {
+		t.Fatalf("the offline commit: %v, want aborted (conflict)", err)
+	}
+	if err := s.WaitVersion(ctx, o.Version()); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	st.Close()
+
+	e.net.Partition("app", "server")
+	st, c = dialCached(t, e, dir, nil)
+	defer st.Close()
+	defer c.Close()
+	s, err = c.Open(ctx, "bank", account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Version() != o.Version() || s.Pending() != 0 {
+		t.Fatalf("restarted offline at version %d with %d pending, want version %d with none", s.Version(), s.Pending(), o.Version())
+	}
+}

@@ -513,6 +513,10 @@ func (s *Share) acked(p *spec, v uint64) {
 		if err = s.applyAckedLocked(ch); err == nil {
 			err = s.applyLocked(v, ch.Writes, p.own)
 		}
+	case s.mu.uncacheable > 0:
+		// Already in the acknowledged state (a snapshot held it), and
+		// the cache waited for p's verdict: it may have the state now.
+		s.checkpointCacheLocked()
 	}
 	s.mu.Unlock()
 	s.c.forget(p)
@@ -587,6 +591,13 @@ func (s *Share) aborted(p *spec, m *wire.Abort) {
 		for i, q := range gone {
 			s.c.cacheErr(cache.DeletePending(q.commit.ID, i == len(gone)-1))
 		}
+		// If the cache waited for these verdicts (see uncacheable), it
+		// may now have the acknowledged state.
+		s.mu.Lock()
+		if s.mu.err == nil && s.mu.uncacheable > 0 {
+			s.checkpointCacheLocked()
+		}
+		s.mu.Unlock()
 	}
 	if err != nil {
 		s.fail(err)
