@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -398,9 +399,10 @@ func (c *Client) Err() error {
 func (c *Client) Flush(ctx context.Context) error {
 	c.mu.Lock()
 	ended := c.mu.err
-	hs := make([]*stm.Handle, 0, len(c.mu.pending))
-	for _, p := range c.mu.pending {
-		hs = append(hs, p.handle)
+	seqs := slices.Sorted(maps.Keys(c.mu.pending)) // "first" is in commit order
+	hs := make([]*stm.Handle, 0, len(seqs))
+	for _, seq := range seqs {
+		hs = append(hs, c.mu.pending[seq].handle)
 	}
 	c.mu.Unlock()
 	if ended != nil {
