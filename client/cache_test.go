@@ -353,3 +353,35 @@ func TestCacheAfterSnapshotResync(t *testing.T) {
 		t.Fatalf("restarted offline at version %d with %d pending, want version %d with none", s.Version(), s.Pending(), o.Version())
 	}
 }
+
+// TestConnErr: a client that starts offline from its cache, or loses its
+// server, says why it is not connected; once connected it says nothing.
+func TestConnErr(t *testing.T) {
+	ctx := testCtx(t)
+	e := startServer(t, false, server.Config{})
+	e.raw("bank", createAccount(1, 100)...)
+	dir := filepath.Join(t.TempDir(), "cache")
+	st, c := dialCached(t, e, dir, nil)
+	if c.ConnErr() != nil {
+		t.Fatalf("connected, ConnErr %v", c.ConnErr())
+	}
+	if _, err := c.Open(ctx, "bank", account); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	st.Close()
+	e.net.Partition("app", "server")
+	st, c = dialCached(t, e, dir, nil)
+	defer st.Close()
+	defer c.Close()
+	if c.State() != client.Reconnecting || c.ConnErr() == nil {
+		t.Fatalf("offline: state %v, ConnErr %v; want reconnecting with the dial's error", c.State(), c.ConnErr())
+	}
+	e.net.Heal("app", "server")
+	if err := c.WaitState(ctx, client.Connected); err != nil {
+		t.Fatal(err)
+	}
+	if c.ConnErr() != nil {
+		t.Fatalf("reconnected, ConnErr %v", c.ConnErr())
+	}
+}

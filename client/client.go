@@ -205,6 +205,7 @@ type Client struct {
 		nextH    wire.ShareHandle
 		shares   map[wire.ShareHandle]*Share
 		pending  map[uint64]*spec // unanswered commits, by CommitID.Seq
+		connErr  error            // of the last failed attempt to connect (ConnErr)
 		room     chan struct{}    // closed when pending falls below the limit; nil while no one waits
 		cacheErr error
 		rng      *rand.Rand
@@ -278,6 +279,7 @@ func Dial(ctx context.Context, dialer transport.Dialer, addr string, opts Option
 	c.mu.state = Connected
 	if conn == nil {
 		c.mu.state = Reconnecting
+		c.mu.connErr = err
 	}
 	c.mu.seq = seq
 	c.mu.changed = make(chan struct{})
@@ -343,6 +345,17 @@ func (c *Client) State() State {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.mu.state
+}
+
+// ConnErr returns why the last attempt to connect failed while the client
+// is Reconnecting (or started offline from its cache): a server that is
+// away, or one that cannot be reached as configured (a TLS setting that
+// does not match the server's, say), which otherwise look alike. It is
+// nil once connected.
+func (c *Client) ConnErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.connErr
 }
 
 // WaitState waits until the connection is in state st, or ctx ends.
@@ -596,6 +609,9 @@ func (c *Client) reconnect() (transport.Conn, error) {
 		case errors.As(err, &refused):
 			return nil, fmt.Errorf("%w: %w", ErrDisconnected, err)
 		case err != nil:
+			c.mu.Lock()
+			c.mu.connErr = err
+			c.mu.Unlock()
 			continue
 		}
 		c.mu.Lock()
@@ -607,6 +623,7 @@ func (c *Client) reconnect() (transport.Conn, error) {
 		default:
 		}
 		c.mu.conn, c.mu.limits = conn, welcome.Limits.WithDefaults()
+		c.mu.connErr = nil
 		shares := make([]*Share, 0, len(c.mu.shares))
 		for _, s := range c.mu.shares {
 			shares = append(shares, s)

@@ -119,7 +119,12 @@
 //
 // A client keeps at most the server's max_pending_commits commits in
 // flight (Run waits for room): the server remembers that many verdicts per
-// replica, so every resend is recognised.
+// replica, so every resend is recognised. That holds offline too: a client
+// that started offline from its cache assumes the protocol's default
+// (1024), so its 1025th unanswered commit waits (for ctx, or for the
+// server to answer). Client.ConnErr says why a client is not connected
+// (a server away, or a TLS setting that does not match the server's look
+// alike otherwise).
 //
 // # Caveats
 //
