@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -25,6 +26,17 @@ import (
 // restartTimeout bounds the slow steps of restart-1m: seeding, restoring
 // and transferring a share of restartObjects.
 var restartTimeout = 5 * time.Minute
+
+// restartHistory is how many commits restart-1m makes to its large share
+// before the logged ones (-restart-history), by a server checkpointing as
+// by default, so that the store is as such a history leaves it; 0 makes
+// none. historyTimeout bounds them.
+var (
+	setupProgress          io.Writer = os.Stderr // run's progress writer
+	restartHistory         int
+	historyTimeout         = 2 * time.Hour
+	historyCheckpointEvery = server.DefaultCheckpointEvery // smaller in tests
+)
 
 // errNotPersisted marks a server that acknowledged commits its store does
 // not hold at all: Config.Store is not (yet) honoured. The rows skip on it
@@ -296,7 +308,6 @@ func weftRestart() (*Instance, error) {
 	}
 	release := func() error { return os.RemoveAll(dir) }
 	seedCommits := (restartObjects + seedBatch - 1) / seedBatch
-	logEvery := 2*restartLog + seedCommits // no checkpoint while the log is written or restored
 	st, err := pebblestore.Open(dir, pebblestore.Options{})
 	if err != nil {
 		release()
@@ -344,8 +355,32 @@ func weftRestart() (*Instance, error) {
 		return nil, err
 	}
 
+	// Phase 1b (-restart-history): a restored server, checkpointing as
+	// by default, commits the history; the store then holds its last
+	// checkpoint and the changes after it (up to twice CheckpointEvery).
+	cp, pre := seeded, 0
+	seq := uint64(seedCommits + 1) // the seeding session's commit ids so far (one for the small share)
+	if restartHistory > 0 {
+		seeded, seq, err = writeHistory(st, seeded, seq)
+		var got *storedShare
+		if err == nil {
+			got, err = loadShare(st, restartBig)
+		}
+		if err == nil && (got.version != seeded || len(got.cells) != restartObjects) {
+			err = fmt.Errorf("store holds share %s at version %d with %d cells, the server acknowledged version %d with %d",
+				restartBig, got.version, len(got.cells), seeded, restartObjects)
+		}
+		if err != nil {
+			closeStore(st)
+			release()
+			return nil, fmt.Errorf("writing the history: %w", err)
+		}
+		cp, pre = got.checkpoint, got.changes
+	}
+	logEvery := 2*(pre+restartLog) + seedCommits // no checkpoint while the log is written or restored
+
 	// Phase 2: a restored server commits the log.
-	counts, err := writeLog(st, logEvery, seeded)
+	counts, err := writeLog(st, logEvery, seeded, seq)
 	if err != nil {
 		err = fmt.Errorf("writing the log: %w", err)
 	}
@@ -353,7 +388,7 @@ func weftRestart() (*Instance, error) {
 		release()
 		return nil, err
 	}
-	want, err := checkRestartStore(dir, seeded, counts)
+	want, err := checkRestartStore(dir, cp, pre+restartLog, counts)
 	if err != nil {
 		release()
 		return nil, err
@@ -406,7 +441,7 @@ func weftRestart() (*Instance, error) {
 			}
 			// The ops must have left the store as setup made it, or
 			// the later ones measured another restart.
-			if _, err := checkRestartStore(dir, seeded, counts); err != nil {
+			if _, err := checkRestartStore(dir, cp, pre+restartLog, counts); err != nil {
 				return fmt.Errorf("after %d restarts: %w", ops[0], err)
 			}
 			_, e, stop, err := restart()
@@ -420,20 +455,46 @@ func weftRestart() (*Instance, error) {
 	}, nil
 }
 
-// writeLog opens a server on st (restoring what phase 1 wrote) and
-// commits restartLog blind writes to the big share through the seeding
-// session, at most logWindow in flight so that the store can sync many at
-// once: commit k sets Cell k%logCells+1 to the number of commits to it so
-// far. It returns each of those Cells' final value.
-func writeLog(st server.Store, checkpointEvery int, seeded uint64) ([]int64, error) {
+// writeHistory opens a server on st, checkpointing every
+// historyCheckpointEvery changes as a default server does, and
+// commits restartHistory blind writes to the big share after version
+// from, through the seeding session (whose commit ids continue after seq;
+// the server keeps verdicts across a restart): commit k sets Cell
+// k%restartObjects+1 to k+1. It returns the share's version and the last
+// commit id used.
+func writeHistory(st server.Store, from, seq uint64) (uint64, uint64, error) {
+	e, err := openStored(st, historyCheckpointEvery)
+	if err != nil {
+		return 0, 0, err
+	}
+	e.seedCommits = seq
+	start := time.Now()
+	valueField := uint32(CellFields.Value.ID())
+	ver, err := e.seedGen(restartBig, logWindow, historyTimeout, restartHistory, func(k int) []wire.Op {
+		return []wire.Op{{Kind: wire.OpSetField, Object: seedID(uint64(k%restartObjects) + 1), Field: valueField, Value: wire.Int(int64(k + 1))}}
+	}, func(n int) {
+		fmt.Fprintf(setupProgress, "durable/restart-1m setup: %d of %d history commits (%.0f/s)\n", n, restartHistory, float64(n)/time.Since(start).Seconds())
+	})
+	if err == nil && ver != from+uint64(restartHistory) {
+		err = fmt.Errorf("history reached version %d, want %d", ver, from+uint64(restartHistory))
+	}
+	return ver, e.seedCommits, errors.Join(err, e.closeWithin(restartTimeout))
+}
+
+// writeLog opens a server on st (restoring what the phases before wrote)
+// and commits restartLog blind writes to the big share through the
+// seeding session, after commit id seq, at most logWindow in flight so
+// that the store can sync many at once: commit k sets Cell k%logCells+1 to
+// the number of commits to it so far. It returns each of those Cells'
+// final value.
+func writeLog(st server.Store, checkpointEvery int, seeded, seq uint64) ([]int64, error) {
 	e, err := openStored(st, checkpointEvery)
 	if err != nil {
 		return nil, err
 	}
-	// Commit ids of the seeding replica continue those phase 1 used (one
-	// per seeding commit of either share), since the server keeps verdicts
-	// across a restart.
-	e.seedCommits = uint64((restartObjects+seedBatch-1)/seedBatch + 1)
+	// Commit ids of the seeding replica continue those the phases before
+	// used, since the server keeps verdicts across a restart.
+	e.seedCommits = seq
 	counts := make([]int64, logCells)
 	batches := make([][]wire.Op, restartLog)
 	for k := range batches {
@@ -450,9 +511,9 @@ func writeLog(st server.Store, checkpointEvery int, seeded uint64) ([]int64, err
 }
 
 // checkRestartStore opens the store in dir and checks that the big share
-// has a checkpoint at seeded followed by the log's changes and the values
-// they wrote; it returns the share's last version.
-func checkRestartStore(dir string, seeded uint64, counts []int64) (uint64, error) {
+// has a checkpoint at cp followed by changes changes, the last of them the
+// log's, with the values they wrote; it returns the share's last version.
+func checkRestartStore(dir string, cp uint64, changes int, counts []int64) (uint64, error) {
 	st, err := pebblestore.Open(dir, pebblestore.Options{})
 	if err != nil {
 		return 0, err
@@ -464,9 +525,9 @@ func checkRestartStore(dir string, seeded uint64, counts []int64) (uint64, error
 		return 0, err
 	case got == nil:
 		return 0, fmt.Errorf("store holds no share %s", restartBig)
-	case got.checkpoint != seeded || got.changes != restartLog:
+	case got.checkpoint != cp || got.changes != changes:
 		return 0, fmt.Errorf("store holds share %s as a checkpoint at version %d and %d changes, want a checkpoint at %d and %d changes",
-			restartBig, got.checkpoint, got.changes, seeded, restartLog)
+			restartBig, got.checkpoint, got.changes, cp, changes)
 	case len(got.cells) != restartObjects:
 		return 0, fmt.Errorf("store holds %d cells of share %s, want %d", len(got.cells), restartBig, restartObjects)
 	}

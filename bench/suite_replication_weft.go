@@ -195,6 +195,12 @@ func (e *weftEnv) seed(name string, batches ...[]wire.Op) (uint64, error) {
 // one sync. The batches must then not conflict: blind writes (no reads).
 // Each commit's snapshot is the last version acknowledged when it is sent.
 func (e *weftEnv) seedWindow(name string, window int, timeout time.Duration, batches ...[]wire.Op) (uint64, error) {
+	return e.seedGen(name, window, timeout, len(batches), func(k int) []wire.Op { return batches[k] }, nil)
+}
+
+// seedGen is seedWindow for n commits whose writes batch(k) makes, calling
+// progress (if not nil) with the number acknowledged after every 1/10 of n.
+func (e *weftEnv) seedGen(name string, window int, timeout time.Duration, n int, batch func(k int) []wire.Op, progress func(acked int)) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	conn, err := e.dial(ctx, e.addr)
@@ -237,10 +243,11 @@ func (e *weftEnv) seedWindow(name string, window int, timeout time.Duration, bat
 	}
 	ver := op.Version
 	sent, acked := 0, 0
-	for acked < len(batches) {
-		for sent < len(batches) && sent-acked < max(window, 1) {
+	step := max(n/10, 1)
+	for acked < n {
+		for sent < n && sent-acked < max(window, 1) {
 			e.seedCommits++
-			cm := &wire.Commit{ID: wire.CommitID{Replica: seedReplica, Seq: e.seedCommits}, Share: 1, Snapshot: ver, Writes: batches[sent]}
+			cm := &wire.Commit{ID: wire.CommitID{Replica: seedReplica, Seq: e.seedCommits}, Share: 1, Snapshot: ver, Writes: batch(sent)}
 			if err := conn.Send(ctx, cm); err != nil {
 				return 0, fmt.Errorf("seed commit %d: %w", sent, err)
 			}
@@ -253,7 +260,9 @@ func (e *weftEnv) seedWindow(name string, window int, timeout time.Duration, bat
 		switch m := m.(type) {
 		case *wire.Ack:
 			ver = max(ver, m.Version)
-			acked++
+			if acked++; progress != nil && acked%step == 0 {
+				progress(acked)
+			}
 		case *wire.Abort:
 			return 0, fmt.Errorf("seed commit %v aborted: %s %s", m.ID, m.Code, m.Message)
 		}
