@@ -69,10 +69,17 @@ type FieldError struct {
 	Offset int
 	// Err is one of the sentinel errors.
 	Err error
+	// Size and Limit, for ErrLimit and ErrFrameTooLarge from Validate and
+	// Writer (else 0): the length, count or frame size found, and the
+	// limit it is over.
+	Size, Limit int
 }
 
 func (e *FieldError) Error() string {
 	s := "wire: " + e.Field + ": " + e.Err.Error()
+	if e.Limit > 0 {
+		s += " (" + strconv.Itoa(e.Size) + ", limit " + strconv.Itoa(e.Limit) + ")"
+	}
 	if e.Offset >= 0 {
 		s += " at offset " + strconv.Itoa(e.Offset)
 	}

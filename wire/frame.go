@@ -175,7 +175,7 @@ func (w *Writer) WriteMessage(m Message) error {
 	w.buf = AppendMessage(w.buf, m)
 	n := len(w.buf) - maxHeaderLen
 	if n > w.lim.MaxFrameSize {
-		return &FieldError{Field: m.Type().String(), Offset: -1, Err: ErrFrameTooLarge}
+		return &FieldError{Field: m.Type().String(), Offset: -1, Err: ErrFrameTooLarge, Size: n, Limit: w.lim.MaxFrameSize}
 	}
 	start := maxHeaderLen - uvarintLen(uint64(n))
 	binary.PutUvarint(w.buf[start:], uint64(n))
@@ -215,7 +215,7 @@ func appendChecked(b []byte, m Message, v *validator) ([]byte, error) {
 	b = AppendMessage(b, m)
 	n := len(b) - start - maxHeaderLen
 	if n > v.lim.MaxFrameSize {
-		return b[:start], &FieldError{Field: m.Type().String(), Offset: -1, Err: ErrFrameTooLarge}
+		return b[:start], &FieldError{Field: m.Type().String(), Offset: -1, Err: ErrFrameTooLarge, Size: n, Limit: v.lim.MaxFrameSize}
 	}
 	h := uvarintLen(uint64(n))
 	if h < maxHeaderLen {
@@ -238,7 +238,7 @@ func Check(m Message, lim Limits) error {
 	}
 	c.buf = AppendMessage(c.buf[:0], m)
 	if len(c.buf) > c.lim.MaxFrameSize {
-		return &FieldError{Field: m.Type().String(), Offset: -1, Err: ErrFrameTooLarge}
+		return &FieldError{Field: m.Type().String(), Offset: -1, Err: ErrFrameTooLarge, Size: len(c.buf), Limit: c.lim.MaxFrameSize}
 	}
 	return nil
 }

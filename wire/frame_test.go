@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -134,5 +135,27 @@ func TestReaderOffsets(t *testing.T) {
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Offset != 4 || fe.Field != "error.message" {
 		t.Errorf("got %v, want error.message at offset 4", err)
+	}
+}
+
+// An over-limit error from Check says the size found and the limit, so
+// that a sender can tell what to shrink.
+func TestLimitErrorsSaySizes(t *testing.T) {
+	lim := DefaultLimits()
+	big := &Commit{ID: CommitID{Replica: 1, Seq: 1}, Share: 1, Writes: []Op{
+		{Kind: OpVarSet, Object: ObjectID{Replica: 1, Seq: 1}, Value: Bytes(make([]byte, lim.MaxStringLen+1))}}}
+	err := Check(big, lim)
+	want := fmt.Sprintf("commit.writes[0].value: over limit (%d, limit %d)", lim.MaxStringLen+1, lim.MaxStringLen)
+	if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Check: %v, want an error with %q", err, want)
+	}
+	var ops []Op
+	for range 5 {
+		ops = append(ops, Op{Kind: OpVarSet, Object: ObjectID{Replica: 1, Seq: 1}, Value: Bytes(make([]byte, lim.MaxStringLen))})
+	}
+	err = Check(&Commit{ID: CommitID{Replica: 1, Seq: 1}, Share: 1, Writes: ops}, lim)
+	var fe *FieldError
+	if !errors.As(err, &fe) || !errors.Is(err, ErrFrameTooLarge) || fe.Limit != lim.MaxFrameSize || fe.Size <= fe.Limit {
+		t.Fatalf("Check of a frame too large: %v (%+v)", err, fe)
 	}
 }

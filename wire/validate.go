@@ -36,6 +36,13 @@ func (v *validator) fail(field string, err error) {
 	}
 }
 
+// over fails field with ErrLimit: size is over limit.
+func (v *validator) over(field string, size, limit int) {
+	if v.err == nil {
+		v.err = &FieldError{Field: field, Offset: -1, Err: ErrLimit, Size: size, Limit: limit}
+	}
+}
+
 func (v *validator) wrap(name string, index int) bool {
 	if v.err == nil {
 		return false
@@ -48,7 +55,7 @@ func (v *validator) wrap(name string, index int) bool {
 // after any error, so that an element's path never wraps another's error.
 func (v *validator) count(field string, n, max int) bool {
 	if n > max {
-		v.fail(field, ErrLimit)
+		v.over(field, n, max)
 	}
 	return v.err == nil
 }
@@ -56,7 +63,7 @@ func (v *validator) count(field string, n, max int) bool {
 func (v *validator) string(field, s string, max int) {
 	switch {
 	case len(s) > max:
-		v.fail(field, ErrLimit)
+		v.over(field, len(s), max)
 	case !utf8.ValidString(s):
 		v.fail(field, ErrBadUTF8)
 	}
@@ -69,7 +76,7 @@ func (v *validator) value(field string, x Value) {
 		v.string(field, x.str, v.lim.MaxStringLen)
 	case KindBytes:
 		if len(x.str) > v.lim.MaxStringLen {
-			v.fail(field, ErrLimit)
+			v.over(field, len(x.str), v.lim.MaxStringLen)
 		}
 	default:
 		v.fail(field, ErrInvalid)
