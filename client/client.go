@@ -215,7 +215,11 @@ type Client struct {
 // Dial connects to addr with dialer, performs the handshake, and starts
 // the client's connection goroutine. The session's limits are those of
 // Welcome. ctx bounds the first dial and handshake only: a failure there
-// is returned, not retried.
+// is returned, not retried, unless Options.Cache is set and the server
+// could not be reached: the client then starts offline from its cache
+// (Reconnecting; ConnErr says why). A handshake the server refuses (a
+// wrong token, no common protocol version) fails Dial either way, with an
+// error wrapping the server's *wire.Error.
 func Dial(ctx context.Context, dialer transport.Dialer, addr string, opts Options) (*Client, error) {
 	replica := opts.Replica
 	for replica == 0 {
