@@ -280,6 +280,23 @@ func TestReconnectWhileOpeningFromCache(t *testing.T) {
 	}
 }
 
+// primeCache makes a cache in a fresh directory holding share "bank" as
+// the server has it, and returns the directory.
+func primeCache(t *testing.T, e *env) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "cache")
+	st, c := dialCached(t, e, dir, nil)
+	defer st.Close()
+	defer c.Close()
+	if c.ConnErr() != nil {
+		t.Fatalf("connected, ConnErr %v", c.ConnErr())
+	}
+	if _, err := c.Open(testCtx(t), "bank", account); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // dialCached opens the cache in dir and dials a client with it: replica
 // 42, reconnecting within milliseconds, its aborts of commits made before
 // a restart reported to onAbort.
@@ -308,15 +325,9 @@ func TestCacheAfterSnapshotResync(t *testing.T) {
 	cfg.Share.LogSize = 2 // an outage of more changes resyncs by snapshot
 	e := startServer(t, false, cfg)
 	e.raw("bank", createAccount(1, 100)...)
-	dir := filepath.Join(t.TempDir(), "cache")
-	st, c := dialCached(t, e, dir, nil)
-	if _, err := c.Open(ctx, "bank", account); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	st.Close()
+	dir := primeCache(t, e)
 	e.net.Partition("app", "server")
-	st, c = dialCached(t, e, dir, nil) // offline, from the cache
+	st, c := dialCached(t, e, dir, nil) // offline, from the cache
 	s, err := c.Open(ctx, "bank", account)
 	if err != nil {
 		t.Fatal(err)
@@ -360,18 +371,9 @@ func TestConnErr(t *testing.T) {
 	ctx := testCtx(t)
 	e := startServer(t, false, server.Config{})
 	e.raw("bank", createAccount(1, 100)...)
-	dir := filepath.Join(t.TempDir(), "cache")
-	st, c := dialCached(t, e, dir, nil)
-	if c.ConnErr() != nil {
-		t.Fatalf("connected, ConnErr %v", c.ConnErr())
-	}
-	if _, err := c.Open(ctx, "bank", account); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	st.Close()
+	dir := primeCache(t, e)
 	e.net.Partition("app", "server")
-	st, c = dialCached(t, e, dir, nil)
+	st, c := dialCached(t, e, dir, nil)
 	defer st.Close()
 	defer c.Close()
 	if c.State() != client.Reconnecting || c.ConnErr() == nil {
