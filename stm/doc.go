@@ -58,8 +58,8 @@
 // Applied, then Acknowledged or Aborted (or InDoubt, when the verdict of a
 // remote authority cannot reach it any more). Embedded, a commit is
 // acknowledged as soon as it is applied; a remote authority (a Weft
-// server) answers later through the same Handle. Begin / Commit / Abort are for code that
-// holds a transaction itself. Tx.Nested runs a nested transaction whose
+// server) answers later through the same Handle. Begin / Commit / Abort
+// are for code that holds a transaction itself. Tx.Nested runs a nested transaction whose
 // writes are kept if it returns nil; Tx.OrElse tries alternatives.
 //
 // Observers (Workspace.Subscribe) are called after each commit that changed

@@ -436,9 +436,9 @@ func Same(x, y Observable) bool { return x.observed() == y.observed() }
 // so far, as its commit record names them (the *Object for a value field
 // of a record, else the object itself; a Set comes as the Map inside it,
 // which IDOf, KindOf and Same treat as the Set), and whether it wrote it;
-// an object may come more than once. A layer that knows objects by id uses it to check
-// that tx touched the objects it knows by those ids, not others that carry
-// the same.
+// an object may come more than once. A layer that owns some of the
+// workspace's objects uses it to check what a transaction changes (see
+// WithCommitGuard).
 func (tx *Tx) Targets(f func(o Observable, wrote bool)) {
 	s := tx.st()
 	for i := range s.entries {
