@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weft-stm/weft/stm"
@@ -141,6 +142,14 @@ type Options struct {
 	// attempts, which doubles from MinBackoff up to MaxBackoff (defaults
 	// 20ms and 2s), with jitter when Rand is set.
 	MinBackoff, MaxBackoff time.Duration
+	// Heartbeat, if positive, watches the connection: after Heartbeat
+	// with no message from the server the client sends a Ping, and after
+	// one more Heartbeat with none it drops the connection and reconnects
+	// (ConnErr then says why). Without it, a server that froze, or a
+	// connection a network silently lost, goes unnoticed until a write
+	// fails: TCP keeps a dead connection open. 0 (the default) watches
+	// nothing.
+	Heartbeat time.Duration
 	// OnState, if set, is called with each new connection state, in order,
 	// on the client's connection goroutine: it must not block.
 	OnState func(State)
@@ -185,6 +194,7 @@ type Client struct {
 	closeOnce sync.Once
 	closing   chan struct{} // closed by Close
 	done      chan struct{} // closed when the connection goroutine returns
+	heard     atomic.Uint64 // messages received, for the heartbeat (watch)
 
 	mu struct {
 		sync.Mutex
@@ -575,11 +585,47 @@ func (c *Client) serve(conn transport.Conn) error {
 		defer wg.Done()
 		c.writeLoop(conn, quit)
 	}()
+	if c.opts.Heartbeat > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.watch(conn, quit)
+		}()
+	}
 	err := c.readLoop(conn)
 	conn.Close()
 	close(quit)
 	wg.Wait()
 	return err
+}
+
+// watch is the heartbeat of conn (Options.Heartbeat): every Heartbeat it
+// looks whether a message came; after one silent period it pings, after
+// two it closes conn, which ends the reader and so the connection.
+func (c *Client) watch(conn transport.Conn, quit chan struct{}) {
+	t := time.NewTicker(c.opts.Heartbeat)
+	defer t.Stop()
+	last, silent := c.heard.Load(), 0
+	for {
+		select {
+		case <-quit:
+			return
+		case <-t.C:
+		}
+		if n := c.heard.Load(); n != last {
+			last, silent = n, 0
+			continue
+		}
+		if silent++; silent == 1 {
+			c.enqueue(&wire.Ping{Nonce: last})
+			continue
+		}
+		c.mu.Lock()
+		c.mu.connErr = fmt.Errorf("client: no message from the server for %v: connection dropped", time.Duration(silent)*c.opts.Heartbeat)
+		c.mu.Unlock()
+		conn.Close()
+		return
+	}
 }
 
 // reconnect dials with backoff until a handshake succeeds, then reopens
@@ -738,6 +784,7 @@ func (c *Client) readLoop(conn transport.Conn) error {
 			if m, err = conn.Recv(context.Background()); err != nil {
 				return err
 			}
+			c.heard.Add(1)
 		}
 		switch m := m.(type) {
 		case *wire.Ping:

@@ -142,5 +142,7 @@
 //   - A share can be open once per client (ErrAlreadyOpen).
 //   - The map from local to share versions grows by one entry per version
 //     received, for the life of the share.
-//   - Ping is answered; heartbeats are not sent.
+//   - Ping is answered. The client pings a silent server, and drops a
+//     connection that stays silent, only with Options.Heartbeat (off by
+//     default): without it a frozen server is not noticed.
 package client

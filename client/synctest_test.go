@@ -1,12 +1,17 @@
 package client_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
+	"github.com/weft-stm/weft/client"
 	"github.com/weft-stm/weft/server"
 	"github.com/weft-stm/weft/stm"
 	"github.com/weft-stm/weft/transport"
+	"github.com/weft-stm/weft/wire"
 )
 
 // TestSynctestBubble: a server, its store-less shares and two clients run
@@ -44,5 +49,65 @@ func TestSynctestBubble(t *testing.T) {
 			}
 		}
 		t.Logf("acknowledged after %d network steps; y at %d", steps, y.Version())
+	})
+}
+
+// TestHeartbeat: with Options.Heartbeat, a client whose server goes
+// silent pings it after one period, drops the connection after the next
+// and dials again, saying why (ConnErr); a server that answers keeps it.
+func TestHeartbeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := transport.NewNetwork(1)
+		l, err := n.Listen("server")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		dialed := make(chan *client.Client, 1)
+		go func() {
+			c, err := client.Dial(context.Background(), n.Dialer("client"), "server",
+				client.Options{Replica: 9, Heartbeat: time.Second, MinBackoff: time.Millisecond})
+			if err != nil {
+				t.Error(err)
+			}
+			dialed <- c
+		}()
+		accept := func() *fakeServer {
+			conn, err := l.Accept(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := &fakeServer{t: t, conn: conn}
+			if _, ok := f.recv().(*wire.Hello); !ok {
+				t.Fatal("no hello")
+			}
+			return f
+		}
+		f := accept()
+		f.send(&wire.Welcome{Version: 1, Session: 1})
+		c := <-dialed
+		defer c.Close()
+
+		// Answered pings keep the connection.
+		for range 3 {
+			p, ok := f.recv().(*wire.Ping)
+			if !ok {
+				t.Fatal("no ping after a silent period")
+			}
+			f.send(&wire.Pong{Nonce: p.Nonce})
+		}
+		// A ping left unanswered: the client drops the connection and
+		// dials again.
+		if _, ok := f.recv().(*wire.Ping); !ok {
+			t.Fatal("no ping after a silent period")
+		}
+		f2 := accept()
+		if c.State() != client.Reconnecting || c.ConnErr() == nil || !strings.Contains(c.ConnErr().Error(), "no message from the server") {
+			t.Fatalf("state %v, ConnErr %v: want reconnecting after a silent server", c.State(), c.ConnErr())
+		}
+		f2.send(&wire.Welcome{Version: 1, Session: 2})
+		if err := c.WaitState(context.Background(), client.Connected); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
