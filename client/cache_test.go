@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/weft-stm/weft/client"
 	"github.com/weft-stm/weft/server"
@@ -385,5 +386,21 @@ func TestConnErr(t *testing.T) {
 	}
 	if c.ConnErr() != nil {
 		t.Fatalf("reconnected, ConnErr %v", c.ConnErr())
+	}
+}
+
+// TestConnErrAfterDrop: a client whose connection drops says why at once,
+// before any attempt to connect again has failed.
+func TestConnErrAfterDrop(t *testing.T) {
+	e := startServer(t, false, server.Config{})
+	dial, cut := e.recordingDialer("app")
+	e.dial = dial
+	c := e.clientWith(client.Options{MinBackoff: time.Hour}) // no attempt within the test
+	cut(-1)
+	if err := c.WaitState(testCtx(t), client.Reconnecting); err != nil {
+		t.Fatal(err)
+	}
+	if c.ConnErr() == nil {
+		t.Fatal("reconnecting after the connection dropped, ConnErr nil")
 	}
 }

@@ -38,8 +38,8 @@ var (
 	// read-only transaction sends nothing, and is not checked).
 	ErrNotInShare = errors.New("client: object is not in the share")
 	// ErrShareObject is returned by a transaction of the client's
-	// workspace (Workspace().Atomically, or a call with stm.Auto, which
-	// then panics with it) that wrote an object of an open share: it would
+	// workspace (Workspace().Atomically; a call with stm.Auto panics with
+	// an error wrapping it) that wrote an object of a share: it would
 	// change this replica only. Write a share's objects in the share's
 	// Atomically or Run.
 	ErrShareObject = errors.New("client: object of a share written outside the share's transactions")
@@ -361,9 +361,10 @@ func (c *Client) State() State {
 	return c.mu.state
 }
 
-// ConnErr returns why the last attempt to connect failed while the client
-// is Reconnecting (or started offline from its cache): a server that is
-// away, or one that cannot be reached as configured (a TLS setting that
+// ConnErr returns why the client is not connected while it is
+// Reconnecting (or started offline from its cache): what ended the last
+// connection, then why the last attempt to connect failed: a server that
+// is away, or one that cannot be reached as configured (a TLS setting that
 // does not match the server's, say), which otherwise look alike. It is
 // nil once connected.
 func (c *Client) ConnErr() error {
@@ -567,6 +568,11 @@ func (c *Client) run(conn transport.Conn) {
 			c.end(fmt.Errorf("%w: %w", ErrDisconnected, err))
 			return
 		}
+		c.mu.Lock()
+		if c.mu.connErr == nil { // the heartbeat may have said why already
+			c.mu.connErr = err
+		}
+		c.mu.Unlock()
 		c.setState(Reconnecting)
 		conn, err = c.reconnect()
 		if err != nil {

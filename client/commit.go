@@ -219,6 +219,7 @@ func (s *Share) Atomically(ctx context.Context, fn func(tx *stm.Tx) error) error
 // server then keeps) and none is built from a state a concurrent abort is
 // undoing. It returns nil for a transaction that wrote nothing.
 func (s *Share) commit(tx *stm.Tx, w *txWork) (*spec, error) {
+	tx.SetTag(w) // again, had fn set another: Client.guard knows tx by it
 	rec, err := tx.Record()
 	if err != nil {
 		return nil, err

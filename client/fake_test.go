@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weft-stm/weft/client"
+	"github.com/weft-stm/weft/server"
 	"github.com/weft-stm/weft/stm"
 	"github.com/weft-stm/weft/transport"
 	"github.com/weft-stm/weft/wire"
@@ -552,5 +553,94 @@ func TestTouchCreatedByHiddenCommit(t *testing.T) {
 	}
 	if q := f.recv().(*wire.Commit); len(q.Writes) != 1 || q.Writes[0].Object != stm.IDOf(n) {
 		t.Fatalf("commit %+v, want the write of the record's name", q)
+	}
+}
+
+// reopenFake opens share "bank" again on the fake server's session and
+// answers with account 1 at version 3, as fakeSession's first opening.
+func reopenFake(t *testing.T, f *fakeServer, c *client.Client) *client.Share {
+	t.Helper()
+	sc := make(chan *client.Share, 1)
+	go func() {
+		s, err := c.Open(testCtx(t), "bank", account)
+		if err != nil {
+			t.Error(err)
+		}
+		sc <- s
+	}()
+	var op *wire.OpenShare
+	for op == nil {
+		op, _ = f.recv().(*wire.OpenShare)
+	}
+	f.send(&wire.Opened{Share: op.Share, Version: 3, Access: wire.AccessWrite, Transfer: wire.TransferSnapshot})
+	rec := createAccount(1, 10)[2]
+	f.send(&wire.SnapshotChunk{Share: op.Share, Objects: []wire.Object{
+		{ID: oid(4), Kind: wire.ObjectCounter},
+		{ID: oid(5), Kind: wire.ObjectMap},
+		{ID: rec.Object, Class: rec.Class, Kind: wire.ObjectRecord, Fields: rec.Fields},
+	}})
+	s := <-sc
+	if s == nil {
+		t.FailNow()
+	}
+	return s
+}
+
+// A record whose removal is still pending when its share closes is
+// retired too (it is out of the index until the verdict): after a new
+// opening, a commit through it fails instead of passing for the new
+// opening's record of the same id.
+func TestRetiredPendingRemoval(t *testing.T) {
+	f, c, s := fakeSession(t)
+	old := record(t, s, 1)
+	run(t, s, func(tx *stm.Tx) error { s.Remove(tx, old); return nil })
+	f.recv() // the removal, never answered
+	s.Close(testCtx(t))
+	s2 := reopenFake(t, f, c)
+	err := s2.Atomically(testCtx(t), func(tx *stm.Tx) error { balanceF.Of(old).Set(tx, 99); return nil })
+	if !errors.Is(err, stm.ErrRetired) || s2.Pending() != 0 {
+		t.Fatalf("write through the record removed by the closed opening: %v, %d pending; want ErrRetired, nothing sent", err, s2.Pending())
+	}
+}
+
+// The commit guard takes no lock: a share transaction that sets its own
+// tag commits, and an observer called synchronously (under the share's
+// lock) may commit a local transaction.
+func TestGuardTakesNoLock(t *testing.T) {
+	_, _, s := fakeSession(t)
+	o := record(t, s, 1)
+	if _, err := s.Run(testCtx(t), func(tx *stm.Tx) error {
+		tx.SetTag("mine")
+		hitsF.Of(o).Add(tx, 1)
+		return nil
+	}); err != nil {
+		t.Fatalf("Run with tx.SetTag: %v", err)
+	}
+
+	e := startServer(t, false, server.Config{})
+	e.raw("bank", createAccount(1, 10)...)
+	c := e.clientWith(client.Options{Workspace: []stm.Option{stm.WithDispatcher(func(w func()) { w() })}})
+	s2, err := c.Open(testCtx(t), "bank", account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := s2.Workspace()
+	local := stm.NewVar(ws, int64(0))
+	seen := make(chan error, 16)
+	sub := ws.Subscribe(record(t, s2, 1), func(stm.Change) {
+		seen <- ws.Atomically(context.Background(), func(tx *stm.Tx) error { local.Set(tx, local.Get(tx)+1); return nil })
+	})
+	defer sub.Close()
+	_, o2 := e.open("bank")
+	if err := o2.Atomically(testCtx(t), func(tx *stm.Tx) error { balanceF.Of(record(t, o2, 1)).Set(tx, 5); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-seen:
+		if err != nil {
+			t.Fatalf("observer's local commit: %v", err)
+		}
+	case <-testCtx(t).Done():
+		t.Fatal("observer's local commit deadlocked")
 	}
 }

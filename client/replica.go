@@ -200,6 +200,7 @@ func (s *Share) materializeLocked(w wire.Object, o *stm.Object) (*stm.Object, er
 }
 
 func (s *Share) indexLocked(id wire.ObjectID, x stm.Observable) {
+	stm.Bind(x) // for Client.guard
 	s.mu.index[id] = x
 	delete(s.mu.foreign, id)
 }

@@ -192,33 +192,19 @@ func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (
 
 // guard refuses the commit of a transaction of the workspace that is not
 // a share's (the application's own, or stm.Auto) if it wrote an object of
-// an open share: the write would stay on this replica (ErrShareObject).
-// The share's transactions and the client's internal ones pass at once.
+// a share (bound when indexed): the write would stay on this replica
+// (ErrShareObject). The share's transactions and the client's internal
+// ones pass at once. It takes no lock: it runs inside commits made under
+// a share's lock (an observer called by a synchronous dispatcher, say).
 func (c *Client) guard(tx *stm.Tx) error {
 	switch tx.Tag().(type) {
 	case *txWork, internal:
 		return nil
 	}
-	c.mu.Lock()
-	shares := make([]*Share, 0, len(c.mu.shares))
-	for _, s := range c.mu.shares {
-		shares = append(shares, s)
-	}
-	c.mu.Unlock() // a share's lock is taken before the client's, never after
 	var err error
 	tx.Targets(func(o stm.Observable, wrote bool) {
-		if err != nil || !wrote {
-			return
-		}
-		id := stm.IDOf(o)
-		for _, s := range shares {
-			s.mu.Lock()
-			x, ok := s.mu.index[id]
-			s.mu.Unlock()
-			if ok && stm.Same(x, o) {
-				err = fmt.Errorf("%w: %v of share %q", ErrShareObject, id, s.name)
-				return
-			}
+		if err == nil && wrote && stm.Bound(o) {
+			err = fmt.Errorf("%w: %v", ErrShareObject, stm.IDOf(o))
 		}
 	})
 	return err
@@ -390,6 +376,9 @@ func (s *Share) fail(err error) {
 		}
 		for _, p := range pending {
 			for _, o := range p.own {
+				stm.Retire(o)
+			}
+			for _, o := range p.removed { // out of the index until the verdict
 				stm.Retire(o)
 			}
 		}

@@ -76,9 +76,18 @@ func (v *Var[T]) named() Observable {
 	return v
 }
 
-func (c *Counter) named() Observable   { return c }
-func (m *Map[K, V]) named() Observable { return m } // a Set's Map: KindOf says set
-func (l *List[T]) named() Observable   { return l }
+func (c *Counter) named() Observable { return c }
+
+// named is, for a record's map of unknown fields, the record (the wire
+// carries those fields as the record's); else the map itself (a Set's,
+// for which KindOf says set).
+func (m *Map[K, V]) named() Observable {
+	if m.unknownFields() {
+		return m.owner
+	}
+	return m
+}
+func (l *List[T]) named() Observable { return l }
 
 // target is where a cell's reads and writes point on the wire: its record
 // and field when it is a record's value field, else itself.

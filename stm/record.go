@@ -454,15 +454,24 @@ func (tx *Tx) Targets(f func(o Observable, wrote bool)) {
 // record that refers to it fails with it. A replication layer retires
 // the objects of a share it no longer holds, so that objects kept by the
 // application cannot be taken for those of a later opening, which carry
-// the same ids. Retiring cannot be undone.
-func Retire(x Observable) {
-	x.observed().retired.Store(true)
-	if o, ok := x.(*Object); ok {
-		for _, c := range o.cells {
-			c.(Observable).observed().retired.Store(true)
-		}
-	}
+// the same ids. Reads with Auto, which run no transaction, still return
+// its last state. Retiring cannot be undone.
+func Retire(x Observable) { x.observed().retired.Store(true) }
+
+// Retired reports whether x (or, for a field, its record) was retired.
+func Retired(x Observable) bool {
+	b := x.observed()
+	return b.retired.Load() || (b.owner != nil && b.owner.retired.Load())
 }
 
-// Retired reports whether x was retired.
-func Retired(x Observable) bool { return x.observed().retired.Load() }
+// Bind marks x (for a record, with its fields) as bound to a replication
+// layer, which alone may write it: the layer's commit guard (see
+// WithCommitGuard) refuses other transactions that write what Bound
+// reports. It cannot be undone.
+func Bind(x Observable) { x.observed().bound.Store(true) }
+
+// Bound reports whether x (or, for a field, its record) was bound.
+func Bound(x Observable) bool {
+	b := x.observed()
+	return b.bound.Load() || (b.owner != nil && b.owner.bound.Load())
+}

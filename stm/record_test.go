@@ -821,6 +821,9 @@ func TestRetire(t *testing.T) {
 		"field write": func(tx *stm.Tx) error { vertex.Label.Of(a).Set(tx, "x"); return nil },
 		"set add":     func(tx *stm.Tx) error { vertex.Edges.Of(a).AddFast(tx, b); return nil },
 		"reference":   func(tx *stm.Tx) error { vertex.Next.Of(b).Set(tx, a); return nil },
+		"unknown field": func(tx *stm.Tx) error {
+			return stm.DecodeRecord(tx, a, wire.Object{ID: stm.IDOf(a), Class: 2, Kind: wire.ObjectRecord, Fields: []wire.Field{{ID: 99, Value: wire.Int(1)}}}, nil)
+		},
 	} {
 		if err := ws.Atomically(ctx, fn); !errors.Is(err, stm.ErrRetired) {
 			t.Errorf("%s: %v, want ErrRetired", name, err)
@@ -831,5 +834,10 @@ func TestRetire(t *testing.T) {
 	}
 	if err := ws.Atomically(ctx, func(tx *stm.Tx) error { vertex.Label.Of(b).Set(tx, "b"); return nil }); err != nil {
 		t.Fatal(err)
+	}
+	// Bind marks a record and its fields alike, as Retire does.
+	stm.Bind(b)
+	if !stm.Bound(b) || !stm.Bound(vertex.Edges.Of(b)) || !stm.Bound(vertex.Label.Of(b)) || stm.Bound(a) {
+		t.Fatal("Bound does not say what Bind did")
 	}
 }

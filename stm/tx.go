@@ -19,7 +19,8 @@ type base struct {
 	id        ID
 	owner     *Object // the record this cell is a field of, or nil
 	field     FieldID
-	retired   atomic.Bool // see Retire
+	retired   atomic.Bool // see Retire; a field's is its record's
+	bound     atomic.Bool // see Bind; a field's is its record's
 	fieldName string
 	subs      subscribers             // observers of this object
 	lock      atomic.Pointer[txState] // held by the commit writing the object
@@ -107,7 +108,9 @@ type Tx struct {
 // at once and asynchronously acknowledged: v.Set(stm.Auto, 3). Calls whose
 // result depends on the commit (Set.Add telling whether the element was
 // absent, Map.Put returning the old value) return the zero value under Auto.
-// Reads under Auto see the latest committed state.
+// Reads under Auto see the latest committed state. A write under Auto that
+// fails (an object of another workspace, a retired one, one a commit guard
+// refuses) panics with an error wrapping the cause.
 var Auto = &Tx{auto: true}
 
 // txState is the reusable body of a transaction; a Tx points at it while the
@@ -184,7 +187,7 @@ func (s *txState) entryFor(c cell) int {
 		// it can be answered. The runners recover this as an error.
 		panic(ErrWrongWorkspace)
 	}
-	if b.retired.Load() {
+	if b.retired.Load() || (b.owner != nil && b.owner.retired.Load()) {
 		panic(ErrRetired) // like ErrWrongWorkspace
 	}
 	s.entries = append(s.entries, entry{c: c, b: b, gen: s.gen})

@@ -452,9 +452,10 @@ func Call(tx *Tx, fn func(tx *Tx) error) (err error) {
 func (ws *Workspace) auto(fn func(tx *Tx)) {
 	_, err := ws.run(context.Background(), func(tx *Tx) error { fn(tx); return nil }, false)
 	if err != nil && !errors.Is(err, ErrClosed) {
-		// Only misuse can fail here (an object of another workspace): the
-		// same programming error a wrong type would be.
-		panic(fmt.Sprintf("stm: automatic transaction failed: %v", err))
+		// Only misuse can fail here (an object of another workspace, a
+		// retired one, one a commit guard refuses): the same programming
+		// error a wrong type would be. The panic's value wraps err.
+		panic(fmt.Errorf("stm: automatic transaction failed: %w", err))
 	}
 }
 
