@@ -135,6 +135,8 @@
 //     one panics with it (either would change this replica only).
 //   - Objects no record refers to (a standalone var) are kept out of the
 //     replica and cannot be created.
+//   - The client tags a share's transactions (stm.Tx.SetTag): Create and
+//     Remove find their transaction by it, so do not set another.
 //   - The objects of a share that is closed (by Close, by the server, or
 //     because the session ended for good) are retired: using one in a
 //     transaction fails with stm.ErrRetired. Take the objects of a new
