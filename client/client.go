@@ -195,6 +195,7 @@ type Client struct {
 	closing   chan struct{} // closed by Close
 	done      chan struct{} // closed when the connection goroutine returns
 	heard     atomic.Uint64 // messages received, for the heartbeat (watch)
+	waiting   atomic.Bool   // the reader waits for a message (watch)
 
 	mu struct {
 		sync.Mutex
@@ -606,8 +607,9 @@ func (c *Client) serve(conn transport.Conn) error {
 }
 
 // watch is the heartbeat of conn (Options.Heartbeat): every Heartbeat it
-// looks whether a message came; after one silent period it pings, after
-// two it closes conn, which ends the reader and so the connection.
+// looks whether a message came; after one silent period (no message, and
+// the reader waiting for one) it pings, after two it closes conn, which
+// ends the reader and so the connection.
 func (c *Client) watch(conn transport.Conn, quit chan struct{}) {
 	t := time.NewTicker(c.opts.Heartbeat)
 	defer t.Stop()
@@ -618,7 +620,9 @@ func (c *Client) watch(conn transport.Conn, quit chan struct{}) {
 			return
 		case <-t.C:
 		}
-		if n := c.heard.Load(); n != last {
+		if n := c.heard.Load(); n != last || !c.waiting.Load() {
+			// Heard from, or busy with what it heard (a large snapshot
+			// takes a while to apply): not silent.
 			last, silent = n, 0
 			continue
 		}
@@ -787,7 +791,10 @@ func (c *Client) readLoop(conn transport.Conn) error {
 		next = nil
 		if m == nil {
 			var err error
-			if m, err = conn.Recv(context.Background()); err != nil {
+			c.waiting.Store(true)
+			m, err = conn.Recv(context.Background())
+			c.waiting.Store(false)
+			if err != nil {
 				return err
 			}
 			c.heard.Add(1)

@@ -111,3 +111,54 @@ func TestHeartbeat(t *testing.T) {
 		}
 	})
 }
+
+// TestHeartbeatBusyReader: a reader busy with what it received (here held
+// in an OnAcknowledge callback for many periods) is not taken for a
+// silent server.
+func TestHeartbeatBusyReader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := transport.NewNetwork(1)
+		l, err := n.Listen("server")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		release := make(chan struct{})
+		dialed := make(chan *client.Client, 1)
+		go func() {
+			c, err := client.Dial(context.Background(), n.Dialer("client"), "server", client.Options{Replica: 9, Heartbeat: time.Second,
+				OnAcknowledge: func(string, wire.CommitID, uint64) { <-release }})
+			if err != nil {
+				t.Error(err)
+			}
+			dialed <- c
+		}()
+		conn, err := l.Accept(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &fakeServer{t: t, conn: conn}
+		f.recv() // hello
+		f.send(&wire.Welcome{Version: 1, Session: 1})
+		c := <-dialed
+		defer c.Close()
+		s := reopenFake(t, f, c)
+		o := record(t, s, 1)
+		if _, err := s.Run(context.Background(), func(tx *stm.Tx) error { hitsF.Of(o).Add(tx, 1); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		cm := f.recv().(*wire.Commit)
+		f.send(&wire.Ack{ID: cm.ID, Version: 4}) // the reader now waits in OnAcknowledge
+		time.Sleep(10 * time.Second)             // ten periods
+		close(release)
+		synctest.Wait()
+		if c.State() != client.Connected {
+			t.Fatalf("state %v after the reader was busy for ten periods, want connected", c.State())
+		}
+		p, ok := f.recv().(*wire.Ping) // the connection lives: the next silence pings
+		if !ok {
+			t.Fatal("no ping after the reader went back to waiting")
+		}
+		f.send(&wire.Pong{Nonce: p.Nonce})
+	})
+}
