@@ -148,7 +148,12 @@ type Options struct {
 	// (ConnErr then says why). Without it, a server that froze, or a
 	// connection a network silently lost, goes unnoticed until a write
 	// fails: TCP keeps a dead connection open. 0 (the default) watches
-	// nothing.
+	// nothing. Choose it above the longest the server may take to answer
+	// (a server writing a checkpoint of a share holds its commits meanwhile:
+	// seconds for a million objects) and the time one frame (the server's
+	// max_frame_size) takes to arrive: else a healthy connection is dropped
+	// and opened again, repeatedly. A reader busy with what it received (a
+	// large snapshot being applied) does not count as silence.
 	Heartbeat time.Duration
 	// OnState, if set, is called with each new connection state, in order,
 	// on the client's connection goroutine: it must not block.
@@ -226,8 +231,9 @@ type Client struct {
 // Dial connects to addr with dialer, performs the handshake, and starts
 // the client's connection goroutine. The session's limits are those of
 // Welcome. ctx bounds the first dial and handshake only: a failure there
-// is returned, not retried, unless Options.Cache is set and the server
-// could not be reached: the client then starts offline from its cache
+// is returned, not retried, unless Options.Cache is set (without
+// NoReconnect) and the server could not be reached: the client then
+// starts offline from its cache
 // (Reconnecting; ConnErr says why). A handshake the server refuses (a
 // wrong token, no common protocol version) fails Dial either way, with an
 // error wrapping the server's *wire.Error.

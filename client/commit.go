@@ -495,6 +495,9 @@ func (s *Share) acked(p *spec, v uint64) {
 		return
 	}
 	s.dropLocked(p)
+	for _, o := range p.removed { // out of the share for good
+		stm.Unbind(o)
+	}
 	if cache := s.c.opts.Cache; cache != nil {
 		// Forgotten before its change reaches the cache (in the same
 		// order on disk): a restart must never find it both pending and
@@ -566,6 +569,9 @@ func (s *Share) aborted(p *spec, m *wire.Abort) {
 	rebuild := map[wire.ObjectID]bool{}
 	for _, q := range gone {
 		s.dropLocked(q)
+		for _, o := range q.own { // never existed in the share
+			stm.Unbind(o)
+		}
 		if q.hidden {
 			continue // not shown
 		}

@@ -644,3 +644,35 @@ func TestGuardTakesNoLock(t *testing.T) {
 		t.Fatal("observer's local commit deadlocked")
 	}
 }
+
+// A record that has left the share for good (its removal acknowledged,
+// or its creation aborted) is the application's: the workspace may write
+// it; one whose removal is still pending is not (the removal may abort).
+func TestLeftShareUnbound(t *testing.T) {
+	f, _, s := fakeSession(t)
+	ws := s.Workspace()
+	old := record(t, s, 1)
+	h := run(t, s, func(tx *stm.Tx) error { s.Remove(tx, old); return nil })
+	cm := f.recv().(*wire.Commit)
+	if err := ws.Atomically(testCtx(t), func(tx *stm.Tx) error { balanceF.Of(old).Set(tx, 1); return nil }); !errors.Is(err, client.ErrShareObject) {
+		t.Fatalf("workspace write of a record whose removal is pending: %v, want ErrShareObject", err)
+	}
+	f.send(&wire.Ack{ID: cm.ID, Version: 4})
+	if err := h.Wait(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.Atomically(testCtx(t), func(tx *stm.Tx) error { balanceF.Of(old).Set(tx, 1); return nil }); err != nil {
+		t.Fatalf("workspace write of a record removed from the share: %v", err)
+	}
+
+	var o *stm.Object
+	h = run(t, s, func(tx *stm.Tx) error { o = s.Create(tx, account); balanceF.Of(o).Set(tx, 5); return nil })
+	cm = f.recv().(*wire.Commit)
+	f.send(&wire.Abort{ID: cm.ID, Code: wire.CodeInvalid, Message: "no"})
+	if err := h.Wait(testCtx(t)); err == nil {
+		t.Fatal("creation not aborted")
+	}
+	if err := ws.Atomically(testCtx(t), func(tx *stm.Tx) error { balanceF.Of(o).Set(tx, 1); hitsF.Of(o).Add(tx, 1); return nil }); err != nil {
+		t.Fatalf("workspace write of a record whose creation was aborted: %v", err)
+	}
+}

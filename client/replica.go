@@ -146,6 +146,7 @@ func (s *Share) resyncLocked(acked *authority.Share, v uint64, objs []wire.Objec
 		if w, ok := acked.Object(id); ok {
 			states[id] = w
 		} else {
+			stm.Unbind(s.mu.index[id]) // out of the share: the application's now
 			delete(s.mu.index, id)
 			s.mu.foreign[id] = true
 		}
@@ -526,6 +527,9 @@ func (s *Share) applyLocked(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.
 		return stm.ApplyOps(tx, rest, s.resolveLocked)
 	})
 	for _, id := range removed {
+		if x, ok := s.mu.index[id]; ok {
+			stm.Unbind(x) // out of the share for good
+		}
 		delete(s.mu.index, id)
 		s.mu.foreign[id] = true
 	}

@@ -467,10 +467,21 @@ func Retired(x Observable) bool {
 // Bind marks x (for a record, with its fields) as bound to a replication
 // layer, which alone may write it: the layer's commit guard (see
 // WithCommitGuard) refuses other transactions that write what Bound
-// reports. It cannot be undone.
+// reports. Unbind undoes it.
 func Bind(x Observable) { x.observed().bound.Store(true) }
 
-// Bound reports whether x (or, for a field, its record) was bound.
+// Unbind undoes Bind, for x and, for a record, its fields (collections
+// included): the layer no longer holds it.
+func Unbind(x Observable) {
+	x.observed().bound.Store(false)
+	if o, ok := x.(*Object); ok {
+		for _, c := range o.cells {
+			c.(Observable).observed().bound.Store(false)
+		}
+	}
+}
+
+// Bound reports whether x (or, for a field, its record) is bound.
 func Bound(x Observable) bool {
 	b := x.observed()
 	return b.bound.Load() || (b.owner != nil && b.owner.bound.Load())
