@@ -57,36 +57,7 @@ func TestSynctestBubble(t *testing.T) {
 // and dials again, saying why (ConnErr); a server that answers keeps it.
 func TestHeartbeat(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := transport.NewNetwork(1)
-		l, err := n.Listen("server")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		dialed := make(chan *client.Client, 1)
-		go func() {
-			c, err := client.Dial(context.Background(), n.Dialer("client"), "server",
-				client.Options{Replica: 9, Heartbeat: time.Second, MinBackoff: time.Millisecond})
-			if err != nil {
-				t.Error(err)
-			}
-			dialed <- c
-		}()
-		accept := func() *fakeServer {
-			conn, err := l.Accept(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			f := &fakeServer{t: t, conn: conn}
-			if _, ok := f.recv().(*wire.Hello); !ok {
-				t.Fatal("no hello")
-			}
-			return f
-		}
-		f := accept()
-		f.send(&wire.Welcome{Version: 1, Session: 1})
-		c := <-dialed
-		defer c.Close()
+		f, c, accept := heartbeatSession(t, client.Options{MinBackoff: time.Millisecond})
 
 		// Answered pings keep the connection.
 		for range 3 {
@@ -117,31 +88,8 @@ func TestHeartbeat(t *testing.T) {
 // silent server.
 func TestHeartbeatBusyReader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := transport.NewNetwork(1)
-		l, err := n.Listen("server")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
 		release := make(chan struct{})
-		dialed := make(chan *client.Client, 1)
-		go func() {
-			c, err := client.Dial(context.Background(), n.Dialer("client"), "server", client.Options{Replica: 9, Heartbeat: time.Second,
-				OnAcknowledge: func(string, wire.CommitID, uint64) { <-release }})
-			if err != nil {
-				t.Error(err)
-			}
-			dialed <- c
-		}()
-		conn, err := l.Accept(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := &fakeServer{t: t, conn: conn}
-		f.recv() // hello
-		f.send(&wire.Welcome{Version: 1, Session: 1})
-		c := <-dialed
-		defer c.Close()
+		f, c, _ := heartbeatSession(t, client.Options{OnAcknowledge: func(string, wire.CommitID, uint64) { <-release }})
 		s := reopenFake(t, f, c)
 		o := record(t, s, 1)
 		if _, err := s.Run(context.Background(), func(tx *stm.Tx) error { hitsF.Of(o).Add(tx, 1); return nil }); err != nil {
@@ -161,4 +109,41 @@ func TestHeartbeatBusyReader(t *testing.T) {
 		}
 		f.send(&wire.Pong{Nonce: p.Nonce})
 	})
+}
+
+// heartbeatSession dials a client with opts (replica 9, a heartbeat of a
+// second) to a test-driven server end, inside a synctest bubble; accept
+// takes the client's next connection, up to its Hello.
+func heartbeatSession(t *testing.T, opts client.Options) (f *fakeServer, c *client.Client, accept func() *fakeServer) {
+	n := transport.NewNetwork(1)
+	l, err := n.Listen("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	opts.Replica, opts.Heartbeat = 9, time.Second
+	dialed := make(chan *client.Client, 1)
+	go func() {
+		c, err := client.Dial(context.Background(), n.Dialer("client"), "server", opts)
+		if err != nil {
+			t.Error(err)
+		}
+		dialed <- c
+	}()
+	accept = func() *fakeServer {
+		conn, err := l.Accept(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &fakeServer{t: t, conn: conn}
+		if _, ok := f.recv().(*wire.Hello); !ok {
+			t.Fatal("no hello")
+		}
+		return f
+	}
+	f = accept()
+	f.send(&wire.Welcome{Version: 1, Session: 1})
+	c = <-dialed
+	t.Cleanup(func() { c.Close() })
+	return f, c, accept
 }
