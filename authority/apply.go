@@ -57,6 +57,10 @@ func (v verdict) result(id wire.CommitID) Result {
 // remembered of it. (Verdicts restored from a checkpoint or a log carry no
 // content, so that check is only made for commits decided since.)
 //
+// A new commit whose seq is more than Config.MaxSeqGap beyond the highest
+// its replica had decided on the share is aborted with CodeInvalid and not
+// remembered.
+//
 // The checks, in order (the first failing one decides):
 //
 //  1. deps: each must be a commit acknowledged earlier; an aborted or
@@ -64,7 +68,8 @@ func (v verdict) result(id wire.CommitID) Result {
 //  2. reads: each must still be current (see doc.go); otherwise
 //     CodeConflict with every stale read;
 //  3. writes: each must apply to the state left by the ops before it in the
-//     commit; otherwise CodeInvalid.
+//     commit, and each object it creates must have an id of the commit's
+//     replica; otherwise CodeInvalid.
 //
 // c.Share and c.Snapshot are not used (Apply zeroes c.Share while it
 // hashes c, and restores it). Apply keeps c.Writes (in the log and
@@ -87,6 +92,10 @@ func (s *Share) Apply(c *wire.Commit) Result {
 		// applied again; it is not decided again either.
 		return Result{ID: c.ID, Code: wire.CodeInternal,
 			Message: fmt.Sprintf("commit %v is too old: its verdict is no longer kept", c.ID)}
+	} else if s.beyondGap(c.ID) {
+		// Not remembered either: see Config.MaxSeqGap.
+		return Result{ID: c.ID, Code: wire.CodeInvalid, Message: fmt.Sprintf(
+			"commit %v numbers more than %d beyond replica %d's highest commit on this share", c.ID, s.cfg.MaxSeqGap, c.ID.Replica)}
 	}
 	v := s.decide(c)
 	v.digest = digest
@@ -134,6 +143,9 @@ func (s *Share) decide(c *wire.Commit) verdict {
 	if err := s.checkWrites(c.Writes); err != nil {
 		return abort(wire.CodeInvalid, "%v", err)
 	}
+	if err := checkCreators(c); err != nil {
+		return abort(wire.CodeInvalid, "%v", err)
+	}
 	if err := s.checkRefs(c.Writes); err != nil {
 		return abort(wire.CodeInvalid, "%v", err)
 	}
@@ -143,6 +155,22 @@ func (s *Share) decide(c *wire.Commit) verdict {
 	}
 	s.appendLog(wire.Change{Version: s.version, Origin: c.ID, Writes: c.Writes})
 	return verdict{ack: true, version: s.version}
+}
+
+// checkCreators checks that the objects c creates have ids of c's
+// replica: a replica numbers its own objects, and one that created
+// objects with another's ids would take them before it (the other's
+// creates then fail as "object id already used"). Only new commits are
+// checked: ApplyChange replays what was decided, perhaps before this rule.
+func checkCreators(c *wire.Commit) error {
+	for i := range c.Writes {
+		op := &c.Writes[i]
+		if op.Kind == wire.OpCreate && op.Object.Replica != c.ID.Replica {
+			return fmt.Errorf("writes[%d] (%v on %v): the object id is replica %d's, not the committing replica %d's",
+				i, op.Kind, op.Object, op.Object.Replica, c.ID.Replica)
+		}
+	}
+	return nil
 }
 
 func abort(code wire.Code, format string, args ...any) verdict {

@@ -70,7 +70,7 @@ func TestDeltaSinceRing(t *testing.T) {
 
 func deltaSinceRing(t *testing.T, size int) {
 	s := NewWithConfig("test", Config{LogSize: size})
-	x := wire.ObjectID{Replica: 1, Seq: 1}
+	x := wire.ObjectID{Replica: 7, Seq: 1} // created by replica 7's commit
 	apply := func(v uint64, w wire.Op) {
 		if v%2 == 1 {
 			r := s.Apply(&wire.Commit{ID: wire.CommitID{Replica: 7, Seq: v}, Writes: []wire.Op{w}})

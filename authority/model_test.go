@@ -344,8 +344,10 @@ func runModel(t *testing.T, seed uint64, steps int) {
 	if !ok {
 		t.Fatalf("no delta since %d", midVersion)
 	}
-	for i, ch := range changes {
-		r := l.Apply(&wire.Commit{ID: wire.CommitID{Replica: 1 << 40, Seq: uint64(i + 1)}, Writes: ch.Writes})
+	for _, ch := range changes {
+		// Under the change's own id: the objects it creates are its
+		// replica's.
+		r := l.Apply(&wire.Commit{ID: ch.Origin, Writes: ch.Writes})
 		if !r.Ack || r.Version != ch.Version {
 			t.Fatalf("replay of %d: %s", ch.Version, formatResult(r))
 		}

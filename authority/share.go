@@ -11,6 +11,11 @@ import (
 const (
 	DefaultLogSize  = 1024 // changes kept for DeltaSince
 	DefaultVerdicts = 1024 // verdicts kept per replica: protocol.md's max_pending_commits
+	// DefaultMaxSeqGap: a client numbers its commits across all its
+	// shares, so its seqs on one share have gaps as wide as the commits it
+	// made on the others (and the Go client's seqs stay below 2^32: its
+	// object ids are seq<<32 and up).
+	DefaultMaxSeqGap = 1 << 32
 )
 
 // Config bounds the memory of a Share. A zero field means its default.
@@ -23,6 +28,15 @@ type Config struct {
 	// most recently decided ones), so that a resent commit gets its verdict
 	// again. protocol.md §9 asks for at least max_pending_commits.
 	Verdicts int
+	// MaxSeqGap is how far a replica's new commit may number beyond the
+	// highest seq of that replica the share decided (remembered or
+	// forgotten); 0 means DefaultMaxSeqGap. A commit numbered further is
+	// aborted with CodeInvalid and not remembered: forgetting its verdict
+	// would raise the replica's horizon (every seq up to the highest
+	// forgotten is "too old") as far as one commit chose, up to
+	// MaxUint64, refusing every later commit of the replica for good.
+	// A replica's first commit on the share is not bounded.
+	MaxSeqGap uint64
 
 	// InjectSkipReads is a fault for testing the history checker (issue
 	// #6) and nothing else: commits are acknowledged without validating
@@ -36,6 +50,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Verdicts <= 0 {
 		c.Verdicts = DefaultVerdicts
+	}
+	if c.MaxSeqGap == 0 {
+		c.MaxSeqGap = DefaultMaxSeqGap
 	}
 	return c
 }

@@ -7,6 +7,7 @@ type replicaVerdicts struct {
 	bySeq   map[uint64]verdict
 	order   []uint64 // seqs in decision order, oldest first
 	horizon uint64   // the highest seq forgotten; 0 if none
+	top     uint64   // the highest seq remembered, now or before
 }
 
 // verdict is what is kept of a decision: enough to answer a resend.
@@ -68,6 +69,7 @@ func (s *Share) verdictsOf(replica uint64) *replicaVerdicts {
 func (s *Share) remember(id wire.CommitID, v verdict) {
 	rv := s.verdictsOf(id.Replica)
 	rv.bySeq[id.Seq] = v
+	rv.top = max(rv.top, id.Seq)
 	rv.order = append(rv.order, id.Seq)
 	for len(rv.order) > s.cfg.Verdicts {
 		old := rv.order[0]
@@ -78,4 +80,15 @@ func (s *Share) remember(id wire.CommitID, v verdict) {
 	if cap(rv.order) > 4*s.cfg.Verdicts { // let the dropped prefix be freed
 		rv.order = append([]uint64(nil), rv.order...)
 	}
+}
+
+// beyondGap reports whether id numbers further beyond the highest seq of
+// its replica that the share decided than Config.MaxSeqGap allows.
+func (s *Share) beyondGap(id wire.CommitID) bool {
+	rv := s.verdicts[id.Replica]
+	if rv == nil {
+		return false // its first commit here: seqs have gaps across shares
+	}
+	known := max(rv.top, rv.horizon)
+	return id.Seq > known && id.Seq-known > s.cfg.MaxSeqGap
 }

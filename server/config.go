@@ -15,7 +15,7 @@ type Access uint8
 // Accesses, weakest first.
 const (
 	AccessNone  Access = 0 // may not open the share: ShareClosed code forbidden
-	AccessRead  Access = 1 // may open it and receive updates; commits with writes are aborted (forbidden)
+	AccessRead  Access = 1 // may open it and receive updates; its commits, with writes or not, are aborted (forbidden)
 	AccessWrite Access = 2 // may read and commit
 )
 
@@ -67,8 +67,10 @@ type Config struct {
 	DefaultAccess Access
 
 	// Shares are created, empty, by New. Other shares are created on their
-	// first successful OpenShare unless NoCreate is set, in which case
-	// opening them is answered with ShareClosed code not_found.
+	// first OpenShare by a principal with write access to them unless
+	// NoCreate is set; opening a share that does not exist is otherwise
+	// answered with ShareClosed code not_found (a principal with read
+	// access only cannot create one).
 	Shares   []string
 	NoCreate bool
 	// Share bounds the memory of each share (its change log and verdicts
@@ -88,7 +90,9 @@ type Config struct {
 	// whose queue is full when a message is added to it is closed with
 	// Error code limit. Default DefaultQueueSize.
 	QueueSize int
-	// HandshakeTimeout bounds the wait for a client's Hello. Default
+	// HandshakeTimeout bounds the wait for a client's Hello, and each
+	// bounds a TLS handshake before it (Serve gives it to a listener that
+	// implements transport.HandshakeTimeoutSetter). Default
 	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
 	// FlushTimeout bounds the time a closing session spends writing what is

@@ -7,8 +7,8 @@
 //
 //  1. Build a Config: who may connect (Tokens), what each principal may do
 //     with each share (Permissions, DefaultAccess: none, read or write),
-//     which shares exist (Shares; others are created on first open unless
-//     NoCreate), the Limits to announce, a *slog.Logger, and a Store to
+//     which shares exist (Shares; others are created on first open by a
+//     principal with write access unless NoCreate), the Limits to announce, a *slog.Logger, and a Store to
 //     keep the shares in (see Durability).
 //  2. New(cfg), or Open(cfg) with a Store (it restores the shares the
 //     store holds and reports an unreadable store at once; otherwise the
@@ -34,20 +34,24 @@
 // # What a session gets
 //
 //   - Handshake: the highest common protocol version, or Error version; an
-//     unknown token (when Tokens is set) gets Error auth; replica 0 (reserved)
+//     unknown token (when Tokens is set) gets Error auth, and so does a
+//     replica id that another principal's Hello used first on this server
+//     (since it started; with Tokens set); replica 0 (reserved)
 //     gets Error protocol; anything but Hello
 //     first, or nothing within HandshakeTimeout, gets Error unexpected. Each
 //     Error is followed by the close of the connection. After Welcome the
 //     announced limits apply both ways.
-//   - OpenShare: ShareClosed forbidden (access none), not_found (NoCreate),
+//   - OpenShare: ShareClosed forbidden (access none), not_found (no such
+//     share, and NoCreate or only read access: creating takes write),
 //     limit (max_open_shares); else Opened with the access, then nothing
 //     (have equals the version), Deltas (0 < have < version and the change
 //     log still reaches have), or SnapshotChunks; then the share's Updates.
 //     Reopening a handle that is open, or whose CloseShare is not answered
 //     yet, is Error unexpected.
-//   - Commit: Abort closed (handle not open), forbidden (a write on a read
-//     share, or a CommitID whose replica is not the session's), limit (its
-//     Update would not fit in max_frame_size); else the share's verdict
+//   - Commit: Abort closed (handle not open), forbidden (any commit on a
+//     read share, with writes or not, or a CommitID whose replica is not
+//     the session's), limit (its Update would not fit in
+//     max_frame_size); else the share's verdict
 //     (authority.Share.Apply): Ack, or Abort conflict / dependency /
 //     invalid / internal. A resent commit gets its earlier verdict and is
 //     not applied or broadcast again. Each acknowledged commit is broadcast

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/weft-stm/weft/authority"
 	"github.com/weft-stm/weft/transport"
@@ -41,8 +42,11 @@ type Server struct {
 
 	mu struct {
 		sync.Mutex
-		shares   map[string]*share
-		failed   map[string]struct{} // shares whose store failed: opens restore them
+		shares map[string]*share
+		failed map[string]struct{} // shares whose store failed: opens restore them
+		// replicas binds each replica id to the principal whose Hello
+		// first used it (with Tokens set; see bindReplica).
+		replicas map[uint64]string
 		live     map[*session]struct{}
 		accepts  map[*context.CancelFunc]struct{} // the accept loops of Serve calls
 		shutdown bool
@@ -57,6 +61,7 @@ func New(cfg Config) *Server {
 	s.log = s.cfg.Logger
 	s.mu.shares = map[string]*share{}
 	s.mu.failed = map[string]struct{}{}
+	s.mu.replicas = map[uint64]string{}
 	s.mu.live = map[*session]struct{}{}
 	s.mu.accepts = map[*context.CancelFunc]struct{}{}
 	for _, name := range s.cfg.Shares {
@@ -68,7 +73,11 @@ func New(cfg Config) *Server {
 // Serve accepts sessions on l and runs each until it ends. It returns when
 // ctx ends (ctx.Err(), after ending its sessions as Shutdown does and
 // waiting for them), after Shutdown (ErrServerClosed, at once: Shutdown
-// waits for the sessions), or when Accept fails. It closes l before
+// waits for the sessions), or when Accept fails for good (the listener
+// was closed, say); a temporary failure (an error with a Temporary method
+// that says so, such as EMFILE when the process is out of file
+// descriptors) is logged and Accept retried, after 5 ms, then twice as
+// long each time in a row, up to 1 s. It closes l before
 // returning. Serve may be called several times, on several listeners.
 // With Config.Store, the first Serve of a server made by New first
 // restores the shares the store holds (as Open does), and returns the
@@ -98,8 +107,13 @@ func (s *Server) Serve(ctx context.Context, l transport.Listener) error {
 		s.mu.Unlock()
 	}()
 
+	if hs, ok := l.(transport.HandshakeTimeoutSetter); ok {
+		// A TLS handshake counts against the time to say Hello.
+		hs.SetHandshakeTimeout(s.cfg.HandshakeTimeout)
+	}
 	var mine sync.WaitGroup // this Serve's sessions, waited when ctx ends
 	s.log.Info("server listening", "addr", l.Addr())
+	var delay time.Duration // before the next Accept, after a temporary failure
 	for {
 		conn, err := l.Accept(actx)
 		if err != nil {
@@ -109,9 +123,24 @@ func (s *Server) Serve(ctx context.Context, l transport.Listener) error {
 				return ctx.Err()
 			case s.shuttingDown():
 				return ErrServerClosed
+			case temporary(err):
+				// Out of file descriptors (EMFILE), a connection reset
+				// before it was accepted, ...: the sessions that run
+				// still deserve their server, and the condition may
+				// pass. Wait a little longer each time, as net/http does.
+				delay = min(max(2*delay, minAcceptDelay), maxAcceptDelay)
+				s.log.Warn("accept failed, retrying", "err", err, "in", delay)
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-actx.Done(): // the next Accept says why
+					t.Stop()
+				}
+				continue
 			}
 			return fmt.Errorf("server: accept: %w", err)
 		}
+		delay = 0
 		sess := s.newSession(ctx, conn)
 		if !s.register(sess, &mine) {
 			conn.Close()
@@ -119,6 +148,43 @@ func (s *Server) Serve(ctx context.Context, l transport.Listener) error {
 		}
 		go sess.run()
 	}
+}
+
+// bindReplica reports whether principal may use replica: the first
+// principal to say Hello with a replica id owns it for the life of the
+// server, so that no other can commit under it (its CommitIDs, and so the
+// verdicts the authority keeps for it, are the replica's own). Replica
+// ids are not secret (every Update names its origin), so the binding is
+// what stops a principal from claiming another's. Without Tokens every
+// client is the same principal, and nothing is bound. The binding lives
+// in memory: after a restart a replica is bound again by its first Hello
+// (docs/protocol.md section 5).
+func (s *Server) bindReplica(replica uint64, principal string) bool {
+	if len(s.cfg.Tokens) == 0 {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	owner, ok := s.mu.replicas[replica]
+	if !ok {
+		s.mu.replicas[replica] = principal
+		return true
+	}
+	return owner == principal
+}
+
+// Bounds of Serve's wait before it accepts again after a temporary failure.
+const (
+	minAcceptDelay = 5 * time.Millisecond
+	maxAcceptDelay = time.Second
+)
+
+// temporary reports whether err, from Accept, may pass: the listener
+// still works (a resource ran out, EMFILE or ENFILE, or a connection was
+// reset before it was accepted).
+func temporary(err error) bool {
+	var te interface{ Temporary() bool }
+	return errors.As(err, &te) && te.Temporary()
 }
 
 func (s *Server) shuttingDown() bool {
@@ -267,9 +333,10 @@ func (s *Server) newShare(name string, st *authority.Share) *share {
 	return &share{name: name, srv: s, store: s.cfg.Store, st: st, subs: map[*handle]struct{}{}}
 }
 
-// share returns the share named name, creating it if the config allows
-// (nil if not), or the error of restoring a share whose store failed.
-func (s *Server) share(name string) (*share, error) {
+// share returns the share named name, creating it if create and the
+// config allow (nil if not), or the error of restoring a share whose
+// store failed.
+func (s *Server) share(name string, create bool) (*share, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sh := s.mu.shares[name]
@@ -288,7 +355,7 @@ func (s *Server) share(name string) (*share, error) {
 			return restored, nil
 		}
 	}
-	if sh == nil && !s.cfg.NoCreate {
+	if sh == nil && create && !s.cfg.NoCreate {
 		sh = s.newShare(name, authority.NewWithConfig(name, s.cfg.Share))
 		s.mu.shares[name] = sh
 		s.log.Info("share created", "share", name)

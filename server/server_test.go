@@ -3,11 +3,16 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/weft-stm/weft/transport"
 	"github.com/weft-stm/weft/wire"
@@ -232,6 +237,8 @@ func TestPermissions(t *testing.T) {
 		"feed":   {"writer": AccessWrite, AnyPrincipal: AccessRead},
 		AnyShare: {"writer": AccessRead},
 	}
+	// Readers open them first, and only a writer's open creates a share.
+	cfg.Shares = []string{"other", "feed"}
 	h := startMem(t, cfg)
 	h.token = "w"
 	w := h.dial(1, "w")
@@ -480,4 +487,151 @@ func TestUpdateTooLarge(t *testing.T) {
 	m := c.commit(1, 0, nil, createVar(oid(1, 1), 1)[0], wire.Op{Kind: wire.OpVarSet, Object: oid(1, 1), Value: wire.String(strings.Repeat("x", 36))})
 	c.abort(m.ID, wire.CodeLimit)
 	c.quiet()
+}
+
+// A replica id belongs to the principal that used it first: another
+// principal's Hello with it is refused, since commits under it would take
+// the owner's CommitIDs (the review's hijack: claiming the owner's next
+// seq, or raising its verdict horizon).
+func TestReplicaBoundToPrincipal(t *testing.T) {
+	cfg := openConfig(t)
+	cfg.Tokens = map[string]string{"a": "alice", "b": "bob"}
+	h := startMem(t, cfg)
+	alice := h.dial(5, "a")
+	alice.open(1, "s", 0)
+
+	bob := h.dialRaw()
+	bob.send(&wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: 5, Token: "b", Agent: "test"})
+	if e := bob.expectError(wire.CodeAuth); strings.Contains(e.Message, "alice") {
+		t.Errorf("the refusal names the owner: %q", e.Message)
+	}
+
+	// The owner's commits are untouched, and it may connect again; bob
+	// keeps his own replica ids.
+	alice.ack(alice.commit(1, 0, nil, createVar(oid(5, 1), 1)...).ID)
+	h.dial(5, "a").quiet()
+	h.dial(6, "b").quiet()
+}
+
+// A reader's commit is refused even without writes: acknowledged, it would
+// make a version of the share and an Update to every other session with
+// it open, so a reader could flood the writers.
+func TestReadOnlyCommitForbidden(t *testing.T) {
+	cfg := openConfig(t)
+	cfg.Tokens = map[string]string{"w": "writer", "r": "reader"}
+	cfg.DefaultAccess = AccessNone
+	cfg.Permissions = map[string]map[string]Access{"s": {"writer": AccessWrite, "reader": AccessRead}}
+	h := startMem(t, cfg)
+	h.token = "w"
+	w := h.dial(1, "w")
+	w.open(1, "s", 0)
+	w.ack(w.commit(1, 0, nil, createVar(oid(1, 1), 1)...).ID)
+
+	r := h.dial(2, "r")
+	r.open(1, "s", 0)
+	r.abort(r.commit(1, 1, []wire.Read{readWhole(oid(1, 1), 1)}).ID, wire.CodeForbidden)
+	r.abort(r.commit(1, 1, nil).ID, wire.CodeForbidden)
+	w.quiet() // no Update
+	if v, _ := h.state("s"); v != 1 {
+		t.Fatalf("version %d after the reader's commits, want 1", v)
+	}
+}
+
+// Opening a share that does not exist creates it only with write access:
+// a reader gets not_found, and the share is not created (else any reader
+// could create shares without end).
+func TestReaderDoesNotCreateShares(t *testing.T) {
+	cfg := openConfig(t)
+	cfg.Tokens = map[string]string{"w": "writer", "r": "reader"}
+	cfg.DefaultAccess = AccessNone
+	cfg.Permissions = map[string]map[string]Access{AnyShare: {"writer": AccessWrite, "reader": AccessRead}}
+	h := startMem(t, cfg)
+	r := h.dial(2, "r")
+	r.send(&wire.OpenShare{Share: 1, Name: "new"})
+	if sc := expect[*wire.ShareClosed](r); sc.Share != 1 || sc.Code != wire.CodeNotFound {
+		t.Fatalf("reader's open: %+v, want not_found", sc)
+	}
+	h.srv.mu.Lock()
+	_, created := h.srv.mu.shares["new"]
+	h.srv.mu.Unlock()
+	if created {
+		t.Fatal("the reader's open created the share")
+	}
+	// The writer creates it; then the reader opens it.
+	w := h.dial(1, "w")
+	if op, _ := w.open(1, "new", 0); op.Access != wire.AccessWrite {
+		t.Fatalf("writer opened %+v", op)
+	}
+	if op, _ := r.open(1, "new", 0); op.Access != wire.AccessRead || op.Version != 0 {
+		t.Fatalf("reader opened %+v", op)
+	}
+}
+
+// A client that connects to a TLS listener and says nothing is closed
+// once HandshakeTimeout has passed: the TLS handshake is bounded by it
+// too. (It was not: the session's final Error waited for the handshake,
+// and the session for its writer, so the connection stayed open.)
+func TestSilentTLSClientClosed(t *testing.T) {
+	cert, err := transport.DevCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := openConfig(t)
+	cfg.HandshakeTimeout = 100 * time.Millisecond
+	l, err := transport.ListenTCP("127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}}, cfg.Limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := serveOn(t, cfg, l, nil)
+	nc, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// Well past the timeout, and short of FlushTimeout (5 s), after which
+	// the session abandons its writes.
+	nc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	start := time.Now()
+	switch n, err := nc.Read(make([]byte, 1)); {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		t.Fatalf("still open after %v", time.Since(start).Round(time.Millisecond))
+	case err == nil:
+		t.Fatalf("read %d bytes, want the end of the stream", n)
+	}
+}
+
+// flakyListener fails its first n Accepts as a process out of file
+// descriptors does, then accepts from the listener it wraps.
+type flakyListener struct {
+	transport.Listener
+	n atomic.Int32
+}
+
+func (l *flakyListener) Accept(ctx context.Context) (transport.Conn, error) {
+	if l.n.Add(-1) >= 0 {
+		return nil, fmt.Errorf("transport: accept: %w",
+			&net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept", syscall.EMFILE)})
+	}
+	return l.Listener.Accept(ctx)
+}
+
+// A temporary Accept failure (EMFILE: too many open files) does not end
+// Serve: it waits and accepts again, and the sessions that run, and those
+// to come, are served.
+func TestAcceptRetriesTemporaryErrors(t *testing.T) {
+	n := transport.NewNetwork(1)
+	ml, err := n.Listen("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &flakyListener{Listener: ml}
+	l.n.Store(4)
+	h := serveOn(t, openConfig(t), l, n)
+	h.dial(1, "").quiet() // accepted after the failures
+	select {
+	case err := <-h.errc:
+		h.shut = true // nothing left to shut down
+		t.Fatalf("Serve returned %v", err)
+	default:
+	}
 }

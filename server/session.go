@@ -121,6 +121,9 @@ func (s *session) run() {
 	case <-s.writerDone:
 	case <-t.C:
 		s.abandon()
+		// A write that no context interrupts (one waiting for a TLS
+		// handshake) ends when the connection closes.
+		s.conn.Close()
 		<-s.writerDone
 	}
 	t.Stop()
@@ -238,6 +241,11 @@ func (s *session) handshake(m wire.Message) *wire.Error {
 	if hello.Replica == 0 {
 		return &wire.Error{Code: wire.CodeProtocol, Message: "hello: replica 0 is reserved"}
 	}
+	if !s.srv.bindReplica(hello.Replica, principal) {
+		// The message does not name the owner.
+		s.log.Warn("handshake refused: replica of another principal", "principal", principal, "replica", hello.Replica, "agent", hello.Agent)
+		return &wire.Error{Code: wire.CodeAuth, Message: fmt.Sprintf("replica %d belongs to another principal: each client needs its own replica id", hello.Replica)}
+	}
 	s.principal, s.replica = principal, hello.Replica
 	s.push(&wire.Welcome{Version: v, Session: s.id, Limits: s.lim})
 	if ls, ok := s.conn.(transport.LimitSetter); ok {
@@ -280,13 +288,19 @@ func (s *session) open(m *wire.OpenShare) *wire.Error {
 		refuse(wire.CodeForbidden, fmt.Sprintf("%s may not read share %q", s.principal, m.Name))
 		return nil
 	}
-	sh, err := s.srv.share(m.Name)
+	// Creating a share takes write access: else any reader could make
+	// shares without end (each one memory, and with a store, data).
+	sh, err := s.srv.share(m.Name, acc == AccessWrite)
 	if err != nil {
 		refuse(wire.CodeInternal, err.Error())
 		return nil
 	}
 	if sh == nil {
-		refuse(wire.CodeNotFound, fmt.Sprintf("no share %q", m.Name))
+		msg := fmt.Sprintf("no share %q", m.Name)
+		if acc < AccessWrite && !s.srv.cfg.NoCreate {
+			msg += " (opening one creates it only with write access)"
+		}
+		refuse(wire.CodeNotFound, msg)
 		return nil
 	}
 	h := &handle{sess: s, id: m.Share, sh: sh, access: acc}
@@ -436,8 +450,10 @@ func (s *session) commit(c *wire.Commit) {
 		s.abort(c, wire.CodeForbidden, fmt.Sprintf("commit %v is not from this session's replica %d", c.ID, s.replica))
 		return
 	}
-	if len(c.Writes) > 0 && h.access < AccessWrite {
-		s.abort(c, wire.CodeForbidden, fmt.Sprintf("%s may not write share %q", s.principal, h.sh.name))
+	if h.access < AccessWrite {
+		// Even without writes: an acknowledged commit makes a version,
+		// broadcast to every session with the share open.
+		s.abort(c, wire.CodeForbidden, fmt.Sprintf("%s may not commit on share %q (read access)", s.principal, h.sh.name))
 		return
 	}
 	if !s.updateFits(c) {

@@ -176,7 +176,11 @@ func (n *Network) Advance(ticks uint64) {
 }
 
 // Partition cuts all traffic between endpoints a and b, both ways, until
-// Heal.
+// Heal: dials fail, and messages sent across it, or in flight when they
+// fall due, are dropped. Connections across it stay up, losing what they
+// carry, which TCP never does (it retransmits, then resets the
+// connection): to model a TCP partition, Cut the connections too, as the
+// simulation does (sim's toggleOffline).
 func (n *Network) Partition(a, b string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

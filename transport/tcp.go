@@ -21,16 +21,23 @@ type TCPListener struct {
 	ln  net.Listener // tcp, or tls over it
 	tcp *net.TCPListener
 	lim wire.Limits
+	hs  atomic.Int64 // the TLS handshake timeout, in nanoseconds (SetHandshakeTimeout)
 
 	closeOnce sync.Once
 	closing   chan struct{}
 }
 
+// DefaultHandshakeTimeout bounds the TLS handshake of an accepted
+// connection unless SetHandshakeTimeout says otherwise.
+const DefaultHandshakeTimeout = 10 * time.Second
+
 // ListenTCP listens on addr (such as "127.0.0.1:0"). With a non-nil cfg the
 // connections use TLS, version 1.3 only (cfg is cloned and its MinVersion
 // raised); the handshake runs in the connection's reader goroutine as soon
 // as Accept returns, so that a slow or bad client never holds up Accept,
-// and its failure is the first Recv's error. Set cfg.ClientAuth (and ClientCAs) for mutual
+// and its failure is the first Recv's error. It is bounded by the
+// listener's handshake timeout (DefaultHandshakeTimeout, or
+// SetHandshakeTimeout's): a client that says nothing is closed then. Set cfg.ClientAuth (and ClientCAs) for mutual
 // TLS. lim are the limits of the accepted connections (see LimitSetter).
 func ListenTCP(addr string, cfg *tls.Config, lim wire.Limits) (*TCPListener, error) {
 	tcp, err := net.Listen("tcp", addr)
@@ -41,7 +48,20 @@ func ListenTCP(addr string, cfg *tls.Config, lim wire.Limits) (*TCPListener, err
 	if cfg != nil {
 		ln = tls.NewListener(tcp, tls13(cfg))
 	}
-	return &TCPListener{ln: ln, tcp: tcp.(*net.TCPListener), lim: lim, closing: make(chan struct{})}, nil
+	l := &TCPListener{ln: ln, tcp: tcp.(*net.TCPListener), lim: lim, closing: make(chan struct{})}
+	l.hs.Store(int64(DefaultHandshakeTimeout))
+	return l, nil
+}
+
+// SetHandshakeTimeout implements HandshakeTimeoutSetter: the TLS
+// handshake of the connections accepted from now on must end within d
+// (d <= 0: DefaultHandshakeTimeout), or the connection is closed and its
+// first Recv fails.
+func (l *TCPListener) SetHandshakeTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultHandshakeTimeout
+	}
+	l.hs.Store(int64(d))
 }
 
 func tls13(cfg *tls.Config) *tls.Config {
@@ -81,7 +101,7 @@ func (l *TCPListener) Accept(ctx context.Context) (Conn, error) {
 		}
 		return nil, l.acceptErr(err)
 	}
-	return newTCPConn(nc, l.lim), nil
+	return newTCPConn(nc, l.lim, time.Duration(l.hs.Load())), nil
 }
 
 func (l *TCPListener) acceptErr(err error) error {
@@ -135,7 +155,7 @@ func DialTCP(ctx context.Context, addr string, cfg *tls.Config, lim wire.Limits)
 		}
 		nc = tc
 	}
-	return newTCPConn(nc, lim), nil
+	return newTCPConn(nc, lim, DefaultHandshakeTimeout), nil // the handshake is done
 }
 
 // TCPDialer returns a Dialer that calls DialTCP with cfg and lim.
@@ -192,9 +212,10 @@ type TCPConn struct {
 	r       *wire.Reader // reads from rb
 	rlim    *wire.Limits // the limits r has
 	rwatch  deadlineWatch
-	direct  bool  // Recv may read the socket itself: the TLS handshake is over
-	asked   bool  // the reader goroutine reads a frame not yet returned
-	rerr    error // the final Recv error
+	direct  bool          // Recv may read the socket itself: the TLS handshake is over
+	asked   bool          // the reader goroutine reads a frame not yet returned
+	rerr    error         // the final Recv error
+	hs      time.Duration // bounds a TLS server's handshake (readLoop)
 	want    chan struct{}
 	results chan recvResult
 
@@ -229,9 +250,10 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func newTCPConn(nc net.Conn, lim wire.Limits) *TCPConn {
+func newTCPConn(nc net.Conn, lim wire.Limits, hs time.Duration) *TCPConn {
 	c := &TCPConn{
 		nc:      nc,
+		hs:      hs,
 		raw:     nc,
 		sendSem: make(chan struct{}, 1),
 		want:    make(chan struct{}, 1),
@@ -264,10 +286,17 @@ func newTCPConn(nc net.Conn, lim wire.Limits) *TCPConn {
 func (c *TCPConn) readLoop() {
 	defer c.wg.Done()
 	// A TLS server's handshake starts at once, not at the first Recv: the
-	// client's DialTCP waits for it. Close ends it by closing the socket.
+	// client's DialTCP waits for it. Close ends it by closing the socket,
+	// and so does the timeout: else a client that says nothing would hold
+	// the connection, and a Send (which waits for the handshake) forever.
 	var hsErr error
 	if tc, ok := c.nc.(*tls.Conn); ok {
-		hsErr = tc.Handshake()
+		ctx, cancel := context.WithTimeout(context.Background(), c.hs)
+		hsErr = tc.HandshakeContext(ctx)
+		if hsErr != nil && ctx.Err() != nil {
+			hsErr = fmt.Errorf("not done within %v: %w", c.hs, hsErr)
+		}
+		cancel()
 	}
 	for {
 		select {

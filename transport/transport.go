@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/weft-stm/weft/wire"
 )
@@ -73,6 +74,15 @@ type LimitSetter interface {
 	SetLimits(lim wire.Limits)
 }
 
+// HandshakeTimeoutSetter is implemented by the listeners whose
+// connections have a handshake of their own before the first frame (a
+// TCPListener with TLS): a server calls SetHandshakeTimeout with the time
+// it gives a client to say Hello, so that a client that says nothing
+// during that handshake is closed as soon.
+type HandshakeTimeoutSetter interface {
+	SetHandshakeTimeout(d time.Duration)
+}
+
 // Buffered is implemented by the connections of this package. Buffered
 // reports whether the next Recv would return without waiting for the
 // network: a message (or the error that ends the stream) has arrived and
@@ -107,4 +117,6 @@ var (
 	_ Conn        = (*MemConn)(nil)
 	_ Listener    = (*TCPListener)(nil)
 	_ Listener    = (*MemListener)(nil)
+
+	_ HandshakeTimeoutSetter = (*TCPListener)(nil)
 )
