@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"os/signal"
@@ -37,7 +38,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	certFile := fs.String("tls-cert", "", "TLS certificate `file` (PEM); with -tls-key")
 	keyFile := fs.String("tls-key", "", "TLS private key `file` (PEM)")
 	devTLS := fs.Bool("dev-tls", false, "use TLS with a throwaway self-signed certificate (development only)")
-	token := fs.String("token", "", "accept only clients presenting this `token` (default: any client), each with write access to every share")
+	token := fs.String("token", os.Getenv("WEFT_TOKEN"), "accept only clients presenting this `token` (default: $WEFT_TOKEN, which other local users cannot read in the process's command line; else any client), each with write access to every share")
 	configFile := fs.String("config", "", "read tokens, per-share permissions and shares from this JSON `file` (see the README); exclusive with -token")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	verbose := fs.Bool("v", false, "log every commit's verdict (debug level)")
@@ -59,7 +60,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 		return fmt.Errorf("-shutdown-timeout %v: must be positive", *grace)
 	}
 	if *configFile != "" && *token != "" {
-		return errors.New("-config and -token are exclusive: put the token in the config's tokens")
+		return errors.New("-config and -token (or $WEFT_TOKEN) are exclusive: put the token in the config's tokens")
 	}
 	if *unsafeFsync && *storeURL == "" {
 		return errors.New("-allow-unsafe-fsync applies to a Redis store only: give -store too")
@@ -124,6 +125,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 		scheme = "tls"
 	}
 	fmt.Fprintf(stdout, "weft serve: listening on %s (%s)\n", l.Addr(), scheme)
+	if !loopback(l.Addr()) {
+		if len(cfg.Tokens) == 0 {
+			cfg.Logger.Warn("no authentication: any client that reaches this address may open, read and write every share the permissions allow; give -token or -config", "addr", l.Addr())
+		}
+		if tlsCfg == nil {
+			cfg.Logger.Warn("no TLS: tokens and data cross the network in the clear; give -tls-cert and -tls-key", "addr", l.Addr())
+		}
+	}
 	if ready != nil {
 		ready <- l.Addr()
 	}
@@ -148,6 +157,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	return err
 }
 
+// openPebble is pebblestore.Open; tests replace it.
+var openPebble = pebblestore.Open
+
 // openStore opens the store the flags name: Pebble in dir, Redis at rawURL,
 // or none (memory only). It also says which, for the log.
 func openStore(ctx context.Context, dir, rawURL string, unsafeFsync bool, log *slog.Logger) (server.Store, string, error) {
@@ -155,11 +167,33 @@ func openStore(ctx context.Context, dir, rawURL string, unsafeFsync bool, log *s
 	case dir != "" && rawURL != "":
 		return nil, "", errors.New("-data and -store are exclusive")
 	case dir != "":
-		st, err := pebblestore.Open(dir, pebblestore.Options{})
-		if err != nil {
-			return nil, "", err
+		// Open may never return (Pebble waits for a flush that a full
+		// disk keeps failing): run it aside, so that SIGTERM still ends
+		// serve. The process exits anyway; a store that opens after all
+		// is closed.
+		type result struct {
+			st  *pebblestore.Store
+			err error
 		}
-		return st, "pebble " + dir, nil
+		done := make(chan result, 1)
+		go func() {
+			st, err := openPebble(dir, pebblestore.Options{Logger: log})
+			done <- result{st, err}
+		}()
+		select {
+		case r := <-done:
+			if r.err != nil {
+				return nil, "", r.err
+			}
+			return r.st, "pebble " + dir, nil
+		case <-ctx.Done():
+			go func() {
+				if r := <-done; r.st != nil {
+					r.st.Close()
+				}
+			}()
+			return nil, "", fmt.Errorf("stopped while opening the store in %s, which had not opened (a full or failing disk? see the errors logged above)", dir)
+		}
 	case rawURL != "":
 		st, err := redisstore.Open(ctx, rawURL, redisstore.Options{AllowUnsafeFsync: unsafeFsync, Logger: log})
 		if err != nil {
@@ -172,4 +206,15 @@ func openStore(ctx context.Context, dir, rawURL string, unsafeFsync bool, log *s
 		return st, "redis " + shown, nil
 	}
 	return nil, "memory (nothing survives a restart: use -data)", nil
+}
+
+// loopback reports whether addr (host:port) is reachable from this
+// machine only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
+	"github.com/weft-stm/weft/store/pebblestore"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,19 +208,34 @@ func TestServeConfig(t *testing.T) {
 // stops the server with an error naming the file and the field.
 func TestServeConfigRefused(t *testing.T) {
 	dir := t.TempDir()
+	// Ended: a config wrongly accepted makes serve start and stop at
+	// once, with no error, instead of serving for good.
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
 	for _, tc := range []struct{ conf, want string }{
 		{`{"default_acess": "write"}`, "unknown field"},
 		{`{"permissions": {"s": {"bob": "admin"}}}`, `permissions["s"]["bob"]: access "admin"`},
 		{`{"default_access": "rw"}`, "default_access"},
 		{`{"tokens": {"t": "p"}} {}`, "more than one"},
 		{`{"tokens": [`, "unexpected EOF"},
+		// encoding/json alone keeps the last of duplicate keys (a token
+		// given twice gets the second principal), matches keys whatever
+		// their case, and takes empty tokens for no authentication.
+		{`{"tokens": {"t": "alice", "t": "admin"}}`, `key "t" appears twice in tokens`},
+		{`{"tokens": {"t": "alice"}, "tokens": {"t": "admin"}}`, `key "tokens" appears twice`},
+		{`{"permissions": {"s": {"bob": "read", "bob": "write"}}}`, `key "bob" appears twice in permissions["s"]`},
+		{`{"shares": ["a"], "permissions": {"s": {}, "s": {"*": "write"}}}`, `key "s" appears twice in permissions`},
+		{`{"TOKENS": {"t": "alice"}}`, `unknown key "TOKENS"`},
+		{`{"No_Create": true}`, `unknown key "No_Create"`},
+		{`{"tokens": {}}`, `leave "tokens" out`},
+		{`{"tokens": null}`, `leave "tokens" out`},
 	} {
 		file := filepath.Join(dir, "weft.json")
 		if err := os.WriteFile(file, []byte(tc.conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		err := serve(context.Background(), []string{"-listen", "127.0.0.1:0", "-config", file}, &out, &out, nil)
+		err := serve(ended, []string{"-listen", "127.0.0.1:0", "-config", file}, &out, &out, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), file) {
 			t.Errorf("%s: %v, want an error naming %s and saying %q", tc.conf, err, file, tc.want)
 		}
@@ -226,5 +243,73 @@ func TestServeConfigRefused(t *testing.T) {
 	var out bytes.Buffer
 	if err := serve(context.Background(), []string{"-config", "x", "-token", "t"}, &out, &out, nil); err == nil {
 		t.Error("-config with -token: no error")
+	}
+}
+
+// TestServeInterruptedOpen: opening the store can hang (Pebble waits
+// forever for a flush on a full disk); SIGTERM must still end serve, with
+// an error saying the store did not open, rather than be ignored.
+func TestServeInterruptedOpen(t *testing.T) {
+	called := make(chan struct{})
+	release := make(chan struct{})
+	defer close(release)
+	old := openPebble
+	openPebble = func(dir string, opts pebblestore.Options) (*pebblestore.Store, error) {
+		close(called)
+		<-release // hangs as Open on a full disk does
+		return nil, errors.New("released")
+	}
+	defer func() { openPebble = old }()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	errc := make(chan error, 1)
+	dir := filepath.Join(t.TempDir(), "data")
+	go func() { errc <- serve(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir}, &stdout, &stderr, nil) }()
+	<-called
+	cancel() // as SIGTERM does
+	select {
+	case err := <-errc:
+		t.Logf("serve: %v", err)
+		if err == nil || !strings.Contains(err.Error(), dir) {
+			t.Errorf("serve interrupted while opening the store: %v, want an error naming %s", err, dir)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve ignored the end of its context while the store was opening")
+	}
+}
+
+// TestServeOpenWarns: a server that others can reach, without tokens or
+// TLS, says so; one on loopback, or with a token (here from WEFT_TOKEN)
+// and TLS, does not.
+func TestServeOpenWarns(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		env      string
+		auth     bool // the warning that no one authenticates
+		cleartxt bool // the warning that nothing is encrypted
+	}{
+		{"loopback", []string{"-listen", "127.0.0.1:0"}, "", false, false},
+		{"open", []string{"-listen", "0.0.0.0:0"}, "", true, true},
+		{"token and tls", []string{"-listen", "0.0.0.0:0", "-dev-tls"}, "secret", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("WEFT_TOKEN", tc.env)
+			ctx, cancel := context.WithCancel(context.Background())
+			_, errc, _, stderr := startServe(ctx, t, tc.args)
+			cancel()
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			out := stderr.String()
+			if got := strings.Contains(out, "no authentication"); got != tc.auth {
+				t.Errorf("warns of no authentication: %v, want %v\n%s", got, tc.auth, out)
+			}
+			if got := strings.Contains(out, "no TLS"); got != tc.cleartxt {
+				t.Errorf("warns of no TLS: %v, want %v\n%s", got, tc.cleartxt, out)
+			}
+		})
 	}
 }

@@ -34,9 +34,27 @@
 // Open refuses, with an error naming the directory and changing nothing in
 // it: a directory holding files but no Pebble database; a Pebble database
 // Pebble cannot open (corrupt); one without the marker (another program's),
-// unless it holds no key at all (a creation interrupted before the marker);
-// and one with another marker. A missing or empty directory is created as a
-// new store.
+// unless it holds no key at all and still has its write-ahead log (a
+// creation interrupted before the marker); one with another marker; and a
+// store that lost its write-ahead log. A missing or empty directory is
+// created as a new store.
+//
+// # The write-ahead log
+//
+// Until Pebble flushes its memtable to a table, acknowledged changes live
+// only in the write-ahead log (the *.log files). The marker is flushed to a
+// table when the store is created, so it never depends on the log; and
+// the file WEFT-WAL records the number of the newest log, written (synced)
+// whenever Pebble creates one, before anything is written to it. Open
+// refuses a store with no log numbered that or higher (deleted by a
+// cleanup job, say) rather than serve it without the changes that were in
+// it; removing WEFT-WAL opens it anyway, losing them.
+//
+// Pebble takes an unreadable record in the newest log for its end: after a
+// crash, a write torn mid-way, never acknowledged, which must not stop a
+// restart. A log damaged after a clean shutdown looks the same, so Open
+// reads the newest log first and logs a warning (Options.Logger) naming
+// the directory, the log and the offset where it stops.
 //
 // A failed write (a full disk, an I/O error) fails the store: that wait and
 // every later Append and Checkpoint return the error; what was synced before

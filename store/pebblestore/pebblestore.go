@@ -4,14 +4,21 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log"
+	"io"
+	iofs "io/fs"
+	"log/slog"
 	"math"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/wal"
 	"github.com/weft-stm/weft/store/internal/codec"
 	"github.com/weft-stm/weft/wire"
 )
@@ -25,7 +32,14 @@ type Options struct {
 	// database is opened, to tune it (cache, memtable size, logger). It
 	// must not change FS or the format settings.
 	Pebble func(*pebble.Options)
+	// Logger receives the store's warnings (a write-ahead log that could
+	// not be recorded, a damaged one); nil is slog.Default().
+	Logger *slog.Logger
 }
+
+// walFile names the file in which the store records the number of the
+// newest write-ahead log (see walRecorder).
+const walFile = "WEFT-WAL"
 
 // markerKey holds the format marker.
 var markerKey = []byte("weft/format")
@@ -88,8 +102,22 @@ func Open(dir string, opts Options) (*Store, error) {
 		if err := check(dir, fs, opts); err != nil {
 			return nil, err
 		}
+		warnDamagedWAL(dir, fs, logger(opts))
 	}
-	db, err := pebble.Open(dir, options(fs, opts, false))
+	o := options(dir, fs, opts, false)
+	if walHere(dir, o) {
+		rec := &walRecorder{fs: fs, dir: dir, log: logger(opts)}
+		created := o.EventListener.WALCreated
+		o.EventListener.WALCreated = func(info pebble.WALCreateInfo) {
+			if created != nil {
+				created(info)
+			}
+			if info.Err == nil {
+				rec.record(uint64(info.FileNum))
+			}
+		}
+	}
+	db, err := pebble.Open(dir, o)
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: cannot open %s: %w", dir, err)
 	}
@@ -101,8 +129,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func options(fs vfs.FS, opts Options, readOnly bool) *pebble.Options {
-	o := &pebble.Options{FS: fs, ReadOnly: readOnly, FormatMajorVersion: pebble.FormatNewest, Logger: quietLogger{}}
+func options(dir string, fs vfs.FS, opts Options, readOnly bool) *pebble.Options {
+	log := logger(opts)
+	o := &pebble.Options{FS: fs, ReadOnly: readOnly, FormatMajorVersion: pebble.FormatNewest, Logger: newPebbleLogger(log, dir)}
 	if opts.Pebble != nil {
 		opts.Pebble(o)
 		o.FS, o.ReadOnly, o.FormatMajorVersion = fs, readOnly, pebble.FormatNewest
@@ -124,16 +153,189 @@ func options(fs vfs.FS, opts Options, readOnly bool) *pebble.Options {
 	return o
 }
 
-// quietLogger drops Pebble's informational messages (one per WAL replayed
-// at every Open) and keeps its errors.
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...any) {}
-func (quietLogger) Errorf(format string, args ...any) {
-	log.Printf("pebble: "+format, args...)
+func logger(opts Options) *slog.Logger {
+	if opts.Logger != nil {
+		return opts.Logger
+	}
+	return slog.Default()
 }
-func (quietLogger) Fatalf(format string, args ...any) {
-	log.Fatalf("pebble: "+format, args...)
+
+// A walRecorder keeps walFile naming the newest write-ahead log, which
+// Pebble never deletes: check refuses a store whose directory holds no log
+// numbered that or higher, since the acknowledged changes not yet flushed
+// to tables were in it (a cleanup job deleting *.log files, say). Pebble
+// numbers its logs in increasing order, so a walFile left behind by a
+// failed write still names a number no higher than the newest log's.
+type walRecorder struct {
+	fs  vfs.FS
+	dir string
+	log *slog.Logger
+}
+
+// record writes walFile atomically and durably. Pebble calls it when it
+// creates a log, before writing to it.
+func (r *walRecorder) record(num uint64) {
+	path := r.fs.PathJoin(r.dir, walFile)
+	tmp := path + ".tmp"
+	err := func() error {
+		f, err := r.fs.Create(tmp, vfs.WriteCategoryUnspecified)
+		if err != nil {
+			return err
+		}
+		_, err = f.Write([]byte(strconv.FormatUint(num, 10) + "\n"))
+		if err == nil {
+			err = f.Sync()
+		}
+		if err = errors.Join(err, f.Close()); err != nil {
+			return err
+		}
+		if err := r.fs.Rename(tmp, path); err != nil {
+			return err
+		}
+		d, err := r.fs.OpenDir(r.dir)
+		if err != nil {
+			return err
+		}
+		return errors.Join(d.Sync(), d.Close())
+	}()
+	if err != nil {
+		// The store still works; only the check for a deleted log is
+		// weaker until the next log is recorded.
+		r.log.Warn("pebblestore: cannot record the newest write-ahead log", "dir", r.dir, "log", num, "err", err)
+	}
+}
+
+// checkWAL returns an error naming dir if walFile names a log and no log
+// numbered that or higher is in dir.
+func checkWAL(dir string, fs vfs.FS, ls []string) error {
+	f, err := fs.Open(fs.PathJoin(dir, walFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // a store from before walFile, or created just now
+	}
+	if err != nil {
+		return fmt.Errorf("pebblestore: %s: %w", dir, err)
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("pebblestore: %s: %w", dir, err)
+	}
+	want, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return fmt.Errorf("pebblestore: %s is corrupt: %s holds %q, not a log number", dir, walFile, b)
+	}
+	if newest, ok := newestWAL(ls); ok && newest >= want {
+		return nil
+	}
+	return fmt.Errorf("pebblestore: %s has lost its write-ahead log (%06d.log, deleted?): the acknowledged commits it held are gone; "+
+		"refusing to open it without them. Restore the directory from a backup, or put the log back; "+
+		"to open what is left anyway (losing those commits), remove %s", dir, want, fs.PathJoin(dir, walFile))
+}
+
+// warnDamagedWAL reads the newest write-ahead log of dir as Pebble will
+// replay it, and logs a warning if it ends in an unreadable record. Pebble
+// takes that for the end of the log, silently: after a crash it is a torn
+// write, never acknowledged; after a clean shutdown it is damage, and the
+// changes after it are lost. Only an operator can tell which.
+func warnDamagedWAL(dir string, fs vfs.FS, log *slog.Logger) {
+	logs, err := wal.Scan(wal.Dir{FS: fs, Dirname: dir})
+	if err != nil || len(logs) == 0 {
+		return // Pebble reports what it cannot read
+	}
+	ll := logs[len(logs)-1]
+	r := ll.OpenForRead()
+	defer r.Close()
+	records := 0
+	for {
+		rec, off, err := r.NextRecord()
+		if err == nil {
+			_, err = io.Copy(io.Discard, rec)
+		}
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			size := int64(-1)
+			if st, serr := fs.Stat(off.PhysicalFile); serr == nil {
+				size = st.Size()
+			}
+			log.Warn("pebblestore: the write-ahead log ends in an unreadable record; the store opens with the changes before it. "+
+				"After a crash or power loss this is a write that was never acknowledged (normal); "+
+				"after a clean shutdown the log is damaged and the acknowledged changes after that point are lost",
+				"dir", dir, "log", off.PhysicalFile, "offset", off.Physical, "size", size, "records", records, "err", err.Error())
+			return
+		}
+		records++
+	}
+}
+
+// newestWAL returns the highest number of a write-ahead log among the file
+// names ls.
+func newestWAL(ls []string) (uint64, bool) {
+	var max uint64
+	found := false
+	for _, name := range ls {
+		base, ok := strings.CutSuffix(name, ".log")
+		if !ok {
+			continue
+		}
+		base, _, _ = strings.Cut(base, "-") // 000123-001.log: a log continued after a failover
+		n, err := strconv.ParseUint(base, 10, 64)
+		if err != nil {
+			continue
+		}
+		if !found || n > max {
+			max, found = n, true
+		}
+	}
+	return max, found
+}
+
+// logInterval is how often the store logs one of Pebble's error formats.
+const logInterval = 10 * time.Second
+
+// A pebbleLogger passes Pebble's errors to the store's logger, naming the
+// directory, at most one line per message format every logInterval: on a
+// full disk Pebble retries a failing flush without pause and logs each
+// failure. It drops Pebble's informational messages (one per WAL replayed
+// at every Open; a damaged one is reported by warnDamagedWAL).
+type pebbleLogger struct {
+	log *slog.Logger
+	dir string
+	now func() time.Time
+
+	mu   sync.Mutex
+	last map[string]time.Time // by format: when last logged
+	left map[string]int       // by format: how many left out since
+}
+
+func newPebbleLogger(log *slog.Logger, dir string) *pebbleLogger {
+	return &pebbleLogger{log: log, dir: dir, now: time.Now, last: map[string]time.Time{}, left: map[string]int{}}
+}
+
+func (*pebbleLogger) Infof(string, ...any) {}
+
+func (l *pebbleLogger) Errorf(format string, args ...any) {
+	l.mu.Lock()
+	now := l.now()
+	if last, ok := l.last[format]; ok && now.Sub(last) < logInterval {
+		l.left[format]++
+		l.mu.Unlock()
+		return
+	}
+	left := l.left[format]
+	l.last[format], l.left[format] = now, 0
+	l.mu.Unlock()
+	attrs := []any{"dir", l.dir}
+	if left > 0 {
+		attrs = append(attrs, "suppressed", left)
+	}
+	l.log.Error("pebble: "+fmt.Sprintf(format, args...), attrs...)
+}
+
+func (l *pebbleLogger) Fatalf(format string, args ...any) {
+	l.log.Error("pebble: "+fmt.Sprintf(format, args...), "dir", l.dir)
+	os.Exit(1)
 }
 
 // check opens the existing, non-empty directory dir read-only and returns
@@ -147,11 +349,23 @@ func check(dir string, fs vfs.FS, opts Options) error {
 	if !desc.Exists {
 		return fmt.Errorf("pebblestore: %s is not a Weft store: it holds files but no Pebble database; give --data an empty or new directory", dir)
 	}
-	db, err := pebble.Open(dir, options(fs, opts, true))
+	ls, err := fs.List(dir)
+	if err != nil {
+		return fmt.Errorf("pebblestore: cannot read directory %s: %w", dir, err)
+	}
+	if walHere(dir, options(dir, fs, opts, true)) {
+		if err := checkWAL(dir, fs, ls); err != nil {
+			return err
+		}
+	}
+	db, err := pebble.Open(dir, options(dir, fs, opts, true))
 	if err != nil {
 		// Pebble also fails to open a database another process (or
 		// Store) holds: say so rather than suggest corruption.
 		lock, lerr := fs.Lock(fs.PathJoin(dir, "LOCK"))
+		if lerr != nil && unwritable(lerr) {
+			return fmt.Errorf("pebblestore: cannot open %s: the server may not write there (%w); check the directory's owner and permissions, and that it is not on a read-only file system", dir, lerr)
+		}
 		if lerr != nil {
 			return fmt.Errorf("pebblestore: %s is in use (by another weft server?): %w", dir, lerr)
 		}
@@ -173,6 +387,9 @@ func check(dir string, fs vfs.FS, opts Options) error {
 		if !empty {
 			return fmt.Errorf("pebblestore: %s is not a Weft store: a Pebble database without the %q marker (another program's?); refusing to use it", dir, markerKey)
 		}
+		// An interrupted creation (the marker is written, and flushed to
+		// a table, right after Pebble creates the database). A store whose
+		// write-ahead log was deleted is caught by checkWAL before.
 		return nil
 	case err != nil:
 		return fmt.Errorf("pebblestore: %s is not a readable Weft store (corrupt?): %w", dir, err)
@@ -182,6 +399,12 @@ func check(dir string, fs vfs.FS, opts Options) error {
 		return fmt.Errorf("pebblestore: %s holds %q, not %q: another format of store; refusing to use it", dir, marker, codec.Format)
 	}
 	return nil
+}
+
+// unwritable reports whether err says that a file may not be written:
+// permissions or a read-only file system, not a lock held elsewhere.
+func unwritable(err error) bool {
+	return errors.Is(err, iofs.ErrPermission) || errors.Is(err, syscall.EROFS)
 }
 
 // ensureMarker writes the marker if the store has none (it was just
@@ -201,6 +424,12 @@ func (s *Store) ensureMarker() error {
 	}
 	if err := s.db.Set(markerKey, []byte(codec.Format), pebble.Sync); err != nil {
 		return fmt.Errorf("pebblestore: cannot write the format marker in %s: %w", s.dir, err)
+	}
+	// Flushed to a table, the marker no longer depends on the write-ahead
+	// log: check can then tell a database without it from a store that
+	// lost its log.
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("pebblestore: cannot flush the format marker in %s: %w", s.dir, err)
 	}
 	return nil
 }
@@ -453,4 +682,12 @@ func (s *Store) Close() error {
 		return fmt.Errorf("pebblestore: closing %s: %w", s.dir, err)
 	}
 	return nil
+}
+
+// walHere reports whether Pebble keeps its write-ahead logs in dir with
+// options o: the check for a deleted log (walFile) looks there only. A log
+// directory of its own (WALDir) or a failover directory is the operator's
+// to keep.
+func walHere(dir string, o *pebble.Options) bool {
+	return (o.WALDir == "" || o.WALDir == dir) && o.WALFailover == nil
 }

@@ -1,9 +1,11 @@
 package pebblestore_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -325,5 +327,168 @@ func TestInUse(t *testing.T) {
 	defer s.Close()
 	if _, err := pebblestore.Open(dir, pebblestore.Options{}); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("a directory in use: %v, want an error saying so", err)
+	}
+}
+
+// removeLogs deletes the write-ahead logs of dir, as a cleanup job matching
+// *.log would.
+func removeLogs(t *testing.T, dir string) {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	if len(logs) == 0 {
+		t.Fatal("no write-ahead log")
+	}
+	for _, l := range logs {
+		if err := os.Remove(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestLostWAL: until a memtable flush, acknowledged changes live only in
+// the write-ahead log. A store whose log was deleted must be refused, not
+// opened empty (or, before the marker was flushed, recreated as new).
+func TestLostWAL(t *testing.T) {
+	dir := t.TempDir()
+	newStore(t, dir)
+	removeLogs(t, dir)
+	refused(t, dir, "write-ahead log")
+}
+
+// TestMarkerOutsideWAL: the marker is flushed when the store is created,
+// so that it does not depend on the write-ahead log.
+func TestMarkerOutsideWAL(t *testing.T) {
+	dir := t.TempDir()
+	s, err := pebblestore.Open(dir, pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	removeLogs(t, dir)
+	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	v, closer, err := db.Get([]byte("weft/format"))
+	if err != nil {
+		t.Fatalf("marker without the write-ahead log: %v", err)
+	}
+	closer.Close()
+	if string(v) != "weft-store v1" {
+		t.Errorf("marker %q", v)
+	}
+}
+
+// TestEmptyDatabaseWithoutLog: a Pebble database with no key and no
+// write-ahead log, and no record of one (walFile), is a creation
+// interrupted before its first log: it opens, as a new store. With the
+// record, its log was deleted: refused.
+func TestEmptyDatabaseWithoutLog(t *testing.T) {
+	dir := t.TempDir()
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	removeLogs(t, dir)
+	s, err := pebblestore.Open(dir, pebblestore.Options{})
+	if err != nil {
+		t.Fatalf("an interrupted creation: %v", err)
+	}
+	s.Close()
+	removeLogs(t, dir)
+	refused(t, dir, "lost its write-ahead log")
+}
+
+// TestWALElsewhere: with the write-ahead logs in a directory of their own
+// (Pebble's WALDir), a restart opens: the check for a deleted log does
+// not look for them in the data directory.
+func TestWALElsewhere(t *testing.T) {
+	dir, walDir := t.TempDir(), t.TempDir()
+	opts := pebblestore.Options{Pebble: func(o *pebble.Options) { o.WALDir = walDir }}
+	for range 2 {
+		s, err := pebblestore.Open(dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestDamagedWALWarns: Pebble takes an unreadable record in its newest
+// write-ahead log for the end of the log (a write torn by a crash, which
+// was never acknowledged), and opens the store with what came before. A
+// damaged log looks the same, so Open must at least say so, as a warning
+// naming the directory; a log that ends cleanly must not.
+func TestDamagedWALWarns(t *testing.T) {
+	open := func(dir string) string {
+		t.Helper()
+		var buf bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&buf, nil))
+		s, err := pebblestore.Open(dir, pebblestore.Options{Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.String()
+	}
+	clean := t.TempDir()
+	newStore(t, clean)
+	if out := open(clean); strings.Contains(out, "WARN") {
+		t.Fatalf("a clean log: %s", out)
+	}
+	dir := t.TempDir()
+	newStore(t, dir)
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	if len(logs) == 0 {
+		t.Fatal("no write-ahead log")
+	}
+	newest := logs[len(logs)-1]
+	b, err := os.ReadFile(newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) == 0 {
+		t.Fatalf("%s is empty", newest)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(newest, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := open(dir)
+	t.Log(out)
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, dir) || !strings.Contains(out, "write-ahead log") {
+		t.Errorf("a damaged log: no warning naming %s: %q", dir, out)
+	}
+}
+
+// TestUnwritableDir: a directory the server may not write (permissions, a
+// read-only mount) is reported as such, not as in use by another server.
+func TestUnwritableDir(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EACCES, syscall.EROFS} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			mem := vfs.NewMem()
+			s, err := pebblestore.Open("/weft", pebblestore.Options{FS: mem})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			fsys := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op) error {
+				if op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
+					return errno
+				}
+				return nil
+			}))
+			_, err = pebblestore.Open("/weft", pebblestore.Options{FS: fsys})
+			t.Logf("Open: %v", err)
+			if err == nil || strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), errno.Error()) || !strings.Contains(err.Error(), "/weft") {
+				t.Errorf("Open of an unwritable directory: %v, want an error naming it and saying %q, not \"in use\"", err, errno.Error())
+			}
+		})
 	}
 }

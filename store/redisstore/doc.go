@@ -4,6 +4,10 @@
 //
 // # Durability
 //
+// Open first PINGs Redis, so that an unreachable Redis, or one that wants a
+// password the URL lacks, is reported as that, not as a durability
+// refusal.
+//
 // Redis acknowledges a write durably only with the append-only file on and
 // fsynced before every reply (appendonly yes, appendfsync always). Open
 // checks both with CONFIG GET and refuses any other setting, with an error
@@ -11,6 +15,14 @@
 // and Open then logs a loud warning, since an acknowledged commit may then
 // be lost if the Redis machine fails. A Redis where CONFIG is disabled is
 // refused the same way.
+//
+// The settings can change after Open: CONFIG SET at runtime, or a Redis
+// restarted with others, to which go-redis reconnects silently. So every
+// new connection is checked again, settings and marker (a Redis restarted
+// empty has none), and fails if they do not hold, which fails the store;
+// and every pipeline of Appends, and every Checkpoint, ends with CONFIG GET
+// append*, so that writes Redis may not have synced are not acknowledged.
+// With AllowUnsafeFsync only the marker is checked.
 //
 // # Layout
 //
@@ -24,7 +36,8 @@
 //	PREFIX c:NAME        list: the changes after the checkpoint, in version order
 //
 // Values use the wire codec (see store/internal/codec). Open refuses a
-// prefix that holds keys but no marker, or another marker. The keys of one
+// prefix that holds keys but no marker, or another marker; Load refuses
+// k: or c: keys of a share not in the shares set, as corruption. The keys of one
 // store are not meant to be spread over a Redis Cluster.
 //
 // # Group commit

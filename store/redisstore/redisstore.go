@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/weft-stm/weft/store/internal/codec"
@@ -53,6 +54,11 @@ type Store struct {
 	name   string // for errors: the address and prefix
 	prefix string
 	max    int
+	unsafe bool // Options.AllowUnsafeFsync
+
+	// opened is set once Open checked the settings and the marker: from
+	// then on every new connection is checked too (see checkConn).
+	opened atomic.Bool
 
 	mu      sync.Mutex
 	queue   []*op
@@ -78,16 +84,31 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		prefix = "weft:"
 	}
 	s := &Store{
-		rdb:     redis.NewClient(ro),
 		name:    fmt.Sprintf("redis %s prefix %q", ro.Addr, prefix),
 		prefix:  prefix,
 		max:     opts.MaxBatch,
+		unsafe:  opts.AllowUnsafeFsync,
 		wake:    make(chan struct{}, 1),
 		known:   map[string]bool{},
 		stopped: make(chan struct{}),
 	}
 	if s.max <= 0 {
 		s.max = 1024
+	}
+	// go-redis reconnects silently (a Redis restart, a dropped
+	// connection): check each new connection as Open checks the first.
+	ro.OnConnect = func(ctx context.Context, cn *redis.Conn) error {
+		if !s.opened.Load() {
+			return nil // Open checks it, with its own errors
+		}
+		return s.checkConn(ctx, cn)
+	}
+	s.rdb = redis.NewClient(ro)
+	// A Redis that cannot be reached or will not let Weft in is not a
+	// durability problem: say what it is.
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		s.rdb.Close()
+		return nil, connError(s.name, err)
 	}
 	if err := s.checkFsync(ctx, opts); err != nil {
 		s.rdb.Close()
@@ -97,29 +118,52 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		s.rdb.Close()
 		return nil, err
 	}
+	s.opened.Store(true)
 	go s.writer()
 	return s, nil
 }
 
-func (s *Store) checkFsync(ctx context.Context, opts Options) error {
-	problem := ""
-	vals, err := s.rdb.ConfigGet(ctx, "append*").Result()
-	var policy map[string]string
-	if err == nil {
-		policy, err = s.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+// connError describes a failure to talk to Redis at all.
+func connError(name string, err error) error {
+	msg := err.Error()
+	if strings.HasPrefix(msg, "NOAUTH") || strings.HasPrefix(msg, "WRONGPASS") || strings.Contains(msg, "invalid password") {
+		return fmt.Errorf("redisstore: %s: authentication failed (%w); give the user and password in the URL: redis://[user]:password@host:port/db", name, err)
 	}
+	return fmt.Errorf("redisstore: cannot connect to %s: %w", name, err)
+}
+
+// fsyncProblem says what in a Redis's settings (CONFIG GET append* and
+// maxmemory-policy) makes it lose acknowledged writes, or "".
+func fsyncProblem(vals, policy map[string]string) string {
 	switch {
-	case err != nil:
-		problem = fmt.Sprintf("cannot check its durability settings (CONFIG GET failed: %v)", err)
 	case vals["appendonly"] != "yes":
-		problem = fmt.Sprintf("it runs with appendonly %q, so it keeps nothing on disk between its snapshots", vals["appendonly"])
+		return fmt.Sprintf("it runs with appendonly %q, so it keeps nothing on disk between its snapshots", vals["appendonly"])
 	case vals["appendfsync"] != "always":
-		problem = fmt.Sprintf("it runs with appendfsync %q, so it acknowledges writes before they are on disk", vals["appendfsync"])
+		return fmt.Sprintf("it runs with appendfsync %q, so it acknowledges writes before they are on disk", vals["appendfsync"])
 	case strings.HasPrefix(policy["maxmemory-policy"], "allkeys-"):
 		// The store's keys have no expiry, so only allkeys-* policies
 		// evict them; an evicted change list would read as no changes.
-		problem = fmt.Sprintf("it runs with maxmemory-policy %q, so it may evict the store's keys when its memory is full", policy["maxmemory-policy"])
+		return fmt.Sprintf("it runs with maxmemory-policy %q, so it may evict the store's keys when its memory is full", policy["maxmemory-policy"])
 	}
+	return ""
+}
+
+// durabilityProblem reads the settings of the Redis behind c and says
+// what makes it unsafe, or "".
+func durabilityProblem(ctx context.Context, c redis.Cmdable) string {
+	vals, err := c.ConfigGet(ctx, "append*").Result()
+	var policy map[string]string
+	if err == nil {
+		policy, err = c.ConfigGet(ctx, "maxmemory-policy").Result()
+	}
+	if err != nil {
+		return fmt.Sprintf("cannot check its durability settings (CONFIG GET failed: %v)", err)
+	}
+	return fsyncProblem(vals, policy)
+}
+
+func (s *Store) checkFsync(ctx context.Context, opts Options) error {
+	problem := durabilityProblem(ctx, s.rdb)
 	if problem == "" {
 		return nil
 	}
@@ -135,6 +179,46 @@ func (s *Store) checkFsync(ctx context.Context, opts Options) error {
 	}
 	log.Warn("REDIS STORE IS NOT DURABLE: acknowledged commits may be lost if Redis or its machine fails; opened anyway because the unsafe-fsync override is set",
 		"store", s.name, "problem", problem)
+	return nil
+}
+
+// checkConn checks a new connection to Redis after Open: the durability
+// settings (unless the unsafe-fsync override is set) and the marker. An
+// error fails the connection, hence the command that needed it, hence the
+// store: a Redis restarted without its append-only file, or empty, gets no
+// commit acknowledged.
+func (s *Store) checkConn(ctx context.Context, cn *redis.Conn) error {
+	if !s.unsafe {
+		if problem := durabilityProblem(ctx, cn); problem != "" {
+			// The caller's error names the store.
+			return fmt.Errorf("refusing a new connection: %s, and a commit Weft acknowledged could be lost "+
+				"(Redis restarted with other settings, or changed at runtime?); restart Redis with --appendonly yes --appendfsync always, then the Weft server", problem)
+		}
+	}
+	marker, err := cn.Get(ctx, s.key("format")).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return fmt.Errorf("the store has lost its %q marker: Redis restarted empty (without its append-only file, or another Redis?); "+
+			"refusing to write into it. Restore Redis's data, then restart the Weft server", s.key("format"))
+	case err != nil:
+		return err
+	case marker != codec.Format:
+		return fmt.Errorf("the store's marker is now %q, not %q; refusing to write into it", marker, codec.Format)
+	}
+	return nil
+}
+
+// fsyncLost checks the result of CONFIG GET append* sent after writes:
+// Redis may have been set to sync less often at runtime (CONFIG SET), and
+// the writes are then not acknowledged.
+func (s *Store) fsyncLost(cfg *redis.MapStringStringCmd) error {
+	if err := cfg.Err(); err != nil {
+		return fmt.Errorf("cannot check Redis's durability settings (CONFIG GET failed: %w)", err)
+	}
+	if problem := fsyncProblem(cfg.Val(), nil); problem != "" {
+		return fmt.Errorf("refusing to acknowledge writes: %s (changed at runtime?); "+
+			"set appendonly yes and appendfsync always again, then restart the Weft server", problem)
+	}
 	return nil
 }
 
@@ -303,6 +387,12 @@ func (s *Store) writeAppends(batch []*op) error {
 			vals = vals[len(vals):]
 		}
 	}
+	// Redis syncs its log once for the whole pipeline, after this reads
+	// the setting that sync follows.
+	var cfg *redis.MapStringStringCmd
+	if !s.unsafe {
+		cfg = p.ConfigGet(ctx, "append*")
+	}
 	cmds, err := p.Exec(ctx)
 	if err != nil {
 		return err
@@ -310,6 +400,11 @@ func (s *Store) writeAppends(batch []*op) error {
 	for _, c := range cmds {
 		if c.Err() != nil {
 			return c.Err()
+		}
+	}
+	if cfg != nil {
+		if err := s.fsyncLost(cfg); err != nil {
+			return err
 		}
 	}
 	for _, n := range added {
@@ -363,6 +458,11 @@ func (s *Store) writeCheckpoint(o *op) error {
 			return c.Err()
 		}
 	}
+	if !s.unsafe {
+		if err := s.fsyncLost(s.rdb.ConfigGet(ctx, "append*")); err != nil {
+			return err
+		}
+	}
 	s.known[o.share] = true
 	return nil
 }
@@ -389,6 +489,20 @@ func (s *Store) Load(fn func(share string, version uint64, objects []wire.Object
 	slices.Sort(names)
 	corrupt := func(format string, args ...any) error {
 		return fmt.Errorf("redisstore: %s is corrupt: %s", s.name, fmt.Sprintf(format, args...))
+	}
+	// A share missing from the set would load as no share, and its next
+	// commits would go onto its old change list.
+	orphans, err := s.unlisted(ctx, names)
+	if err != nil {
+		return fmt.Errorf("redisstore: %s: %w", s.name, err)
+	}
+	if len(orphans) > 0 {
+		shown := orphans
+		if len(shown) > 10 {
+			shown = shown[:10]
+		}
+		return corrupt("%d keys of shares missing from the set %q (deleted or evicted?): %q; refusing to load the shares without them. "+
+			"If those shares are meant to be kept, SADD their names to %q", len(orphans), s.key("shares"), shown, s.key("shares"))
 	}
 	for _, name := range names {
 		var cp, chs *redis.StringSliceCmd
@@ -435,6 +549,26 @@ func (s *Store) Load(fn func(share string, version uint64, objects []wire.Object
 		}
 	}
 	return nil
+}
+
+// unlisted returns, sorted, the checkpoint and change keys of shares that
+// are not in names.
+func (s *Store) unlisted(ctx context.Context, names []string) ([]string, error) {
+	var out []string
+	for _, kind := range []string{"k:", "c:"} {
+		p := s.key(kind)
+		iter := s.rdb.Scan(ctx, 0, escapeGlob(p)+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			if _, found := slices.BinarySearch(names, strings.TrimPrefix(iter.Val(), p)); !found {
+				out = append(out, iter.Val())
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return nil, err
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // Close lets the writer send what is queued, then closes the connection.

@@ -30,6 +30,7 @@ type redisServer struct {
 	bin  string
 	dir  string
 	port int
+	args []string // more flags for redis-server, after the defaults
 	cmd  *exec.Cmd
 	out  *bytes.Buffer
 	done chan struct{} // closed when the process exited
@@ -66,10 +67,11 @@ func startRedis(t *testing.T) *redisServer {
 // start runs redis-server and returns once it logged that it accepts
 // connections (after loading its append-only file), or exited.
 func (s *redisServer) start() error {
-	s.cmd = exec.Command(s.bin,
+	args := []string{
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--appendonly", "yes", "--appendfsync", "always", "--save", "",
-		"--dir", s.dir, "--daemonize", "no", "--logfile", "")
+		"--dir", s.dir, "--daemonize", "no", "--logfile", ""}
+	s.cmd = exec.Command(s.bin, append(args, s.args...)...)
 	pr, pw := io.Pipe()
 	s.cmd.Stdout, s.cmd.Stderr = pw, pw
 	if err := s.cmd.Start(); err != nil {
@@ -281,4 +283,165 @@ func TestServerDown(t *testing.T) {
 	if len(got) != 3 {
 		t.Errorf("after the restart: versions %v, want [1 2 3]", got)
 	}
+}
+
+// appendOne appends version v to share "s" and waits for it.
+func appendOne(s *redisstore.Store, v uint64) error {
+	wait, err := s.Append("s", wire.Change{Version: v})
+	if err == nil {
+		err = wait()
+	}
+	return err
+}
+
+// TestFsyncRecheckedAtRuntime: Open's check of appendfsync does not hold
+// forever (CONFIG SET at runtime): a commit Redis may not have synced must
+// not be acknowledged, unless the unsafe-fsync override is set.
+func TestFsyncRecheckedAtRuntime(t *testing.T) {
+	srv := startRedis(t)
+	admin := srv.client(t)
+	ctx := context.Background()
+	s, err := redisstore.Open(ctx, srv.url(), redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := appendOne(s, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.ConfigSet(ctx, "appendfsync", "everysec").Err(); err != nil {
+		t.Fatal(err)
+	}
+	err = appendOne(s, 2)
+	t.Logf("Append after CONFIG SET appendfsync everysec: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "appendfsync") {
+		t.Errorf("Append after CONFIG SET appendfsync everysec: %v, want an error saying so", err)
+	}
+
+	// With the override, the operator accepted the risk.
+	u, err := redisstore.Open(ctx, srv.url(), redisstore.Options{Prefix: "unsafe:", AllowUnsafeFsync: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if err := appendOne(u, 1); err != nil {
+		t.Errorf("Append with the override: %v", err)
+	}
+}
+
+// TestRedisRestartedUnsafe: go-redis reconnects silently when Redis
+// restarts, so what Open checked must be checked again on each new
+// connection: a Redis restarted without its append-only file, or empty
+// (the store's marker gone), fails the commits rather than acknowledge
+// them into a store that will not be there.
+func TestRedisRestartedUnsafe(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"appendonly no", []string{"--appendonly", "no"}, "appendonly"},
+		{"empty", nil, "marker"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startRedis(t)
+			ctx := context.Background()
+			s, err := redisstore.Open(ctx, srv.url(), redisstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := appendOne(s, 1); err != nil {
+				t.Fatal(err)
+			}
+			srv.kill()
+			srv.dir = t.TempDir() // its append-only file is not there
+			srv.args = tc.args
+			if err := srv.start(); err != nil {
+				t.Fatal(err)
+			}
+			err = appendOne(s, 2)
+			t.Logf("Append after the restart: %v", err)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Append after a restart with %s: %v, want an error about %s", tc.name, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSharesSetLost: a share whose name is missing from the shares set
+// (the set deleted or evicted) would load as no share at all, and its next
+// commits would be appended to its old change list. Load refuses instead,
+// naming the keys.
+func TestSharesSetLost(t *testing.T) {
+	srv := startRedis(t)
+	admin := srv.client(t)
+	ctx := context.Background()
+	s, err := redisstore.Open(ctx, srv.url(), redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := appendOne(s, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Checkpoint("cp", 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := admin.SRem(ctx, "weft:shares", "s", "cp").Err(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = redisstore.Open(ctx, srv.url(), redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Load(func(name string, _ uint64, _ []wire.Object, _ []wire.Change) error {
+		t.Errorf("Load returned share %q", name)
+		return nil
+	})
+	t.Logf("Load: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "corrupt") || !strings.Contains(err.Error(), "weft:c:s") || !strings.Contains(err.Error(), "weft:k:cp") {
+		t.Errorf("Load without the shares set: %v, want a corruption error naming weft:c:s and weft:k:cp", err)
+	}
+}
+
+// TestConnectionErrors: a Redis that cannot be reached, or that wants a
+// password Weft lacks, is reported as that, not as a durability refusal.
+func TestConnectionErrors(t *testing.T) {
+	ctx := context.Background()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	srv := startRedis(t)
+	srv.kill()
+	srv.args = []string{"--requirepass", "s3cret"}
+	if err := srv.start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, url, want string }{
+		{"unreachable", "redis://" + closed + "/0", "cannot connect"},
+		{"no password", srv.url(), "authentication"},
+		{"wrong password", fmt.Sprintf("redis://:wrong@127.0.0.1:%d/0", srv.port), "authentication"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := redisstore.Open(ctx, tc.url, redisstore.Options{})
+			if err == nil {
+				s.Close()
+				t.Fatal("Open: no error")
+			}
+			t.Logf("Open: %v", err)
+			if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "refusing") || strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("Open: %v, want %q and no durability refusal", err, tc.want)
+			}
+		})
+	}
+	s, err := redisstore.Open(ctx, fmt.Sprintf("redis://:s3cret@127.0.0.1:%d/0", srv.port), redisstore.Options{})
+	if err != nil {
+		t.Fatalf("Open with the password: %v", err)
+	}
+	s.Close()
 }
