@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/weft-stm/weft/server"
 	"github.com/weft-stm/weft/stm"
 	"github.com/weft-stm/weft/store/pebblestore"
+	"github.com/weft-stm/weft/transport"
 	"github.com/weft-stm/weft/wire"
 )
 
@@ -303,11 +305,17 @@ func primeCache(t *testing.T, e *env) string {
 // a restart reported to onAbort.
 func dialCached(t *testing.T, e *env, dir string, onAbort func(string, wire.CommitID, error)) (*pebblestore.Store, *client.Client) {
 	t.Helper()
+	return dialCachedVia(t, e, e.net.Dialer("app"), dir, onAbort)
+}
+
+// dialCachedVia is dialCached through dial.
+func dialCachedVia(t *testing.T, e *env, dial transport.Dialer, dir string, onAbort func(string, wire.CommitID, error)) (*pebblestore.Store, *client.Client) {
+	t.Helper()
 	st, err := pebblestore.Open(dir, pebblestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.Dial(testCtx(t), e.net.Dialer("app"), e.addr, client.Options{Replica: 42, Cache: st,
+	c, err := client.Dial(testCtx(t), dial, e.addr, client.Options{Replica: 42, Cache: st,
 		MinBackoff: 1, MaxBackoff: 5e6, OnAbort: onAbort})
 	if err != nil {
 		st.Close()
@@ -352,18 +360,119 @@ func TestCacheAfterSnapshotResync(t *testing.T) {
 	}
 	c.Close()
 	st.Close()
+	restartOffline(t, e, dir, o.Version())
+}
 
+// restartOffline starts the application again on its cache in dir, the
+// server unreachable, and checks that its share shows version want with
+// nothing pending.
+func restartOffline(t *testing.T, e *env, dir string, want uint64) *client.Share {
+	t.Helper()
 	e.net.Partition("app", "server")
-	st, c = dialCached(t, e, dir, nil)
-	defer st.Close()
-	defer c.Close()
-	s, err = c.Open(ctx, "bank", account)
+	st, c := dialCached(t, e, dir, nil)
+	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { c.Close() })
+	s, err := c.Open(testCtx(t), "bank", account)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Version() != o.Version() || s.Pending() != 0 {
-		t.Fatalf("restarted offline at version %d with %d pending, want version %d with none", s.Version(), s.Pending(), o.Version())
+	if s.Version() != want || s.Pending() != 0 {
+		t.Fatalf("restarted offline at version %d with %d pending, want version %d with none", s.Version(), s.Pending(), want)
 	}
+	return s
+}
+
+// TestCacheAfterSnapshotResyncAcked: as TestCacheAfterSnapshotResync, but
+// the server had applied the pending commit and its Ack was lost with the
+// connection. The snapshot of the resync holds the commit, whose resend is
+// acknowledged at a version the replica already holds: that verdict is the
+// one the cache waited for.
+func TestCacheAfterSnapshotResyncAcked(t *testing.T) {
+	ctx := testCtx(t)
+	cfg := server.Config{}
+	cfg.Share.LogSize = 2 // an outage of more changes resyncs by snapshot
+	e := startServer(t, false, cfg)
+	e.raw("bank", createAccount(1, 100)...)
+	dir := primeCache(t, e)
+
+	var mu sync.Mutex
+	offline, armed := false, false
+	lost := make(chan struct{})
+	dial := func(ctx context.Context, addr string) (transport.Conn, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if offline {
+			return nil, errors.New("test: offline")
+		}
+		c, err := e.net.Dial(ctx, "app", addr)
+		if err != nil {
+			return nil, err
+		}
+		return &ackLoser{MemConn: c, lose: func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if !armed {
+				return false
+			}
+			armed, offline = false, true
+			close(lost)
+			return true
+		}}, nil
+	}
+	st, c := dialCachedVia(t, e, dial, dir, nil)
+	s, err := c.Open(ctx, "bank", account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := balanceF.Of(record(t, s, 1))
+	mu.Lock()
+	armed = true
+	mu.Unlock()
+	h := run(t, s, func(tx *stm.Tx) error { b.Set(tx, b.Get(tx)+1); return nil })
+	select {
+	case <-lost:
+	case <-ctx.Done():
+		t.Fatal("the Ack never came")
+	}
+
+	_, o := e.open("bank")
+	ob := balanceF.Of(record(t, o, 1))
+	for range 5 { // past the log: the replica resyncs by snapshot
+		if err := o.Atomically(ctx, func(tx *stm.Tx) error { ob.Set(tx, ob.Get(tx)+10); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	offline = false
+	mu.Unlock()
+	if err := h.Wait(ctx); err != nil {
+		t.Fatalf("the commit whose Ack was lost: %v, want acknowledged", err)
+	}
+	if err := s.WaitVersion(ctx, o.Version()); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	st.Close()
+	s = restartOffline(t, e, dir, o.Version())
+	if got, want := balanceF.Of(record(t, s, 1)).Get(stm.Auto), int64(100+1+50); got != want {
+		t.Fatalf("restarted offline with balance %d, want %d", got, want)
+	}
+}
+
+// ackLoser is a connection that is lost just before the first Ack it
+// receives once lose says so.
+type ackLoser struct {
+	*transport.MemConn
+	lose func() bool
+}
+
+func (c *ackLoser) Recv(ctx context.Context) (wire.Message, error) {
+	m, err := c.MemConn.Recv(ctx)
+	if _, ok := m.(*wire.Ack); ok && c.lose() {
+		c.MemConn.Close()
+		return nil, errors.New("test: connection lost before the Ack")
+	}
+	return m, err
 }
 
 // TestConnErr: a client that starts offline from its cache, or loses its
@@ -402,5 +511,62 @@ func TestConnErrAfterDrop(t *testing.T) {
 	}
 	if c.ConnErr() == nil {
 		t.Fatal("reconnecting after the connection dropped, ConnErr nil")
+	}
+}
+
+// TestHandshakeShutdownRetried: a server that goes away while a
+// reconnecting client's Hello is on its way answers it with an Error of
+// code shutdown. That is a restart, not a refusal: the client tries again
+// and reaches the server that comes back, where an Error of code auth
+// would have ended the session.
+func TestHandshakeShutdownRetried(t *testing.T) {
+	for _, tc := range []struct {
+		code   wire.Code
+		refuse bool
+	}{{wire.CodeShutdown, false}, {wire.CodeInternal, false}, {wire.CodeAuth, true}} {
+		t.Run(tc.code.String(), func(t *testing.T) {
+			ctx := testCtx(t)
+			e := startServer(t, false, server.Config{})
+			going, err := e.net.Listen("going")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer going.Close()
+			answered := make(chan struct{})
+			go func() { // the server going away: it answers one Hello so
+				defer close(answered)
+				conn, err := going.Accept(ctx)
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				if _, err := conn.Recv(ctx); err == nil {
+					conn.Send(ctx, &wire.Error{Code: tc.code, Message: "test: " + tc.code.String()})
+				}
+			}()
+			dial, cut := e.recordingDialer("app")
+			var dials atomic.Int32
+			c, err := client.Dial(ctx, func(ctx context.Context, addr string) (transport.Conn, error) {
+				if dials.Add(1) == 2 {
+					return e.net.Dial(ctx, "app", "going")
+				}
+				return dial(ctx, addr)
+			}, e.addr, client.Options{Replica: 42, MinBackoff: 1, MaxBackoff: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			cut(-1)
+			<-answered
+			if tc.refuse {
+				if err := c.WaitState(ctx, client.Closed); err != nil || !errors.Is(c.Err(), client.ErrDisconnected) {
+					t.Fatalf("after an auth refusal: %v, Err %v; want the session ended", err, c.Err())
+				}
+				return
+			}
+			if err := c.WaitState(ctx, client.Connected); err != nil || c.Err() != nil || dials.Load() < 3 {
+				t.Fatalf("after a %v answer: %v, state %v, Err %v, %d dials; want connected again", tc.code, err, c.State(), c.Err(), dials.Load())
+			}
+		})
 	}
 }

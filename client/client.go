@@ -133,7 +133,11 @@ type Options struct {
 	// Agent names the software in the server's logs; default "weft-go/1".
 	Agent string
 	// Workspace options (WithBackoff, WithDispatcher, ...) for the replica;
-	// the client adds stm.WithReplica.
+	// the client adds stm.WithReplica. A dispatcher that runs observers
+	// synchronously runs them under the share's lock, on the goroutine
+	// that commits or receives: such observers must not call the client
+	// or its shares (they would wait for that lock forever), only read
+	// the change they are given.
 	Workspace []stm.Option
 	// NoReconnect ends the session for good when the connection fails,
 	// instead of reconnecting.
@@ -167,13 +171,17 @@ type Options struct {
 	// (and those aborted with it), after its handle is resolved: the way
 	// to learn of the rejection of a commit made before a restart, which
 	// has no handle any more (Handle.ID is the id a callback names). It
-	// must not block.
+	// runs on the client's reader goroutine, after the handle is resolved,
+	// and must not block. (With OnAbort or OnAcknowledge set, a goroutine
+	// waiting in Share.Atomically no longer receives its own verdict: a
+	// callback taking a lock its caller holds would wait for itself.)
 	OnAbort func(share string, id wire.CommitID, err error)
 	// OnAcknowledge, if set, is called with every commit the server
 	// acknowledges and the version it gave, after its handle is resolved;
 	// like OnAbort, it also reports the commits made before a restart. A
 	// commit resent after a restart that did not record its answer may be
-	// reported twice, with the same version. It must not block.
+	// reported twice, with the same version. It runs as OnAbort does and
+	// must not block.
 	OnAcknowledge func(share string, id wire.CommitID, version uint64)
 	// CacheCheckpointEvery bounds what a restart on the cache replays: the
 	// changes of a share kept after its checkpoint before the client
@@ -225,7 +233,10 @@ type Client struct {
 		room     chan struct{}    // closed when pending falls below the limit; nil while no one waits
 		cacheErr error
 		rng      *rand.Rand
+		recv     *receiver // of conn, while its reader goroutine runs
 	}
+	leased       atomic.Bool   // a receiver may be leased to committers (see receiver.resume)
+	selfReceives atomic.Uint64 // receives by committers (awaitVerdict), for tests
 }
 
 // Dial connects to addr with dialer, performs the handshake, and starts
@@ -342,15 +353,21 @@ func (c *Client) handshake(ctx context.Context) (transport.Conn, *wire.Welcome, 
 		return conn, m, nil
 	case *wire.Error:
 		conn.Close()
-		return nil, nil, &refusedError{fmt.Errorf("client: handshake refused: %w", m)}
+		switch m.Code {
+		case wire.CodeProtocol, wire.CodeVersion, wire.CodeAuth, wire.CodeForbidden:
+			return nil, nil, &refusedError{fmt.Errorf("client: handshake refused: %w", m)}
+		}
+		// The server is going away (a restart), failed, or found the
+		// Hello late (a slow link): another attempt may succeed.
+		return nil, nil, fmt.Errorf("client: handshake: %w", m)
 	default:
 		conn.Close()
 		return nil, nil, fmt.Errorf("client: handshake: got %v, want welcome", m.Type())
 	}
 }
 
-// refusedError is a handshake the server refused: reconnecting would not
-// help.
+// refusedError is a handshake the server refused for good (protocol,
+// version, authentication, permission): reconnecting would not help.
 type refusedError struct{ error }
 
 func (e *refusedError) Unwrap() error { return e.error }
@@ -432,6 +449,7 @@ func (c *Client) Err() error {
 // them: it wraps ErrInDoubt and the session's error. On a client whose
 // session has ended, it returns that error (Err).
 func (c *Client) Flush(ctx context.Context) error {
+	c.resumeReader()
 	c.mu.Lock()
 	ended := c.mu.err
 	seqs := slices.Sorted(maps.Keys(c.mu.pending)) // "first" is in commit order
@@ -474,6 +492,9 @@ func (c *Client) enqueueLocked(m wire.Message) {
 	c.mu.out = append(c.mu.out, m)
 	if !c.mu.sending {
 		c.wakeLocked()
+	}
+	if c.mu.recv != nil && c.leased.Load() {
+		c.mu.recv.resume() // m's answer is awaited
 	}
 }
 
@@ -785,83 +806,31 @@ func (c *Client) writeLoop(conn transport.Conn, quit chan struct{}) {
 }
 
 // readLoop receives every message of conn and dispatches it, until the
-// connection fails. It applies Acks and Updates to the replicas itself,
-// so that each follows its share's version order. Updates of one share
-// that have arrived together go to the share together (Share.updates).
+// connection fails, but while a committer receives (see receiver). It
+// applies Acks and Updates to the replicas itself, so that each follows
+// its share's version order. Updates of one share that have arrived
+// together go to the share together (Share.updates).
 func (c *Client) readLoop(conn transport.Conn) error {
-	buffered, _ := conn.(transport.Buffered)
-	var next wire.Message // received while gathering Updates: handled next
-	var run []*wire.Update
-	for {
-		m := next
-		next = nil
-		if m == nil {
-			var err error
-			c.waiting.Store(true)
-			m, err = conn.Recv(context.Background())
-			c.waiting.Store(false)
-			if err != nil {
-				return err
-			}
-			c.heard.Add(1)
+	r := newReceiver(c, conn)
+	c.mu.Lock()
+	c.mu.recv = r
+	c.mu.Unlock()
+	defer func() {
+		r.end()
+		c.mu.Lock()
+		if c.mu.recv == r {
+			c.mu.recv = nil
 		}
-		switch m := m.(type) {
-		case *wire.Ping:
-			c.enqueue(&wire.Pong{Nonce: m.Nonce})
-		case *wire.Pong:
-		case *wire.Error:
-			return m
-		case *wire.Opened:
-			c.toShare(m.Share, m)
-		case *wire.SnapshotChunk:
-			c.toShare(m.Share, m)
-		case *wire.Delta:
-			c.toShare(m.Share, m)
-		case *wire.Update:
-			run = append(run[:0], m)
-			var err error
-			for buffered != nil && len(run) < maxRun && buffered.Buffered() {
-				var n wire.Message
-				if n, err = conn.Recv(context.Background()); err != nil {
-					break
-				}
-				if u, ok := n.(*wire.Update); ok && u.Share == m.Share {
-					run = append(run, u)
-					continue
-				}
-				next = n
-				break
-			}
-			if s := c.shareOf(m.Share); s != nil {
-				s.updates(run)
-			}
-			// Applied, the Updates are no longer needed: the replica, the
-			// acknowledged state and the cache (Cache.AppendLazy) copy what
-			// they keep of the ops.
-			for _, u := range run {
-				wire.ReleaseUpdate(u)
-			}
-			clear(run) // not kept alive by the reused buffer
-			if err != nil {
-				return err
-			}
-		case *wire.ShareClosed:
-			if s := c.toShare(m.Share, m); s != nil {
-				c.mu.Lock()
-				if c.mu.shares[m.Share] == s {
-					delete(c.mu.shares, m.Share)
-				}
-				c.mu.Unlock()
-			}
-		case *wire.Ack:
-			c.verdict(m.ID, m, nil)
-		case *wire.Abort:
-			c.verdict(m.ID, nil, m)
-		default:
-			err := fmt.Errorf("client: unexpected %v from the server", m.Type())
-			_ = conn.Send(context.Background(), &wire.Error{Code: wire.CodeUnexpected, Message: err.Error()})
+		c.mu.Unlock()
+	}()
+	for {
+		if err := r.loopTurn(); err != nil {
 			return err
 		}
+		if err := r.receive(context.Background()); err != nil {
+			return err
+		}
+		r.loopReceived()
 	}
 }
 

@@ -59,6 +59,13 @@ type spec struct {
 // a *wire.FieldError for a commit over the server's limits, the share's
 // Err, ctx's error.
 func (s *Share) Run(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Handle, error) {
+	h, err := s.run(ctx, fn, false)
+	s.c.resumeReader() // the caller may await the verdict: the reader goroutine receives it
+	return h, err
+}
+
+// run is Run; self: the caller awaits the verdict with awaitVerdict.
+func (s *Share) run(ctx context.Context, fn func(tx *stm.Tx) error, self bool) (*stm.Handle, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -66,7 +73,7 @@ func (s *Share) Run(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Handle
 		if err := s.Err(); err != nil {
 			return nil, err
 		}
-		h, err := s.attempt(ctx, fn)
+		h, err := s.attempt(ctx, fn, self)
 		switch {
 		case errors.Is(err, errAgain):
 			continue
@@ -95,7 +102,7 @@ type hiddenError struct{ specs []*spec }
 
 func (e *hiddenError) Error() string { return "client: touches objects of hidden commits" }
 
-func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Handle, error) {
+func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error, self bool) (*stm.Handle, error) {
 	tx := s.c.ws.Begin()
 	w := s.track(tx)
 	defer tx.Abort()
@@ -117,7 +124,7 @@ func (s *Share) attempt(ctx context.Context, fn func(tx *stm.Tx) error) (*stm.Ha
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.commit(tx, w)
+	p, err := s.commit(tx, w, self)
 	if err != nil {
 		return nil, s.commitFailed(ctx, tx, err)
 	}
@@ -178,14 +185,12 @@ func (s *Share) commitFailed(ctx context.Context, tx *stm.Tx, err error) error {
 // transaction.
 func (s *Share) Atomically(ctx context.Context, fn func(tx *stm.Tx) error) error {
 	for {
-		h, err := s.Run(ctx, fn)
+		h, err := s.run(ctx, fn, true)
 		if err != nil {
 			return err
 		}
-		select {
-		case <-h.Done():
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", ErrInDoubt, ctx.Err())
+		if err := s.c.awaitVerdict(ctx, h); err != nil {
+			return fmt.Errorf("%w: %w", ErrInDoubt, err)
 		}
 		err = h.Err()
 		var ae *AbortError
@@ -217,8 +222,9 @@ func (s *Share) Atomically(ctx context.Context, fn func(tx *stm.Tx) error) error
 // commit commits tx on the replica and sends it, as one step under the
 // share's lock, so that commits are sent in their local order (which the
 // server then keeps) and none is built from a state a concurrent abort is
-// undoing. It returns nil for a transaction that wrote nothing.
-func (s *Share) commit(tx *stm.Tx, w *txWork) (*spec, error) {
+// undoing. It returns nil for a transaction that wrote nothing. self: the
+// caller awaits the verdict (Atomically).
+func (s *Share) commit(tx *stm.Tx, w *txWork, self bool) (*spec, error) {
 	tx.SetTag(w) // again, had fn set another: Client.guard knows tx by it
 	rec, err := tx.Record()
 	if err != nil {
@@ -297,6 +303,9 @@ func (s *Share) commit(tx *stm.Tx, w *txWork) (*spec, error) {
 	}
 	p.handle = stm.NewHandleFor(cm.ID)
 	c.mu.pending[cm.ID.Seq] = p
+	if self {
+		c.wantVerdictLocked()
+	}
 	p.sendOn = c.enqueueCommitLocked(cm)
 	c.mu.Unlock()
 	s.mu.pending = append(s.mu.pending, p)

@@ -27,8 +27,13 @@
 //     wrapping ErrInDoubt) if the session ends for good before the
 //     verdict. Share.Atomically is Run that waits
 //     for the verdict and runs fn again after a conflict or a dependency
-//     abort. Client.Flush waits until every commit made so far is
-//     answered.
+//     abort; while its commit is the only one awaited, it receives the
+//     verdict from the connection itself, which saves a wake-up of
+//     another goroutine per round trip, and keeps receiving for the
+//     next one for a millisecond (what others commit meanwhile reaches
+//     the replica that much later at most; anything that awaits the
+//     connection ends that at once). Client.Flush waits until every
+//     commit made so far is answered.
 //  4. Share.View reads the replica; Share.WaitVersion waits for a version
 //     of the acknowledged state (after another client's commit, say);
 //     Share.Version is the version held, Share.Pending how many commits
@@ -92,8 +97,10 @@
 // answers with a snapshot instead of a delta, the pending commits' writes
 // stop showing until their verdicts arrive, and an Ack newer than the
 // snapshot applies them. Client.State and Options.OnState tell the state;
-// commits go on locally while reconnecting. A refused handshake ends the
-// session for good (ErrDisconnected).
+// commits go on locally while reconnecting. A handshake refused for good
+// (an Error of code protocol, version, auth or forbidden) ends the session
+// (ErrDisconnected); one answered with another code (shutdown: the server
+// is restarting) is tried again.
 //
 // # Offline cache
 //

@@ -119,6 +119,31 @@ func randomRun(t *testing.T, seed uint64) {
 						return nil
 					}
 				}
+				if rng.IntN(6) == 0 {
+					// Atomically: the committer receives its verdict
+					// itself (client/recv.go), through the cuts too.
+					err := s.Atomically(testCtx(t), fn)
+					switch {
+					case err == nil:
+						out.acked++
+						for id, n := range add {
+							out.hits[id] += n
+						}
+						if drained != nil {
+							drainMu.Lock()
+							drains[stm.IDOf(a)] += *drained
+							drainMu.Unlock()
+						}
+					case errors.Is(err, stm.ErrAborted):
+						out.aborted++
+					default:
+						out.err = fmt.Errorf("Atomically: %w", err)
+					}
+					if out.err != nil {
+						break
+					}
+					continue
+				}
 				h, err := s.Run(testCtx(t), fn)
 				if err != nil {
 					out.err = err

@@ -254,6 +254,7 @@ func (s *Share) Pending() int {
 // Client.Flush, it returns the error of the first commit left in doubt,
 // and on a share that stopped following the server, its Err.
 func (s *Share) Flush(ctx context.Context) error {
+	s.c.resumeReader()
 	s.mu.Lock()
 	ended := s.mu.err
 	hs := make([]*stm.Handle, len(s.mu.pending))
@@ -318,6 +319,7 @@ func compareIDs(a, b wire.ObjectID) int {
 // later. It fails if ctx ends or the share stops following the server
 // before.
 func (s *Share) WaitVersion(ctx context.Context, v uint64) error {
+	s.c.resumeReader() // what it waits for comes unasked
 	for {
 		s.mu.Lock()
 		ver, err, ch := s.versionLocked(), s.mu.err, s.waitLocked()
