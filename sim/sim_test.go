@@ -100,6 +100,7 @@ type run struct {
 	conns     []*transport.MemConn // every connection dialled, in dial order
 	connOwner []int                // the client that dialled each
 	history   []check.Txn
+	views     []check.Txn // read-only snapshots the audits recorded, checked with the history
 	errs      []error
 	running   []int // per client, workload transactions not yet returned from Run
 	verdicts  map[wire.CommitID]verdict
@@ -120,6 +121,7 @@ type outcome struct {
 	txns      int
 	maxChain  int
 	restarts  int
+	views     int // read-only snapshots checked with the history
 	anomalies check.Result
 	errs      []error
 }
@@ -467,7 +469,7 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 			case x < 41:
 				r.crash(ctx)
 			case x < 44:
-				r.audit(ctx, shares[r.rng.IntN(*nClients)])
+				r.audit(ctx, r.rng.IntN(*nClients))
 			case x < 45:
 				// A client goes offline or comes back, or its application is
 				// killed and starts again, each once in 400 steps.
@@ -548,7 +550,9 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 			}
 		}
 		r.history = append(r.history, r.finalRead(ctx, shares[0]))
-		r.audit(ctx, shares[0])
+		r.audit(ctx, 0)
+		r.history = append(r.history, r.views...)
+		out.views = len(r.views)
 		// The history reads client 0's replica; every other one must hold
 		// the same, counters and sets included (written blind, they are in
 		// no read of the history).
@@ -893,24 +897,71 @@ func (r *run) txn(ctx context.Context, s *client.Share, i, n int) *pendingTxn {
 	return p
 }
 
-// audit checks, on one replica's snapshot, that the transfers kept the
-// total of the balances.
-func (r *run) audit(ctx context.Context, s *client.Share) {
-	cells, _ := r.cellsOf(s)
+// audit checks, on client i's replica, that the transfers kept the total
+// of the balances. When the replica shows no pending commit, its snapshot
+// must be the server's state at the replica's version: it goes into the
+// history as a read-only transaction (every register and list, each read
+// at that version), which the checker places among the commits.
+func (r *run) audit(ctx context.Context, i int) {
+	s := r.shares[i]
+	cells, notes := r.cellsOf(s)
 	if cells == nil {
 		return // a life started on a cache older than the cells
 	}
+	// Nothing moves while the simulator runs this (no step delivers), so
+	// the version and the pending commits seen around the View are those
+	// the View saw; compare them anyway.
+	at, pending := s.Version(), s.Pending()
 	var total int64
+	var ops []check.Op
 	s.View(ctx, func(tx *stm.Tx) error {
 		total = 0
 		for _, c := range cells {
 			total += balanceF.Of(c).Get(tx)
 		}
+		ops = readAll(tx, cells, notes, ops[:0])
 		return nil
 	})
-	if total != simCells*simBalance && s.Err() == nil {
+	if s.Err() != nil {
+		return
+	}
+	if total != simCells*simBalance {
 		r.errs = append(r.errs, fmt.Errorf("a snapshot shows a total of %d, not %d", total, simCells*simBalance))
 	}
+	if pending > 0 || s.Pending() > 0 || s.Version() != at || at == 0 {
+		return // it may show speculative writes: not a state of the server
+	}
+	for k := range ops {
+		ops[k].At = at
+	}
+	r.views = append(r.views, check.Txn{ID: check.TxnID{Replica: viewReplica, Seq: uint64(len(r.views))},
+		Share: simShare, Session: uint64(i), Outcome: check.Acknowledged, Ops: ops})
+}
+
+// viewReplica is the replica of the audits' read-only transactions in
+// the history (check.TxnID), apart from the clients' (0 to nClients-1)
+// and the final read's (999).
+const viewReplica = 1000
+
+// readAll appends to ops a read of every register and list of the cells
+// and notes, under the keys of the workload's transactions.
+func readAll(tx *stm.Tx, cells, notes []*stm.Object, ops []check.Op) []check.Op {
+	list := func(o *stm.Object) []uint64 {
+		var seen []uint64
+		for _, x := range itemsF.Of(o).All(tx) {
+			seen = append(seen, uint64(x))
+		}
+		return seen
+	}
+	for i, c := range cells {
+		ops = append(ops,
+			check.Op{Kind: check.ReadList, Key: fmt.Sprintf("cell%d/list", i), List: list(c)},
+			check.Op{Kind: check.ReadReg, Key: fmt.Sprintf("cell%d/reg", i), Value: uint64(valueF.Of(c).Get(tx))})
+	}
+	for _, o := range notes {
+		ops = append(ops, check.Op{Kind: check.ReadList, Key: noteKey(stm.IDOf(o)), List: list(o)})
+	}
+	return ops
 }
 
 // dump describes every record of s's replica, cells then notes in id
@@ -941,23 +992,7 @@ func (r *run) finalRead(ctx context.Context, s *client.Share) check.Txn {
 	t := check.Txn{ID: check.TxnID{Replica: 999}, Share: simShare, Final: true}
 	cells, notes := r.cellsOf(s)
 	s.View(ctx, func(tx *stm.Tx) error {
-		t.Ops = t.Ops[:0]
-		for i, c := range cells {
-			var seen []uint64
-			for _, x := range itemsF.Of(c).All(tx) {
-				seen = append(seen, uint64(x))
-			}
-			t.Ops = append(t.Ops,
-				check.Op{Kind: check.ReadList, Key: fmt.Sprintf("cell%d/list", i), List: seen},
-				check.Op{Kind: check.ReadReg, Key: fmt.Sprintf("cell%d/reg", i), Value: uint64(valueF.Of(c).Get(tx))})
-		}
-		for _, o := range notes {
-			var seen []uint64
-			for _, x := range itemsF.Of(o).All(tx) {
-				seen = append(seen, uint64(x))
-			}
-			t.Ops = append(t.Ops, check.Op{Kind: check.ReadList, Key: noteKey(stm.IDOf(o)), List: seen})
-		}
+		t.Ops = readAll(tx, cells, notes, t.Ops[:0])
 		return nil
 	})
 	return t
@@ -982,14 +1017,14 @@ func TestSim(t *testing.T) {
 			list = append(list, uint64(s))
 		}
 	}
-	total, anomalies, deepest, restarts, ran := 0, 0, 0, 0, 0
+	total, anomalies, deepest, restarts, views, ran := 0, 0, 0, 0, 0, 0
 	began := time.Now()
 	every := max(1, len(list)/20) // progress lines on long runs
 	for k, seed := range list {
 		out := simulate(t, seed, *txns, *inject)
 		ran++
 		total += out.txns
-		deepest, restarts = max(deepest, out.maxChain), restarts+out.restarts
+		deepest, restarts, views = max(deepest, out.maxChain), restarts+out.restarts, views+out.views
 		anomalies += len(out.anomalies.Anomalies) + len(out.errs)
 		for _, a := range out.anomalies.Anomalies {
 			t.Errorf("seed %d: %v", seed, a)
@@ -1005,7 +1040,7 @@ func TestSim(t *testing.T) {
 			t.Logf("%d/%d seeds, %d transactions, %d anomalies, %s", k+1, len(list), total, anomalies, time.Since(began).Round(time.Second))
 		}
 	}
-	t.Logf("deepest speculative chain %d, %d application restarts", deepest, restarts)
+	t.Logf("deepest speculative chain %d, %d application restarts, %d read-only snapshots checked", deepest, restarts, views)
 	t.Logf("%d seeds, %d transactions, %d anomalies", ran, total, anomalies)
 }
 
