@@ -8,8 +8,9 @@ import "github.com/weft-stm/weft/stm"
 //
 // Account wraps an *stm.Object of class AccountClass (schema id 1). Its
 // getters and setters take the transaction to run in; a setter given stm.Auto
-// runs as an automatic transaction of its own, committed asynchronously. The
-// zero Account is a nil reference, whose methods panic.
+// runs as an automatic transaction of its own, committed asynchronously (on an
+// object of a client's share it panics: write those in the share's
+// transactions). The zero Account is a nil reference, whose methods panic.
 type Account struct {
 	*stm.Object
 }
@@ -60,7 +61,8 @@ func (a Account) Balance(tx *stm.Tx) int64 {
 }
 
 // SetBalance sets field balance of a to v in tx. With stm.Auto as tx, it runs
-// as an automatic transaction of its own, committed asynchronously.
+// as an automatic transaction of its own, committed asynchronously; on an
+// object of a client's share that panics.
 func (a Account) SetBalance(tx *stm.Tx, v int64) {
 	AccountFields.Balance.Of(a.Object).Set(tx, v)
 }
@@ -79,7 +81,8 @@ func (a Account) Owner(tx *stm.Tx) string {
 }
 
 // SetOwner sets field owner of a to v in tx. With stm.Auto as tx, it runs as
-// an automatic transaction of its own, committed asynchronously.
+// an automatic transaction of its own, committed asynchronously; on an object
+// of a client's share that panics.
 func (a Account) SetOwner(tx *stm.Tx, v string) {
 	AccountFields.Owner.Of(a.Object).Set(tx, v)
 }

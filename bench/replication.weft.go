@@ -8,8 +8,9 @@ import "github.com/weft-stm/weft/stm"
 //
 // Cell wraps an *stm.Object of class CellClass (schema id 2). Its getters and
 // setters take the transaction to run in; a setter given stm.Auto runs as an
-// automatic transaction of its own, committed asynchronously. The zero Cell is
-// a nil reference, whose methods panic.
+// automatic transaction of its own, committed asynchronously (on an object of
+// a client's share it panics: write those in the share's transactions). The
+// zero Cell is a nil reference, whose methods panic.
 type Cell struct {
 	*stm.Object
 }
@@ -57,7 +58,8 @@ func (c Cell) Value(tx *stm.Tx) int64 {
 }
 
 // SetValue sets field value of c to v in tx. With stm.Auto as tx, it runs as
-// an automatic transaction of its own, committed asynchronously.
+// an automatic transaction of its own, committed asynchronously; on an object
+// of a client's share that panics.
 func (c Cell) SetValue(tx *stm.Tx, v int64) {
 	CellFields.Value.Of(c.Object).Set(tx, v)
 }
@@ -73,8 +75,9 @@ func (c Cell) ObserveValue(fn func(stm.Change)) *stm.Subscription {
 //
 // Tally wraps an *stm.Object of class TallyClass (schema id 3). Its getters
 // and setters take the transaction to run in; a setter given stm.Auto runs as
-// an automatic transaction of its own, committed asynchronously. The zero
-// Tally is a nil reference, whose methods panic.
+// an automatic transaction of its own, committed asynchronously (on an object
+// of a client's share it panics: write those in the share's transactions). The
+// zero Tally is a nil reference, whose methods panic.
 type Tally struct {
 	*stm.Object
 }

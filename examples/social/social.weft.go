@@ -12,8 +12,9 @@ import (
 //
 // User wraps an *stm.Object of class UserClass (schema id 1). Its getters and
 // setters take the transaction to run in; a setter given stm.Auto runs as an
-// automatic transaction of its own, committed asynchronously. The zero User is
-// a nil reference, whose methods panic.
+// automatic transaction of its own, committed asynchronously (on an object of
+// a client's share it panics: write those in the share's transactions). The
+// zero User is a nil reference, whose methods panic.
 type User struct {
 	*stm.Object
 }
@@ -76,7 +77,8 @@ func (u User) Name(tx *stm.Tx) string {
 }
 
 // SetName sets field name of u to v in tx. With stm.Auto as tx, it runs as an
-// automatic transaction of its own, committed asynchronously.
+// automatic transaction of its own, committed asynchronously; on an object of
+// a client's share that panics.
 func (u User) SetName(tx *stm.Tx, v string) {
 	UserFields.Name.Of(u.Object).Set(tx, v)
 }
@@ -97,7 +99,8 @@ func (u User) Email(tx *stm.Tx) string {
 }
 
 // SetEmail sets field email of u to v in tx. With stm.Auto as tx, it runs as
-// an automatic transaction of its own, committed asynchronously.
+// an automatic transaction of its own, committed asynchronously; on an object
+// of a client's share that panics.
 //
 // Deprecated: use emails.
 func (u User) SetEmail(tx *stm.Tx, v string) {
@@ -175,8 +178,9 @@ func (u User) ObserveTags(fn func(stm.Change)) *stm.Subscription {
 //
 // Post wraps an *stm.Object of class PostClass (schema id 2). Its getters and
 // setters take the transaction to run in; a setter given stm.Auto runs as an
-// automatic transaction of its own, committed asynchronously. The zero Post is
-// a nil reference, whose methods panic.
+// automatic transaction of its own, committed asynchronously (on an object of
+// a client's share it panics: write those in the share's transactions). The
+// zero Post is a nil reference, whose methods panic.
 type Post struct {
 	*stm.Object
 }
@@ -234,7 +238,7 @@ func (p Post) Author(tx *stm.Tx) User {
 
 // SetAuthor makes field author of p refer to v (to none if v is the zero User)
 // in tx. With stm.Auto as tx, it runs as an automatic transaction of its own,
-// committed asynchronously.
+// committed asynchronously; on an object of a client's share that panics.
 func (p Post) SetAuthor(tx *stm.Tx, v User) {
 	PostFields.Author.Of(p.Object).Set(tx, v.Object)
 }
@@ -253,7 +257,8 @@ func (p Post) Text(tx *stm.Tx) string {
 }
 
 // SetText sets field text of p to v in tx. With stm.Auto as tx, it runs as an
-// automatic transaction of its own, committed asynchronously.
+// automatic transaction of its own, committed asynchronously; on an object of
+// a client's share that panics.
 func (p Post) SetText(tx *stm.Tx, v string) {
 	PostFields.Text.Of(p.Object).Set(tx, v)
 }
@@ -287,7 +292,8 @@ func (p Post) CreatedUnix(tx *stm.Tx) int64 {
 }
 
 // SetCreatedUnix sets field created_unix of p to v in tx. With stm.Auto as tx,
-// it runs as an automatic transaction of its own, committed asynchronously.
+// it runs as an automatic transaction of its own, committed asynchronously; on
+// an object of a client's share that panics.
 func (p Post) SetCreatedUnix(tx *stm.Tx, v int64) {
 	PostFields.CreatedUnix.Of(p.Object).Set(tx, v)
 }

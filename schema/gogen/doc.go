@@ -15,7 +15,9 @@
 //   - func NewUser(ws *stm.Workspace) User, and AsUser(*stm.Object) to view an
 //     untyped object as a User.
 //   - For a scalar or reference field name: Name(tx) and SetName(tx, v);
-//     give stm.Auto as tx to run the call as an automatic transaction. A
+//     give stm.Auto as tx to run the call as an automatic transaction
+//     (not on an object of a client's share: a client refuses a write
+//     outside the share's transactions, and the call panics). A
 //     reference field takes and returns the target class's type (stored as
 //     an *stm.Object); a bytes field copies the slice both ways.
 //   - For a collection field: an accessor without tx returning the stm

@@ -336,7 +336,7 @@ func (g *generator) class(c *schema.Class) {
 	if !strings.HasPrefix(doc, name+" ") {
 		doc = wrap(fmt.Sprintf("%s is an object of schema class %s.", name, name)) + "\n\n" + doc
 	}
-	g.doc(doc, wrap(fmt.Sprintf("%s wraps an *stm.Object of class %sClass (schema id %d). Its getters and setters take the transaction to run in; a setter given stm.Auto runs as an automatic transaction of its own, committed asynchronously. The zero %s is a nil reference, whose methods panic.", name, name, c.ID, name)), dep)
+	g.doc(doc, wrap(fmt.Sprintf("%s wraps an *stm.Object of class %sClass (schema id %d). Its getters and setters take the transaction to run in; a setter given stm.Auto runs as an automatic transaction of its own, committed asynchronously (on an object of a client's share it panics: write those in the share's transactions). The zero %s is a nil reference, whose methods panic.", name, name, c.ID, name)), dep)
 	g.p("type %s struct {", name)
 	g.p("*stm.Object")
 	g.p("}")
@@ -436,7 +436,7 @@ func (g *generator) field(c *schema.Class, f *schema.Field, recv string) {
 		g.p("}")
 
 		g.p("")
-		auto := "With stm.Auto as tx, it runs as an automatic transaction of its own, committed asynchronously."
+		auto := "With stm.Auto as tx, it runs as an automatic transaction of its own, committed asynchronously; on an object of a client's share that panics."
 		switch t.Kind {
 		case schema.Ref:
 			g.doc(wrap(fmt.Sprintf("Set%s makes field %s of %s refer to v (to none if v is the zero %s) in tx. %s", name, f.Name, recv, typ, auto)), dep)
