@@ -137,7 +137,10 @@ type Options struct {
 	// synchronously runs them under the share's lock, on the goroutine
 	// that commits or receives: such observers must not call the client
 	// or its shares (they would wait for that lock forever), only read
-	// the change they are given.
+	// the change they are given; and one that panics does so halfway
+	// through applying a change: the panic reaches the goroutine that
+	// committed or received (a committer's Atomically), and the share is
+	// left failed.
 	Workspace []stm.Option
 	// NoReconnect ends the session for good when the connection fails,
 	// instead of reconnecting.

@@ -284,3 +284,51 @@ func TestCallbackUnderCallersLock(t *testing.T) {
 		t.Fatal("Atomically under the lock its OnAcknowledge takes never returned")
 	}
 }
+
+// TestCommitterPanics: a panic while a committer receives (here in an
+// observer that its client's dispatcher runs synchronously, on an Update
+// the committer received) ends the connection on its way up: the reader
+// goroutine does not wait for a holder that is gone, and Flush and Close
+// return. (The share, which the panic left halfway through applying the
+// Update, fails on the resync.)
+func TestCommitterPanics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := startServer(t, false, server.Config{})
+		e.raw("bank", append(createAccount(1, 0), createAccount(2, 0)...)...)
+		c := e.clientWith(client.Options{MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond,
+			Workspace: []stm.Option{stm.WithDispatcher(func(work func()) { work() })}})
+		x, err := c.Open(testCtx(t), "bank", account)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := balanceF.Of(record(t, x, 1))
+		leaseHeld(t, c, x, b)
+		// Account 2, which only another client writes: its Update waits
+		// on x's leased connection, and x's committer receives it.
+		c.Workspace().Subscribe(record(t, x, 2), func(stm.Change) { panic("observer") })
+		_, y := e.open("bank")
+		yb := balanceF.Of(record(t, y, 2))
+		if err := y.Atomically(testCtx(t), func(tx *stm.Tx) error { yb.Set(tx, 100); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if x.Version() == y.Version() {
+			t.Fatal("x received the Update while its connection was leased")
+		}
+		panicked := make(chan any, 1)
+		go func() {
+			defer func() { panicked <- recover() }()
+			_ = x.Atomically(testCtx(t), func(tx *stm.Tx) error { b.Set(tx, b.Get(tx)+1); return nil })
+		}()
+		if p := <-panicked; p != "observer" {
+			t.Fatalf("Atomically returned or panicked with %v, want the observer's panic", p)
+		}
+		// Without the connection ended, Flush would wait for good:
+		// synctest would report every goroutine blocked.
+		err = c.Flush(testCtx(t))
+		t.Logf("Flush after the panic: %v", err)
+		if x.Err() == nil {
+			t.Fatal("the share applied the Update halfway, but did not fail")
+		}
+		c.Close()
+	})
+}
