@@ -99,8 +99,9 @@ func (s *Share) Apply(c *wire.Commit) Result {
 	}
 	v := s.decide(c)
 	v.digest = digest
+	r := v.result(c.ID) // every conflict, for the first answer
+	v.conflicts = rememberedConflicts(v.conflicts)
 	s.remember(c.ID, v)
-	r := v.result(c.ID)
 	if v.ack {
 		r.Change = wire.Change{Version: s.version, Origin: c.ID, Writes: c.Writes} // as logged
 	}

@@ -1,6 +1,10 @@
 package authority
 
-import "github.com/weft-stm/weft/wire"
+import (
+	"slices"
+
+	"github.com/weft-stm/weft/wire"
+)
 
 // replicaVerdicts remembers one replica's most recently decided commits.
 type replicaVerdicts struct {
@@ -91,4 +95,60 @@ func (s *Share) beyondGap(id wire.CommitID) bool {
 	}
 	known := max(rv.top, rv.horizon)
 	return id.Seq > known && id.Seq-known > s.cfg.MaxSeqGap
+}
+
+// rememberedKeyBytes and rememberedReads bound the bytes of keys and the
+// reads an aborted verdict keeps of its conflicts (see
+// rememberedConflicts).
+const (
+	rememberedKeyBytes = 1 << 10
+	rememberedReads    = 64
+)
+
+// rememberedConflicts returns what a remembered abort keeps of its
+// conflicts, cs. A resend gets them again, and a client only needs their
+// highest version (it waits for it before it retries); but a commit's
+// reads may fill a frame (keys up to max_string_len), and a replica's
+// last Verdicts aborts would keep that much each, after its session
+// ended. So conflicts over those bounds are cut: the one with the
+// highest version comes first, then the others in order while they fit
+// (rememberedReads, and rememberedKeyBytes of keys); the first
+// one, if its key alone does not fit, is kept as a read of its whole
+// object, at its version.
+func rememberedConflicts(cs []wire.Read) []wire.Read {
+	keyLen := func(r wire.Read) int {
+		if r.Kind != wire.ReadKey {
+			return 0
+		}
+		return len(wire.AppendValue(nil, r.Key))
+	}
+	total := 0
+	for _, c := range cs {
+		total += keyLen(c)
+	}
+	if total <= rememberedKeyBytes && len(cs) <= rememberedReads {
+		return cs // all of them, as they were
+	}
+	top := 0
+	for i, c := range cs {
+		if c.Version > cs[top].Version {
+			top = i
+		}
+	}
+	first := cs[top]
+	if keyLen(first) > rememberedKeyBytes {
+		first = wire.Read{Object: first.Object, Kind: wire.ReadWhole, Version: first.Version}
+	}
+	out := []wire.Read{first}
+	budget := rememberedKeyBytes - keyLen(first)
+	for i, c := range cs {
+		if i == top {
+			continue
+		}
+		if n := keyLen(c); n <= budget && len(out) < rememberedReads {
+			out = append(out, c)
+			budget -= n
+		}
+	}
+	return slices.Clip(out)
 }
