@@ -75,7 +75,10 @@
 // between goroutines), and otherwise by its writer goroutine: what other
 // sessions queue (Updates), a backlog, and what is left when the session
 // closes. A client that does not read its answers is thus no longer read
-// once its connection's buffers are full. A session whose queue already holds
+// once its connection's buffers are full. A transfer (an open's snapshot or
+// deltas, built whole) must have been sent before the reader reads the
+// next message, so a client that opens shares without reading holds one
+// at most. A session whose queue already holds
 // Config.QueueSize messages (default 4096; a whole snapshot or delta
 // transfer counts as one) when another is added has fallen behind: its
 // queue is dropped and it gets Error code limit (best effort: it is written

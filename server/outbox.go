@@ -51,7 +51,7 @@ func (s *session) enqueue(msgs []wire.Message, wake bool) bool {
 		return false
 	}
 	if s.out.items >= s.srv.cfg.QueueSize {
-		s.out.msgs, s.out.items = nil, 0
+		s.dropLocked()
 		s.out.closing = true
 		s.out.final = &wire.Error{Code: wire.CodeLimit,
 			Message: fmt.Sprintf("session fell behind: more than %d messages waiting to be sent", s.srv.cfg.QueueSize)}
@@ -62,6 +62,10 @@ func (s *session) enqueue(msgs []wire.Message, wake bool) bool {
 	}
 	s.out.msgs = append(s.out.msgs, msgs...)
 	s.out.items++
+	if len(msgs) > 1 { // a transfer: see awaitTransfers
+		s.out.transfers++
+		s.owed.Add(1)
+	}
 	if !s.out.writing && (wake || s.out.items >= directMax) {
 		s.signal()
 	}
@@ -95,6 +99,49 @@ func (s *session) flush() {
 	s.drainLocked()
 }
 
+// awaitTransfers is the reader's back-pressure on opens: before it reads
+// the next message, every transfer (snapshot or deltas) in the queue
+// must have been sent, by itself or the writer goroutine. A transfer is
+// built whole, and counts as one item of the queue however large the
+// share, so a client that opened and closed a share again and again
+// without reading its answers would otherwise have the server hold a
+// copy of the share for each open. (A transfer that waits for the
+// durability of the share's changes is not in the queue yet: the session
+// goes on meanwhile.) It returns early once reading stopped (a session
+// that fell behind, a failed write, Shutdown).
+func (s *session) awaitTransfers() {
+	for s.owed.Load() > 0 {
+		s.flush() // unless the writer goroutine sends already
+		if s.owed.Load() == 0 {
+			return
+		}
+		select {
+		case <-s.out.sent:
+		case <-s.readCtx.Done():
+			return
+		}
+	}
+}
+
+// dropLocked empties the queue, which is not sent. s.out is locked.
+func (s *session) dropLocked() {
+	s.out.msgs, s.out.items = nil, 0
+	if n := s.out.transfers; n > 0 {
+		s.out.transfers = 0
+		s.transfersDone(n)
+	}
+}
+
+// transfersDone counts n transfers off owed and wakes awaitTransfers:
+// they were sent, or dropped.
+func (s *session) transfersDone(n int) {
+	s.owed.Add(-int32(n))
+	select {
+	case s.out.sent <- struct{}{}:
+	default:
+	}
+}
+
 // readStopped runs when the reader's context ends. If the reader is
 // sending, it has finished handling its message and will handle no other
 // (serve checks the context after flush): it is done as far as Shutdown's
@@ -118,8 +165,8 @@ func (s *session) drainLocked() {
 	for s.out.items > 0 {
 		// The two slices of messages swap roles, so that neither is
 		// reallocated once grown.
-		batch := s.out.msgs
-		s.out.msgs, s.out.items = s.out.spare[:0], 0
+		batch, transfers := s.out.msgs, s.out.transfers
+		s.out.msgs, s.out.items, s.out.transfers = s.out.spare[:0], 0, 0
 		s.out.Unlock()
 		err := s.conn.SendBatch(s.dropCtx, batch)
 		// Drop the references, so that sent messages are not kept alive
@@ -127,6 +174,9 @@ func (s *session) drainLocked() {
 		clear(batch)
 		if err != nil {
 			s.writeFailed(err)
+		}
+		if transfers > 0 {
+			s.transfersDone(transfers)
 		}
 		s.out.Lock()
 		s.out.spare = batch[:0]
@@ -154,7 +204,8 @@ func (s *session) finish(final *wire.Error) {
 // interrupts the write in progress.
 func (s *session) abandon() {
 	s.out.Lock()
-	s.out.msgs, s.out.items, s.out.closing, s.out.final = nil, 0, true, nil
+	s.dropLocked()
+	s.out.closing, s.out.final = true, nil
 	s.out.Unlock()
 	s.cancelHard()
 }
@@ -214,7 +265,7 @@ func (s *session) writeFailed(err error) {
 			s.out.final = &wire.Error{Code: wire.CodeInternal, Message: "the server could not encode a message"}
 		}
 	}
-	s.out.msgs, s.out.items = nil, 0
+	s.dropLocked()
 	s.out.Unlock()
 	if invalid {
 		s.log.Error("message invalid under the session's limits", "err", err)

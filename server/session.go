@@ -53,6 +53,11 @@ type session struct {
 	fit     wire.Update  // updateFits's; reader goroutine only
 	scratch []byte       // updateFits's; reader goroutine only
 
+	// Transfers (an open's snapshot or deltas) queued and not yet sent;
+	// the reader reads no further message until none is left
+	// (awaitTransfers).
+	owed atomic.Int32
+
 	out struct {
 		sync.Mutex
 		msgs    []wire.Message // waiting to be sent, in order
@@ -65,6 +70,12 @@ type session struct {
 
 		// The holder of writing's.
 		spare []wire.Message // the other buffer of msgs
+
+		// transfers counts the transfers in msgs; sent (capacity 1) is
+		// signalled once a batch holding one was sent, or one was
+		// dropped (see awaitTransfers).
+		transfers int
+		sent      chan struct{}
 
 		flushTimer *time.Timer // abandons a send of the reader's after reading stopped
 	}
@@ -91,6 +102,7 @@ func (s *Server) newSession(ctx context.Context, conn transport.Conn) *session {
 	sess.hardCtx, sess.cancelHard = context.WithCancel(context.WithoutCancel(ctx))
 	sess.dropCtx, sess.cancelDrop = context.WithCancel(sess.hardCtx)
 	sess.out.wake = make(chan struct{}, 1)
+	sess.out.sent = make(chan struct{}, 1)
 	sess.buffered, _ = conn.(transport.Buffered)
 	return sess
 }
@@ -170,6 +182,7 @@ func (s *session) serve() (*wire.Error, string) {
 		if s.buffered == nil || !s.buffered.Buffered() {
 			s.flush()
 		}
+		s.awaitTransfers()
 		// Once reading has stopped, no further message is handled, even
 		// one already received: Shutdown counts on it (see readStopped).
 		if err := s.readCtx.Err(); err != nil {
