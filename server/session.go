@@ -521,9 +521,11 @@ func (s *session) commit(c *wire.Commit) {
 }
 
 // broadcast delivers u to every handle open on sh but h. sh is locked.
-// The Update is validated and encoded once per handle number (clients
-// number their handles alike, so usually once), not once per session:
-// every session has the server's limits.
+// The Update is validated and encoded once, not once per session (every
+// session has the server's limits); each other handle number gets a
+// header of its own before the same bytes (wire.Encoded.WithShare), so
+// that a client opening the share under many handles costs a header per
+// handle, not a copy of the writes.
 func (s *session) broadcast(sh *share, h *handle, u *wire.Update) {
 	type encoded struct {
 		id wire.ShareHandle
@@ -531,6 +533,7 @@ func (s *session) broadcast(sh *share, h *handle, u *wire.Update) {
 	}
 	var encs [4]encoded
 	known := encs[:0]
+	var first *wire.Encoded // the first encoding, whose bytes the others share
 	for sub := range sh.subs {
 		if sub == h {
 			continue
@@ -546,10 +549,19 @@ func (s *session) broadcast(sh *share, h *handle, u *wire.Update) {
 			su := *u
 			su.Share = sub.id
 			m = &su
-			if e, err := wire.Encode(&su, s.lim); err == nil {
+			var e *wire.Encoded
+			var err error
+			if first != nil {
+				e, err = first.WithShare(sub.id)
+			} else if e, err = wire.Encode(&su, s.lim); err == nil {
+				first = e
+			}
+			if err == nil {
 				m = e
 			} // else the writer meets the error, as without encoding first
-			known = append(known, encoded{sub.id, m})
+			if len(known) < 64 { // past that, a search costs more than a header
+				known = append(known, encoded{sub.id, m})
+			}
 		}
 		if n := s.srv.cfg.InjectDropBroadcast; n > 0 && s.srv.broadcasts.Add(1) == int64(n) {
 			continue // the injected bug: this Update never leaves

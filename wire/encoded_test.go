@@ -84,3 +84,57 @@ func TestWriterAppendFrame(t *testing.T) {
 		}
 	}
 }
+
+// WithShare gives the encoding of the same Update under another handle,
+// whatever the lengths of the two handles, sharing the writes' bytes; past
+// the frame size it fails as Encode would.
+func TestEncodedWithShare(t *testing.T) {
+	for _, from := range []ShareHandle{0, 1, 300, 1 << 20, 1<<32 - 1} {
+		u := &Update{Share: from, Version: 42, Origin: CommitID{Replica: 7, Seq: 9},
+			Writes: []Op{{Kind: OpVarSet, Object: ObjectID{Replica: 7, Seq: 1}, Value: String("héllo")}}}
+		e, err := Encode(u, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, to := range []ShareHandle{0, 5, 300, 1 << 20, 1<<32 - 1} {
+			f, err := e.WithShare(to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp := *u
+			cp.Share = to
+			want := AppendFrame(nil, &cp)
+			if got := f.Frame(); !bytes.Equal(got, want) {
+				t.Fatalf("%d -> %d: frame %x, want %x", from, to, got, want)
+			}
+			if m := f.Message().(*Update); m.Share != to || u.Share != from {
+				t.Fatalf("%d -> %d: message handle %d, the original's %d", from, to, m.Share, u.Share)
+			}
+			w := NewWriter(&bytes.Buffer{}, Limits{})
+			if got, err := w.AppendFrame([]byte{0xee}, f); err != nil || !bytes.Equal(got[1:], want) {
+				t.Fatalf("%d -> %d: AppendFrame %x, %v", from, to, got, err)
+			}
+			var buf bytes.Buffer
+			if err := NewWriter(&buf, Limits{}).WriteMessage(f); err != nil || !bytes.Equal(buf.Bytes(), want) {
+				t.Fatalf("%d -> %d: WriteMessage %x, %v", from, to, buf.Bytes(), err)
+			}
+		}
+	}
+	// An Update exactly at the frame size cannot take a longer handle.
+	u := &Update{Share: 1, Writes: []Op{{Kind: OpVarSet, Value: Bytes(make([]byte, 100))}}}
+	lim := Limits{MaxFrameSize: len(AppendMessage(nil, u))}
+	e, err := Encode(u, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.WithShare(2); err != nil {
+		t.Fatalf("same length: %v", err)
+	}
+	var fe *FieldError
+	if _, err := e.WithShare(300); !errors.As(err, &fe) || !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("a longer handle past the frame size: %v", err)
+	}
+	if _, err := (&Encoded{m: &Ping{}}).WithShare(1); err == nil {
+		t.Fatal("WithShare of a ping")
+	}
+}

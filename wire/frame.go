@@ -160,7 +160,15 @@ func (w *Writer) SetLimits(lim Limits) { w.lim = lim.WithDefaults() }
 func (w *Writer) WriteMessage(m Message) error {
 	if e, ok := m.(*Encoded); ok {
 		if e.lim == w.lim {
-			_, err := w.w.Write(e.frame)
+			frame := e.frame
+			if e.tail != nil { // one Write per frame
+				w.buf = e.appendFrame(w.buf[:0])
+				frame = w.buf
+			}
+			_, err := w.w.Write(frame)
+			if cap(w.buf) > 4*readChunk {
+				w.buf = nil
+			}
 			return err
 		}
 		m = e.m
@@ -193,7 +201,7 @@ func (w *Writer) WriteMessage(m Message) error {
 // is appended as it is.
 func (w *Writer) AppendFrame(b []byte, m Message) ([]byte, error) {
 	if e, ok := m.(*Encoded); ok && e.lim == w.lim {
-		return append(b, e.frame...), nil
+		return e.appendFrame(b), nil
 	}
 	w.v = validator{lim: &w.lim}
 	return appendChecked(b, m, &w.v)
