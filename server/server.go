@@ -8,9 +8,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/weft-stm/weft/authority"
 	"github.com/weft-stm/weft/transport"
+	"github.com/weft-stm/weft/wire"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -322,11 +324,47 @@ type share struct {
 	st    *authority.Share
 	subs  map[*handle]struct{} // open handles, of every session
 
+	// The latest snapshot built, while a transfer holds it (see
+	// snapshotLocked).
+	snap weak.Pointer[snapshot]
+
 	// With a store (see persist.go).
 	waiting       int    // items on the publisher, not yet published
 	failed        error  // the store failed: the share is closed
 	checkpointed  uint64 // version of the last checkpoint
 	checkpointing bool   // a checkpoint goroutine runs
+}
+
+// snapshot is a share's snapshot at one version, shared by the transfers
+// of the sessions that open the share at that version.
+type snapshot struct {
+	version uint64
+	chunks  []wire.SnapshotChunk // handle 0; never modified
+}
+
+// heldChunk is a session's chunk of a snapshot: the snapshot's objects
+// under the session's handle. While it waits to be sent it keeps the
+// snapshot, and so the share's cache of it, alive.
+type heldChunk struct {
+	wire.SnapshotChunk
+	snap *snapshot
+}
+
+// snapshotLocked returns the share's snapshot at its version under lim
+// (the server's limits, the same for every session). A snapshot is built
+// whole, every object of the share as wire values, under the share's
+// lock: the opens of a share at one version share one, cached for as
+// long as a transfer of it is queued somewhere (a weak pointer), so that
+// opening a large share again and again, from one session or many, does
+// not build it again and again. sh is locked.
+func (sh *share) snapshotLocked(lim wire.Limits) *snapshot {
+	v := sh.st.Version()
+	if snap := sh.snap.Value(); snap != nil && snap.version == v {
+		return snap
+	}
+	snap := &snapshot{version: v, chunks: sh.st.Snapshot(lim)}
+	sh.snap = weak.Make(snap)
+	return snap
 }
 
 func (s *Server) newShare(name string, st *authority.Share) *share {

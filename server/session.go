@@ -372,9 +372,12 @@ func (s *session) transfer(sh *share, m *wire.OpenShare, acc Access) []wire.Mess
 	}
 	op.Transfer = wire.TransferSnapshot
 	msgs := []wire.Message{op}
-	for _, c := range sh.st.Snapshot(s.lim) {
-		c.Share = m.Share
-		msgs = append(msgs, &c)
+	snap := sh.snapshotLocked(s.lim)
+	held := make([]heldChunk, len(snap.chunks))
+	for i := range snap.chunks {
+		held[i] = heldChunk{SnapshotChunk: snap.chunks[i], snap: snap}
+		held[i].Share = m.Share
+		msgs = append(msgs, &held[i].SnapshotChunk)
 	}
 	return msgs
 }
