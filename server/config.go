@@ -42,6 +42,7 @@ const AnyPrincipal = "*"
 // Default values of Config fields left zero.
 const (
 	DefaultQueueSize        = 4096
+	DefaultQueueBytes       = 64 << 20
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultFlushTimeout     = 5 * time.Second
 )
@@ -90,6 +91,12 @@ type Config struct {
 	// whose queue is full when a message is added to it is closed with
 	// Error code limit. Default DefaultQueueSize.
 	QueueSize int
+	// QueueBytes bounds the bytes of other sessions' Updates waiting in a
+	// session's queue (an Update up to the frame limit, 1 MiB by default,
+	// would let QueueSize of them hold 4 GiB). A session whose queue holds
+	// something and would go past it is closed as with QueueSize. Default
+	// DefaultQueueBytes (64 MiB).
+	QueueBytes int
 	// HandshakeTimeout bounds the wait for a client's Hello, and each
 	// bounds a TLS handshake before it (Serve gives it to a listener that
 	// implements transport.HandshakeTimeoutSetter). Default
@@ -130,6 +137,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = DefaultQueueSize
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = DefaultQueueBytes
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout

@@ -80,7 +80,8 @@
 // next message, so a client that opens shares without reading holds one
 // at most. A session whose queue already holds
 // Config.QueueSize messages (default 4096; a whole snapshot or delta
-// transfer counts as one) when another is added has fallen behind: its
+// transfer counts as one), or other sessions' Updates of Config.QueueBytes
+// (default 64 MiB), when another is added has fallen behind: its
 // queue is dropped and it gets Error code limit (best effort: it is written
 // once the write in progress is abandoned, within FlushTimeout) and is
 // closed. The other sessions are not slowed down.

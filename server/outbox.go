@@ -50,16 +50,29 @@ func (s *session) enqueue(msgs []wire.Message, wake bool) bool {
 	if s.out.closing {
 		return false
 	}
-	if s.out.items >= s.srv.cfg.QueueSize {
+	size := 0 // of the Updates, encoded once for every session
+	for _, m := range msgs {
+		if e, ok := m.(*wire.Encoded); ok {
+			size += e.Len()
+		}
+	}
+	full := ""
+	switch cfg := &s.srv.cfg; {
+	case s.out.items >= cfg.QueueSize:
+		full = fmt.Sprintf("more than %d messages waiting to be sent", cfg.QueueSize)
+	case s.out.bytes > 0 && s.out.bytes+size > cfg.QueueBytes:
+		full = fmt.Sprintf("more than %d bytes of updates waiting to be sent", cfg.QueueBytes)
+	}
+	if full != "" {
 		s.dropLocked()
 		s.out.closing = true
-		s.out.final = &wire.Error{Code: wire.CodeLimit,
-			Message: fmt.Sprintf("session fell behind: more than %d messages waiting to be sent", s.srv.cfg.QueueSize)}
-		s.log.Warn("session fell behind; closing it", "principal", s.principal, "queue", s.srv.cfg.QueueSize)
+		s.out.final = &wire.Error{Code: wire.CodeLimit, Message: "session fell behind: " + full}
+		s.log.Warn("session fell behind; closing it", "principal", s.principal, "queue", full)
 		s.cancelDrop()
 		s.stopRead()
 		return false
 	}
+	s.out.bytes += size
 	s.out.msgs = append(s.out.msgs, msgs...)
 	s.out.items++
 	if len(msgs) > 1 { // a transfer: see awaitTransfers
@@ -125,7 +138,7 @@ func (s *session) awaitTransfers() {
 
 // dropLocked empties the queue, which is not sent. s.out is locked.
 func (s *session) dropLocked() {
-	s.out.msgs, s.out.items = nil, 0
+	s.out.msgs, s.out.items, s.out.bytes = nil, 0, 0
 	if n := s.out.transfers; n > 0 {
 		s.out.transfers = 0
 		s.transfersDone(n)
@@ -166,7 +179,7 @@ func (s *session) drainLocked() {
 		// The two slices of messages swap roles, so that neither is
 		// reallocated once grown.
 		batch, transfers := s.out.msgs, s.out.transfers
-		s.out.msgs, s.out.items, s.out.transfers = s.out.spare[:0], 0, 0
+		s.out.msgs, s.out.items, s.out.transfers, s.out.bytes = s.out.spare[:0], 0, 0, 0
 		s.out.Unlock()
 		err := s.conn.SendBatch(s.dropCtx, batch)
 		// Drop the references, so that sent messages are not kept alive

@@ -77,6 +77,9 @@ type session struct {
 		transfers int
 		sent      chan struct{}
 
+		// bytes counts the bytes of the Updates in msgs (Config.QueueBytes).
+		bytes int
+
 		flushTimer *time.Timer // abandons a send of the reader's after reading stopped
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/weft-stm/weft/transport"
@@ -126,6 +127,33 @@ func TestSlowSession(t *testing.T) {
 		fast.ack(fast.commit(1, i, nil, createVar(oid(2, i+1), 1)...).ID)
 	}
 	slow.expectError(wire.CodeLimit)
+	fast.quiet()
+	if v, _ := h.state("s"); v != 10 {
+		t.Fatalf("version %d", v)
+	}
+}
+
+// A session whose queue holds Config.QueueBytes of Updates has fallen
+// behind too, however few they are: QueueSize Updates of up to a frame
+// each would otherwise let one session that does not read hold gigabytes.
+func TestSlowSessionBytes(t *testing.T) {
+	cfg := openConfig(t)
+	cfg.QueueSize = 1000
+	cfg.QueueBytes = 64 << 10
+	h := startGated(t, cfg)
+	slow := h.dial(1, "")
+	slow.open(1, "s", 0)
+	fast := h.dial(2, "")
+	fast.open(1, "s", 0)
+	big := wire.String(strings.Repeat("x", 8<<10))
+	for i := range uint64(10) { // 80 KiB of Updates
+		id := oid(2, i+1)
+		fast.ack(fast.commit(1, i, nil, wire.Op{Kind: wire.OpCreate, Object: id, ObjectKind: wire.ObjectVar},
+			wire.Op{Kind: wire.OpVarSet, Object: id, Value: big}).ID)
+	}
+	if e := slow.expectError(wire.CodeLimit); !strings.Contains(e.Message, "bytes") {
+		t.Fatalf("error %q, want the byte limit named", e.Message)
+	}
 	fast.quiet()
 	if v, _ := h.state("s"); v != 10 {
 		t.Fatalf("version %d", v)

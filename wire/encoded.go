@@ -86,6 +86,9 @@ func (e *Encoded) WithShare(h ShareHandle) (*Encoded, error) {
 	return &Encoded{m: &cp, lim: e.lim, frame: head, tail: rest}, nil
 }
 
+// Len returns the length of e's frame.
+func (e *Encoded) Len() int { return len(e.frame) + len(e.tail) }
+
 // Type returns the type of the message e encodes.
 func (e *Encoded) Type() Type { return e.m.Type() }
 
