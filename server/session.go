@@ -349,7 +349,9 @@ func (s *session) open(m *wire.OpenShare) *wire.Error {
 	}
 	sh.mu.Unlock()
 	op := msgs[0].(*wire.Opened)
-	s.log.Info("share opened", "principal", s.principal, "share", m.Name, "handle", m.Share,
+	// Debug: a client may open and close shares in a loop, and sessions
+	// are logged at Info already.
+	s.log.Debug("share opened", "principal", s.principal, "share", m.Name, "handle", m.Share,
 		"access", acc, "have", m.Have, "version", op.Version, "transfer", op.Transfer)
 	return nil
 }
