@@ -280,7 +280,7 @@ func (o *object) part(rd *wire.Read) (stamp, bool) {
 		if e := o.entries[rd.Key]; e != nil {
 			return e.st, true
 		}
-		return stamp{}, true
+		return loaded(o.keyFloor), true // see pruneAbsent
 	case rd.Kind == wire.ReadIndex && o.kind == wire.ObjectList && rd.Index < uint64(len(o.list)):
 		return o.list[rd.Index].st, true
 	}
@@ -492,19 +492,51 @@ func (s *Share) setField(o *object, id uint32, x wire.Value, v, replica uint64) 
 func (s *Share) setEntry(o *object, k wire.Value, present bool, x wire.Value, v, replica uint64) {
 	e := o.entries[k]
 	if e == nil {
-		e = &entry{}
+		// As a key without an entry reads (object.part): written at
+		// keyFloor by no replica known, so that the stamp's before does
+		// not pass over the writes pruneAbsent forgot.
+		e = &entry{st: loaded(o.keyFloor)}
 		o.entries[k] = e
+		o.absent++ // until made present below
 	}
 	if e.present {
 		s.countRef(k, -1)
 		s.countRef(e.val, -1)
+		o.absent++
 	}
 	if present {
 		s.countRef(k, 1)
 		s.countRef(x, 1)
+		o.absent--
 	}
 	e.present, e.val = present, x
 	e.st.write(v, replica)
+	if !present && o.absent > pruneAbsentMin && o.absent > len(o.entries)/2 {
+		o.pruneAbsent()
+	}
+}
+
+// pruneAbsentMin is how many absent entries an object keeps at least
+// before pruneAbsent drops them (a variable for tests).
+var pruneAbsentMin = 64
+
+// pruneAbsent drops o's absent entries (keys deleted, elements removed),
+// which were kept only for their stamps: a map whose keys come and go
+// (sessions, cursors, orders) would otherwise grow without end. It is
+// called once they are more than half of o's entries, so its cost is
+// paid once per as many deletes as there are entries. A key without an
+// entry then reads as written at keyFloor, the latest version pruned, by
+// no replica known (as state restored from a snapshot does): a read of
+// it at an older version conflicts, even if the key was not written
+// since, and the client retries on a newer state.
+func (o *object) pruneAbsent() {
+	for k, e := range o.entries {
+		if !e.present {
+			o.keyFloor = max(o.keyFloor, e.st.ver)
+			delete(o.entries, k)
+		}
+	}
+	o.absent = 0
 }
 
 // appendLog adds ch to the log, a ring of the last LogSize changes: once

@@ -73,9 +73,17 @@
 // applied nor remembered, since it may have been acknowledged. The change
 // log keeps the last Config.LogSize changes (default 1024) for DeltaSince;
 // a negative LogSize keeps none.
-// Tombstones of removed objects and of deleted map keys and set elements
-// are kept (their versions are needed to validate reads): a share's memory
-// grows with every id and key it ever had.
+// Tombstones of removed objects are kept (their versions are needed to
+// validate reads): a share's memory grows with every id it ever had.
+// Those of deleted map keys and set elements are kept until they are more
+// than half of their object's entries (and at least 64); then they are
+// all dropped, and a key without an entry reads as written at the latest
+// version dropped, by no replica known, as after Load: a read of such a
+// key at an older version conflicts even if the key was not written
+// since, and the client retries on a newer state. So a map whose keys
+// come and go (sessions, cursors, orders) keeps a bounded size, for an
+// occasional spurious conflict. Both steps are deterministic: every node
+// of a cluster applying the same commits decides the same.
 //
 // # The caller's duties
 //

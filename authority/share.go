@@ -118,7 +118,7 @@ type elem struct {
 }
 
 // entry is a map entry or a set element; absent entries are kept so that
-// their version is known.
+// their version is known, until pruned (object.pruneAbsent).
 type entry struct {
 	present bool
 	val     wire.Value // map value
@@ -139,6 +139,11 @@ type object struct {
 	counter int64                 // counter (its stamp is whole)
 	entries map[wire.Value]*entry // map, set
 	list    []elem                // list (its length's stamp is whole)
+
+	// Map and set: the number of absent entries, and the latest version
+	// of those pruneAbsent dropped.
+	absent   int
+	keyFloor uint64
 }
 
 func newObject(id wire.ObjectID, kind wire.ObjectKind, class uint32) *object {
