@@ -190,9 +190,6 @@ func TestReplicationRedisMissing(t *testing.T) {
 // rejects one more.
 func TestReplicationRowsCount(t *testing.T) {
 	const k = 7
-	old := fanoutDrainTimeout
-	fanoutDrainTimeout = 200 * time.Millisecond
-	defer func() { fanoutDrainTimeout = old }()
 	for _, c := range replicationSuite().Cases {
 		for _, row := range c.Rows {
 			t.Run(c.Name+"/"+row.System, func(t *testing.T) {
