@@ -83,6 +83,13 @@ func (s *Share) applyAckedLocked(ch wire.Change) error {
 	if err := s.mu.acked.ApplyChange(ch); err != nil {
 		return err
 	}
+	s.cacheChangeLocked(ch)
+	return nil
+}
+
+// cacheChangeLocked records ch, just applied to the acknowledged state,
+// in the cache (a checkpoint when one is due).
+func (s *Share) cacheChangeLocked(ch wire.Change) {
 	if cache := s.c.opts.Cache; cache != nil {
 		if s.mu.uncacheable > 0 || s.mu.acked.Version()-s.mu.cached >= uint64(s.c.opts.CacheCheckpointEvery) {
 			s.checkpointCacheLocked()
@@ -90,7 +97,6 @@ func (s *Share) applyAckedLocked(ch wire.Change) error {
 			s.c.cacheErr(cache.AppendLazy(s.name, ch))
 		}
 	}
-	return nil
 }
 
 // checkpointCacheLocked writes the acknowledged state to the cache, unless

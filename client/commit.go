@@ -507,25 +507,31 @@ func (s *Share) acked(p *spec, v uint64) {
 	for _, o := range p.removed { // out of the share for good
 		stm.Unbind(o)
 	}
-	if cache := s.c.opts.Cache; cache != nil {
+	ch := wire.Change{Version: v, Origin: p.commit.ID, Writes: p.commit.Writes}
+	// An Ack the acknowledged state cannot take (a version out of order)
+	// is checked before anything else changes: the commit is then in
+	// doubt, and the cache must keep it unanswered, to send it again.
+	apply := !p.hidden || v > s.mu.acked.Version()
+	var err error
+	if apply {
+		err = s.mu.acked.ApplyChange(ch)
+	}
+	if cache := s.c.opts.Cache; cache != nil && err == nil {
 		// Forgotten before its change reaches the cache (in the same
 		// order on disk): a restart must never find it both pending and
 		// in the cached state. Losing both, or the change alone, only
 		// leaves the cache older.
 		s.c.cacheErr(cache.DeletePending(p.commit.ID, false))
 	}
-	ch := wire.Change{Version: v, Origin: p.commit.ID, Writes: p.commit.Writes}
-	var err error
 	switch {
+	case err != nil:
 	case !p.hidden:
 		// The replica shows p already.
-		if err = s.applyAckedLocked(ch); err == nil {
-			s.advanceLocked(p.local, v)
-		}
-	case v > s.mu.acked.Version():
-		if err = s.applyAckedLocked(ch); err == nil {
-			err = s.applyLocked(v, ch.Writes, p.own)
-		}
+		s.cacheChangeLocked(ch)
+		s.advanceLocked(p.local, v)
+	case apply:
+		s.cacheChangeLocked(ch)
+		err = s.applyLocked(v, ch.Writes, p.own)
 	case s.mu.uncacheable > 0:
 		// Already in the acknowledged state (a snapshot held it), and
 		// the cache waited for p's verdict: it may have the state now.

@@ -45,6 +45,12 @@ func fakeSession(t *testing.T) (*fakeServer, *client.Client, *client.Share) {
 
 // fakeSessionWith is fakeSession with the server announcing lim.
 func fakeSessionWith(t *testing.T, lim wire.Limits) (*fakeServer, *client.Client, *client.Share) {
+	return fakeSessionOpts(t, lim, client.Options{Replica: 9})
+}
+
+// fakeSessionOpts is fakeSessionWith with the client dialed with opts
+// (whose Replica must be 9).
+func fakeSessionOpts(t *testing.T, lim wire.Limits, opts client.Options) (*fakeServer, *client.Client, *client.Share) {
 	n := transport.NewNetwork(1)
 	l, err := n.Listen("server")
 	if err != nil {
@@ -57,7 +63,7 @@ func fakeSessionWith(t *testing.T, lim wire.Limits) (*fakeServer, *client.Client
 	}
 	dc := make(chan dialed, 1)
 	go func() {
-		c, err := client.Dial(testCtx(t), n.Dialer("client"), "server", client.Options{Replica: 9})
+		c, err := client.Dial(testCtx(t), n.Dialer("client"), "server", opts)
 		dc <- dialed{c, err}
 	}()
 	conn, err := l.Accept(testCtx(t))

@@ -1,0 +1,61 @@
+package client_test
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/weft-stm/weft/client"
+	"github.com/weft-stm/weft/stm"
+	"github.com/weft-stm/weft/store/pebblestore"
+	"github.com/weft-stm/weft/wire"
+)
+
+// cachedFakeSession is fakeSession with an offline cache in a fresh
+// directory.
+func cachedFakeSession(t *testing.T) (*fakeServer, *client.Client, *client.Share, *pebblestore.Store) {
+	t.Helper()
+	st, err := pebblestore.Open(filepath.Join(t.TempDir(), "cache"), pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f, c, s := fakeSessionOpts(t, wire.Limits{}, client.Options{Replica: 9, Cache: st})
+	return f, c, s, st
+}
+
+// pendingInCache returns the seqs of the commits the cache holds as
+// unanswered.
+func pendingInCache(t *testing.T, st *pebblestore.Store) []uint64 {
+	t.Helper()
+	var seqs []uint64
+	if err := st.LoadPending(func(share string, c *wire.Commit) error {
+		seqs = append(seqs, c.ID.Seq)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return seqs
+}
+
+// TestBadAckKeepsCachedCommit: an Ack the client cannot apply (its version
+// skips one) fails the share and leaves the commit in doubt, and changes
+// nothing else: the cache still holds the commit as unanswered, so that a
+// new opening (or a restart) sends it again, instead of forgetting a commit
+// whose fate the client does not know.
+func TestBadAckKeepsCachedCommit(t *testing.T) {
+	f, _, s, st := cachedFakeSession(t)
+	b := balanceF.Of(record(t, s, 1))
+	h := run(t, s, func(tx *stm.Tx) error { b.Set(tx, 11); return nil })
+	cm := f.recv().(*wire.Commit)
+	f.send(&wire.Ack{ID: cm.ID, Version: 5}) // the share is at 3: 4 is next
+	if err := h.Wait(testCtx(t)); !errors.Is(err, client.ErrInDoubt) {
+		t.Fatalf("commit after a bad Ack: %v, want in doubt", err)
+	}
+	if s.Err() == nil {
+		t.Fatal("the share goes on after an Ack it could not apply")
+	}
+	if got := pendingInCache(t, st); len(got) != 1 || got[0] != cm.ID.Seq {
+		t.Fatalf("the cache holds pending commits %v, want %d still: a commit in doubt was forgotten", got, cm.ID.Seq)
+	}
+}
