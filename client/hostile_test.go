@@ -59,3 +59,39 @@ func TestBadAckKeepsCachedCommit(t *testing.T) {
 		t.Fatalf("the cache holds pending commits %v, want %d still: a commit in doubt was forgotten", got, cm.ID.Seq)
 	}
 }
+
+// TestTransferFrameWithoutOpened: a SnapshotChunk or a Delta that no
+// Opened announced is a protocol violation: the share fails with an error
+// saying so, instead of taking the chunk for a snapshot at the version of
+// the last Opened (an empty share at an older version here).
+func TestTransferFrameWithoutOpened(t *testing.T) {
+	for _, m := range []wire.Message{
+		&wire.SnapshotChunk{},
+		&wire.Delta{},
+	} {
+		t.Run(m.Type().String(), func(t *testing.T) {
+			f, _, s := fakeSession(t)
+			f.send(&wire.Update{Share: 1, Version: 4, Origin: wire.CommitID{Replica: 2, Seq: 1},
+				Writes: []wire.Op{{Kind: wire.OpCounterAdd, Object: oid(4), Delta: 1}}})
+			if err := s.WaitVersion(testCtx(t), 4); err != nil {
+				t.Fatal(err)
+			}
+			switch m := m.(type) {
+			case *wire.SnapshotChunk:
+				m.Share = 1
+			case *wire.Delta:
+				m.Share = 1
+			}
+			f.send(m)
+			f.send(&wire.Ping{Nonce: 7}) // once answered, m was handled
+			for {
+				if p, ok := f.recv().(*wire.Pong); ok && p.Nonce == 7 {
+					break
+				}
+			}
+			if s.Err() == nil {
+				t.Errorf("the share took an unannounced %v: version %d, %d records", m.Type(), s.Version(), len(s.Records()))
+			}
+		})
+	}
+}

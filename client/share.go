@@ -39,7 +39,8 @@ type Share struct {
 
 	// Used by the reader goroutine only.
 	transfer []wire.Object
-	opened   uint64 // Opened's version
+	opened   uint64        // Opened's version
+	expect   wire.Transfer // the transfer Opened announced, until its last frame
 	// inDelta and later (reader only): while a Delta is applied, the
 	// verdicts of our commits it reports wait in later until all of it
 	// is, so that no one woken by them sees (or races with) a replica in
@@ -447,6 +448,7 @@ func (s *Share) receive(m wire.Message) {
 		s.mu.Unlock()
 		s.opened = m.Version
 		s.transfer = nil
+		s.expect = m.Transfer
 		if m.Transfer == wire.TransferNone {
 			if first {
 				err = s.load(m.Version, nil)
@@ -455,12 +457,24 @@ func (s *Share) receive(m wire.Message) {
 			}
 		}
 	case *wire.SnapshotChunk:
+		if s.expect != wire.TransferSnapshot {
+			err = fmt.Errorf("client: share %q: a snapshot chunk no Opened announced", s.name)
+			break
+		}
 		s.transfer = append(s.transfer, m.Objects...)
 		if !m.More {
+			s.expect = wire.TransferNone
 			err = s.load(s.opened, s.transfer)
 			s.transfer = nil
 		}
 	case *wire.Delta:
+		if s.expect != wire.TransferDelta {
+			err = fmt.Errorf("client: share %q: a delta no Opened announced", s.name)
+			break
+		}
+		if !m.More {
+			s.expect = wire.TransferNone
+		}
 		s.inDelta = true
 		for _, ch := range m.Changes {
 			if err = s.change(ch); err != nil {
