@@ -33,6 +33,10 @@ type spec struct {
 	// it was sent. An Ack newer than the acknowledged state applies its
 	// writes like another replica's change.
 	hidden bool
+	// snapshotted: a snapshot replaced the acknowledged state after it
+	// was sent, and may hold it: only then may its Ack name a version the
+	// acknowledged state has reached already.
+	snapshotted bool
 	// sendOn: the connection its committer sends it on (see
 	// enqueueCommitLocked), nil once sent or when the writer sends it.
 	// Only the committing goroutine uses it.
@@ -513,8 +517,13 @@ func (s *Share) acked(p *spec, v uint64) {
 	// doubt, and the cache must keep it unanswered, to send it again.
 	apply := !p.hidden || v > s.mu.acked.Version()
 	var err error
-	if apply {
+	switch {
+	case apply:
 		err = s.mu.acked.ApplyChange(ch)
+	case !p.snapshotted:
+		// Hidden by a change of that version or older, which the server
+		// decided before it: the Ack contradicts the server's order.
+		err = fmt.Errorf("ack of commit %v at version %d, which the share passed without it", p.commit.ID, v)
 	}
 	if cache := s.c.opts.Cache; cache != nil && err == nil {
 		// Forgotten before its change reaches the cache (in the same

@@ -95,3 +95,29 @@ func TestTransferFrameWithoutOpened(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleAckOfHiddenCommit: an Ack whose version the acknowledged state
+// has passed, for a commit that an Update hid (no snapshot came since it
+// was sent, which could hold it), contradicts what the server sent: the
+// Update took that version. The client must not report the commit
+// acknowledged while its writes are nowhere: the share fails, and the
+// commit is in doubt.
+func TestStaleAckOfHiddenCommit(t *testing.T) {
+	f, _, s := fakeSession(t)
+	b := balanceF.Of(record(t, s, 1))
+	h := run(t, s, func(tx *stm.Tx) error { b.Set(tx, b.Get(tx)+1); return nil })
+	cm := f.recv().(*wire.Commit)
+	// Another replica's write of the balance p read: p is hidden.
+	f.send(&wire.Update{Share: cm.Share, Version: 4, Origin: wire.CommitID{Replica: 2, Seq: 1},
+		Writes: []wire.Op{{Kind: wire.OpSetField, Object: oid(3), Field: 1, Value: wire.Int(50)}}})
+	f.send(&wire.Ack{ID: cm.ID, Version: 4})
+	err := h.Wait(testCtx(t))
+	if err == nil {
+		var bal int64
+		s.View(testCtx(t), func(tx *stm.Tx) error { bal = b.Get(tx); return nil })
+		t.Fatalf("commit acknowledged at %d (a version an Update took), its write nowhere: balance %d at version %d", h.Version(), bal, s.Version())
+	}
+	if !errors.Is(err, client.ErrInDoubt) || s.Err() == nil {
+		t.Fatalf("commit %v, share %v: want in doubt and the share failed", err, s.Err())
+	}
+}

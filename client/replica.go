@@ -152,7 +152,7 @@ func (s *Share) resyncLocked(acked *authority.Share, v uint64, objs []wire.Objec
 		}
 	}
 	for _, p := range s.mu.pending {
-		p.hidden = true
+		p.hidden, p.snapshotted = true, true
 	}
 	s.mu.hidden = len(s.mu.pending)
 	s.mu.writers = map[wire.ObjectID][]*spec{}
