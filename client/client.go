@@ -350,6 +350,16 @@ func (c *Client) handshake(ctx context.Context) (transport.Conn, *wire.Welcome, 
 	}
 	switch m := m.(type) {
 	case *wire.Welcome:
+		if m.Version < wire.MinProtocolVersion || m.Version > wire.ProtocolVersion {
+			// Not a version the Hello offered: what follows may not be in
+			// a language this client speaks, and the server's choice will
+			// not change.
+			err := fmt.Errorf("client: handshake: the server chose protocol version %d, this client speaks %d to %d",
+				m.Version, wire.MinProtocolVersion, wire.ProtocolVersion)
+			_ = conn.Send(ctx, &wire.Error{Code: wire.CodeVersion, Message: err.Error()})
+			conn.Close()
+			return nil, nil, &refusedError{err}
+		}
 		if ls, ok := conn.(transport.LimitSetter); ok {
 			ls.SetLimits(m.Limits)
 		}

@@ -3,11 +3,13 @@ package client_test
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/weft-stm/weft/client"
 	"github.com/weft-stm/weft/stm"
 	"github.com/weft-stm/weft/store/pebblestore"
+	"github.com/weft-stm/weft/transport"
 	"github.com/weft-stm/weft/wire"
 )
 
@@ -119,5 +121,39 @@ func TestStaleAckOfHiddenCommit(t *testing.T) {
 	}
 	if !errors.Is(err, client.ErrInDoubt) || s.Err() == nil {
 		t.Fatalf("commit %v, share %v: want in doubt and the share failed", err, s.Err())
+	}
+}
+
+// TestWelcomeVersionChecked: a Welcome choosing a protocol version the
+// client did not offer fails Dial with an error saying so (the session
+// would go on in a language the server may not speak), for good: the
+// server's choice will not change.
+func TestWelcomeVersionChecked(t *testing.T) {
+	for _, v := range []uint32{0, wire.ProtocolVersion + 1} {
+		n := transport.NewNetwork(1)
+		l, err := n.Listen("server")
+		if err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() {
+			c, err := client.Dial(testCtx(t), n.Dialer("client"), "server", client.Options{Replica: 9})
+			if err == nil {
+				c.Close()
+			}
+			errc <- err
+		}()
+		conn, err := l.Accept(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &fakeServer{t: t, conn: conn}
+		f.recv()
+		f.send(&wire.Welcome{Version: v, Session: 1})
+		if err := <-errc; err == nil || !strings.Contains(err.Error(), "version") {
+			t.Errorf("Welcome with version %d: Dial returned %v, want an error naming the version", v, err)
+		}
+		conn.Close()
+		l.Close()
 	}
 }
