@@ -161,6 +161,11 @@ func (s *Share) fromCache() ([]*spec, bool, error) {
 		if share != s.name {
 			return nil
 		}
+		if cm.ID.Replica != s.c.replica {
+			// Sent on this replica's session, it would be refused, and
+			// its verdict ignored: pending for ever.
+			return fmt.Errorf("client: the cache is damaged: it holds commit %v, of replica %d, as replica %d's", cm.ID, cm.ID.Replica, s.c.replica)
+		}
 		p, err := s.restoreSpecLocked(cm, restored)
 		if err != nil {
 			return fmt.Errorf("client: cached commit %v: %w", cm.ID, err)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weft-stm/weft/client"
 	"github.com/weft-stm/weft/stm"
@@ -155,5 +156,49 @@ func TestWelcomeVersionChecked(t *testing.T) {
 		}
 		conn.Close()
 		l.Close()
+	}
+}
+
+// TestCachedCommitOfAnotherReplica: a cache holding an unanswered commit
+// of another replica than its own (damaged, or pieced together) is
+// refused with an error saying so. Restored, the commit would be sent on
+// a session of another replica, which the server aborts (forbidden), and
+// the client ignores a verdict on another replica's commit: it would stay
+// pending, shown, for ever, and hold up every Flush.
+func TestCachedCommitOfAnotherReplica(t *testing.T) {
+	st, err := pebblestore.Open(filepath.Join(t.TempDir(), "cache"), pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec := createAccount(1, 10)[2]
+	if err := st.Checkpoint("bank", 3, []wire.Object{
+		{ID: oid(4), Kind: wire.ObjectCounter},
+		{ID: oid(5), Kind: wire.ObjectMap},
+		{ID: rec.Object, Class: rec.Class, Kind: wire.ObjectRecord, Fields: rec.Fields},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	foreign := &wire.Commit{ID: wire.CommitID{Replica: 77, Seq: 1}, Snapshot: 3,
+		Writes: []wire.Op{{Kind: wire.OpCounterAdd, Object: oid(4), Delta: 1}}}
+	if err := st.PutPending("bank", foreign); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetReplica(9, 1); err != nil {
+		t.Fatal(err)
+	}
+	// Offline: no server listens.
+	c, err := client.Dial(testCtx(t), transport.NewNetwork(1).Dialer("app"), "server",
+		client.Options{Replica: 9, Cache: st, MinBackoff: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.Open(testCtx(t), "bank", account)
+	if err == nil {
+		t.Fatalf("opened from a cache holding a commit of replica 77 as replica 9's: %d pending", s.Pending())
+	}
+	if !strings.Contains(err.Error(), "replica") {
+		t.Errorf("error %q does not say what is wrong", err)
 	}
 }
