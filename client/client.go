@@ -518,6 +518,23 @@ func (c *Client) wakeLocked() {
 	}
 }
 
+// pong queues the answer to a Ping. If the last message queued is a Pong
+// not yet sent, it answers this Ping instead, in the same place (its
+// nonce replaced): the earlier Ping goes unanswered, which the protocol
+// allows, and a server that sends Pings but reads nothing does not make
+// the queue grow without end.
+func (c *Client) pong(nonce uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := len(c.mu.out); n > 0 {
+		if p, ok := c.mu.out[n-1].(*wire.Pong); ok {
+			p.Nonce = nonce // queued, not being sent: sendQueued took it out otherwise
+			return
+		}
+	}
+	c.enqueueLocked(&wire.Pong{Nonce: nonce})
+}
+
 func (c *Client) enqueue(m wire.Message) {
 	c.mu.Lock()
 	c.enqueueLocked(m)

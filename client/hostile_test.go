@@ -202,3 +202,64 @@ func TestCachedCommitOfAnotherReplica(t *testing.T) {
 		t.Errorf("error %q does not say what is wrong", err)
 	}
 }
+
+// tcpFakeSession is fakeSessionWith over TCP on the loopback: a server
+// that stops reading fills the sockets, and the client's sends block.
+func tcpFakeSession(t *testing.T, lim wire.Limits) (*fakeServer, *client.Client, *client.Share) {
+	t.Helper()
+	l, err := transport.ListenTCP("127.0.0.1:0", nil, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	dc := make(chan *client.Client, 1)
+	go func() {
+		c, err := client.Dial(testCtx(t), transport.TCPDialer(nil, wire.Limits{}), l.Addr(),
+			client.Options{Replica: 9, MinBackoff: time.Hour})
+		if err != nil {
+			t.Error(err)
+		}
+		dc <- c
+	}()
+	conn, err := l.Accept(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	f := &fakeServer{t: t, conn: conn}
+	f.recv()
+	f.send(&wire.Welcome{Version: 1, Session: 1, Limits: lim})
+	c := <-dc
+	if c == nil {
+		t.FailNow()
+	}
+	t.Cleanup(func() { c.Close() })
+	return f, c, reopenFake(t, f, c)
+}
+
+// TestPingFloodBounded: a server that sends Pings and reads nothing (its
+// socket fills, and the client's writer blocks) does not make the client
+// queue a Pong per Ping without end: what waits to be sent stays bounded.
+func TestPingFloodBounded(t *testing.T) {
+	f, c, s := tcpFakeSession(t, wire.Limits{})
+	// Enough Pongs to fill both sockets' buffers many times over.
+	const pings, batch = 2_000_000, 1000
+	msgs := make([]wire.Message, batch)
+	for i := range msgs {
+		msgs[i] = &wire.Ping{Nonce: uint64(i)}
+	}
+	for range pings / batch {
+		if err := f.conn.SendBatch(testCtx(t), msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Once the Update after the Pings is applied, the client has queued
+	// what it will.
+	f.send(&wire.Update{Share: 1, Version: 4, Origin: wire.CommitID{Replica: 2, Seq: 1}})
+	if err := s.WaitVersion(testCtx(t), 4); err != nil {
+		t.Fatal(err)
+	}
+	if n := client.Queued(c); n > 1000 {
+		t.Fatalf("%d messages queued for a server that reads nothing", n)
+	}
+}

@@ -250,7 +250,7 @@ func (r *receiver) dispatch(m wire.Message) error {
 	c, conn := r.c, r.conn
 	switch m := m.(type) {
 	case *wire.Ping:
-		c.enqueue(&wire.Pong{Nonce: m.Nonce})
+		c.pong(m.Nonce)
 	case *wire.Pong:
 	case *wire.Error:
 		return m
