@@ -263,3 +263,22 @@ func TestPingFloodBounded(t *testing.T) {
 		t.Fatalf("%d messages queued for a server that reads nothing", n)
 	}
 }
+
+// TestUnexpectedFromServerNotReading: a server that reads nothing (the
+// client's sends block: its socket is full) and sends an unexpected
+// message still has its connection ended: the client's reader does not
+// wait for ever to tell it so with an Error.
+func TestUnexpectedFromServerNotReading(t *testing.T) {
+	f, c, s := tcpFakeSession(t, wire.Limits{})
+	name := nameF.Of(record(t, s, 1))
+	big := strings.Repeat("x", 200_000)
+	// 40 MB of commits: more than both sockets hold, the server reads
+	// none of it.
+	for range 200 {
+		run(t, s, func(tx *stm.Tx) error { name.Set(tx, big); return nil })
+	}
+	f.send(&wire.Welcome{Version: 1}) // unexpected after the handshake
+	if err := c.WaitState(testCtx(t), client.Reconnecting); err != nil {
+		t.Fatalf("the connection is not ended: %v", err)
+	}
+}

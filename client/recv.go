@@ -71,6 +71,10 @@ type receiver struct {
 	run  []*wire.Update
 }
 
+// errorSendTime bounds the wait to send the Error that tells the server
+// why the client ends the connection.
+const errorSendTime = time.Second
+
 // errEnded: the reader goroutine is gone; committers wait for verdicts
 // from the next connection's.
 var errEnded = errors.New("client: connection ended")
@@ -303,7 +307,12 @@ func (r *receiver) dispatch(m wire.Message) error {
 		c.verdict(m.ID, nil, m)
 	default:
 		err := fmt.Errorf("client: unexpected %v from the server", m.Type())
-		_ = conn.Send(context.Background(), &wire.Error{Code: wire.CodeUnexpected, Message: err.Error()})
+		// Told if it can be within errorSendTime: a server that reads
+		// nothing (the writer blocked, the socket full) must not keep the
+		// reader, and the connection, for ever.
+		ctx, cancel := context.WithTimeout(context.Background(), errorSendTime)
+		_ = conn.Send(ctx, &wire.Error{Code: wire.CodeUnexpected, Message: err.Error()})
+		cancel()
 		return err
 	}
 	return nil
