@@ -34,6 +34,16 @@ func (s *Share) Has(id wire.ObjectID) bool {
 	return o != nil && !o.removed
 }
 
+// Kind returns the kind of the live object id, and whether the share has
+// it.
+func (s *Share) Kind(id wire.ObjectID) (wire.ObjectKind, bool) {
+	o := s.objects[id]
+	if o == nil || o.removed {
+		return 0, false
+	}
+	return o.kind, true
+}
+
 // Object returns the state of the live object id, whole (never split as a
 // snapshot may split it), and whether the share has it.
 func (s *Share) Object(id wire.ObjectID) (wire.Object, bool) {

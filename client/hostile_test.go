@@ -282,3 +282,90 @@ func TestUnexpectedFromServerNotReading(t *testing.T) {
 		t.Fatalf("the connection is not ended: %v", err)
 	}
 }
+
+// openFakeWith dials a client to a fake server end and opens share "bank"
+// from a snapshot at version 3 of objs; it returns Open's result.
+func openFakeWith(t *testing.T, objs []wire.Object) (*fakeServer, *client.Share, error) {
+	t.Helper()
+	n := transport.NewNetwork(1)
+	l, err := n.Listen("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dc := make(chan *client.Client, 1)
+	go func() {
+		c, err := client.Dial(testCtx(t), n.Dialer("client"), "server", client.Options{Replica: 9})
+		if err != nil {
+			t.Error(err)
+		}
+		dc <- c
+	}()
+	conn, err := l.Accept(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	f := &fakeServer{t: t, conn: conn}
+	f.recv()
+	f.send(&wire.Welcome{Version: 1, Session: 1})
+	c := <-dc
+	if c == nil {
+		t.FailNow()
+	}
+	t.Cleanup(func() { c.Close() })
+	type opened struct {
+		s   *client.Share
+		err error
+	}
+	oc := make(chan opened, 1)
+	go func() {
+		s, err := c.Open(testCtx(t), "bank", account)
+		oc <- opened{s, err}
+	}()
+	op := f.recv().(*wire.OpenShare)
+	f.send(&wire.Opened{Share: op.Share, Version: 3, Access: wire.AccessWrite, Transfer: wire.TransferSnapshot})
+	f.send(&wire.SnapshotChunk{Share: op.Share, Objects: objs})
+	o := <-oc
+	return f, o.s, o.err
+}
+
+// TestCollectionRefsChecked: the collections a record's fields refer to
+// must be in the share, of the kind its class gives the field, and no
+// other record's: else the replica would show objects the acknowledged
+// state does not have (a counter where the share has a map, one that is
+// not there), or two records' cells for one object, of which Updates
+// reach one only. The server keeps no schema and checks none of it, so a
+// snapshot, or an Update creating a record (any writer's), that breaks it
+// fails the share with an error, instead of a replica that diverges.
+func TestCollectionRefsChecked(t *testing.T) {
+	rec := createAccount(1, 10)[2]
+	account1 := wire.Object{ID: rec.Object, Class: rec.Class, Kind: wire.ObjectRecord, Fields: rec.Fields}
+	other := wire.Object{ID: oid(6), Class: rec.Class, Kind: wire.ObjectRecord, Fields: rec.Fields} // account 1's collections
+	for name, objs := range map[string][]wire.Object{
+		"missing":    {{ID: oid(5), Kind: wire.ObjectMap}, account1},
+		"wrong kind": {{ID: oid(4), Kind: wire.ObjectMap}, {ID: oid(5), Kind: wire.ObjectMap}, account1},
+		"another's":  {{ID: oid(4), Kind: wire.ObjectCounter}, {ID: oid(5), Kind: wire.ObjectMap}, account1, other},
+	} {
+		t.Run("snapshot "+name, func(t *testing.T) {
+			_, s, err := openFakeWith(t, objs)
+			if err == nil {
+				t.Fatalf("opened a snapshot whose record's collection is %s: %d records", name, len(s.Records()))
+			}
+		})
+	}
+	t.Run("update another's", func(t *testing.T) {
+		f, _, s := fakeSession(t)
+		f.send(&wire.Update{Share: 1, Version: 4, Origin: wire.CommitID{Replica: 2, Seq: 1},
+			Writes: []wire.Op{{Kind: wire.OpCreate, Object: oid(6), Class: rec.Class, ObjectKind: wire.ObjectRecord, Fields: rec.Fields}}})
+		f.send(&wire.Ping{Nonce: 7}) // once answered, the Update was handled
+		for {
+			if p, ok := f.recv().(*wire.Pong); ok && p.Nonce == 7 {
+				break
+			}
+		}
+		if s.Err() == nil {
+			t.Fatalf("took an Update creating a record on account 1's collections: %d records", len(s.Records()))
+		}
+	})
+}

@@ -186,7 +186,7 @@ func (s *Share) materializeLocked(w wire.Object, o *stm.Object) (*stm.Object, er
 			return nil, fmt.Errorf("client: record %v: %w", w.ID, err)
 		}
 	}
-	s.indexLocked(w.ID, o)
+	var cells []stm.Observable
 	for _, f := range w.Fields {
 		if f.Value.Kind() != wire.KindRef {
 			continue
@@ -194,8 +194,27 @@ func (s *Share) materializeLocked(w wire.Object, o *stm.Object) (*stm.Object, er
 		// A collection field's cell has the id of the ref; a reference
 		// field's cell does not.
 		if cell, ok := o.Field(stm.FieldID(f.ID)); ok && stm.IDOf(cell) == f.Value.Ref() {
-			s.indexLocked(f.Value.Ref(), cell)
+			cells = append(cells, cell)
 		}
+	}
+	if s.mu.acked.Has(w.ID) {
+		// A record the server decided (not one of a commit restored from
+		// the cache, whose collections it creates): the server keeps no
+		// schema, so a writer may have made one whose collections do not
+		// fit its class, or are another record's.
+		for _, cell := range cells {
+			id := stm.IDOf(cell)
+			if k, ok := s.mu.acked.Kind(id); !ok || k != stm.KindOf(cell) {
+				return nil, fmt.Errorf("client: record %v: its collection %v is not a %v of the share", w.ID, id, stm.KindOf(cell))
+			}
+			if x, ok := s.mu.index[id]; ok && !stm.Same(x, cell) {
+				return nil, fmt.Errorf("client: record %v: its collection %v is another object's", w.ID, id)
+			}
+		}
+	}
+	s.indexLocked(w.ID, o)
+	for _, cell := range cells {
+		s.indexLocked(stm.IDOf(cell), cell)
 	}
 	return o, nil
 }
