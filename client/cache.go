@@ -142,7 +142,19 @@ func (s *Share) fromCache() ([]*spec, bool, error) {
 		acked, err = authority.Restore(name, ackedConfig, version, objects, changes)
 		return err
 	})
-	if err != nil || acked == nil {
+	if err != nil {
+		return nil, false, err
+	}
+	if acked == nil {
+		// A share's state is cached before any commit on it is made: its
+		// commits without it could be neither shown nor sent (a later
+		// life would send them, long after their verdicts).
+		err = cache.LoadPending(func(share string, cm *wire.Commit) error {
+			if share == s.name {
+				return fmt.Errorf("client: the cache is damaged: it holds commit %v of share %q, not the share", cm.ID, s.name)
+			}
+			return nil
+		})
 		return nil, false, err
 	}
 	const unbounded = math.MaxInt32

@@ -369,3 +369,68 @@ func TestCollectionRefsChecked(t *testing.T) {
 		}
 	})
 }
+
+// TestCachedCommitWithoutShare: a cache holding unanswered commits of a
+// share but not the share's state (damaged: a share's state is cached
+// before any commit on it) is refused with an error, rather than opening
+// the share from the server with those commits neither shown nor sent,
+// left to be sent by some later life, long after their verdict may have
+// been forgotten.
+func TestCachedCommitWithoutShare(t *testing.T) {
+	st, err := pebblestore.Open(filepath.Join(t.TempDir(), "cache"), pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cm := &wire.Commit{ID: wire.CommitID{Replica: 9, Seq: 1}, Snapshot: 3,
+		Writes: []wire.Op{{Kind: wire.OpCounterAdd, Object: oid(4), Delta: 1}}}
+	if err := st.PutPending("bank", cm); err != nil {
+		t.Fatal(err)
+	}
+	n := transport.NewNetwork(1)
+	l, err := n.Listen("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dc := make(chan *client.Client, 1)
+	go func() {
+		c, err := client.Dial(testCtx(t), n.Dialer("app"), "server", client.Options{Replica: 9, Cache: st})
+		if err != nil {
+			t.Error(err)
+		}
+		dc <- c
+	}()
+	conn, err := l.Accept(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	f := &fakeServer{t: t, conn: conn}
+	f.recv()
+	f.send(&wire.Welcome{Version: 1, Session: 1})
+	c := <-dc
+	if c == nil {
+		t.FailNow()
+	}
+	defer c.Close()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Open(testCtx(t), "bank", account)
+		errc <- err
+	}()
+	// The Open fails before it asks the server, or asks it.
+	mc := make(chan wire.Message, 1)
+	go func() {
+		m, _ := conn.Recv(testCtx(t))
+		mc <- m
+	}()
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "cache") {
+			t.Fatalf("Open: %v, want an error about the cache", err)
+		}
+	case m := <-mc:
+		t.Fatalf("Open sent %v, with a commit of the share in the cache that it will neither show nor send", m.Type())
+	}
+}
