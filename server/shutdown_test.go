@@ -146,7 +146,10 @@ func TestSlowSessionBytes(t *testing.T) {
 	fast := h.dial(2, "")
 	fast.open(1, "s", 0)
 	big := wire.String(strings.Repeat("x", 8<<10))
-	for i := range uint64(10) { // 80 KiB of Updates
+	// 20 Updates of 8 KiB: the writer goroutine takes what is queued when
+	// it wakes, at most 7 of them (the 8th would pass the bound), and
+	// then waits at the gate; 13 at least stay queued, 104 KiB.
+	for i := range uint64(20) {
 		id := oid(2, i+1)
 		fast.ack(fast.commit(1, i, nil, wire.Op{Kind: wire.OpCreate, Object: id, ObjectKind: wire.ObjectVar},
 			wire.Op{Kind: wire.OpVarSet, Object: id, Value: big}).ID)
@@ -155,7 +158,7 @@ func TestSlowSessionBytes(t *testing.T) {
 		t.Fatalf("error %q, want the byte limit named", e.Message)
 	}
 	fast.quiet()
-	if v, _ := h.state("s"); v != 10 {
+	if v, _ := h.state("s"); v != 20 {
 		t.Fatalf("version %d", v)
 	}
 }
