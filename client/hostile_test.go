@@ -434,3 +434,52 @@ func TestCachedCommitWithoutShare(t *testing.T) {
 		t.Fatalf("Open sent %v, with a commit of the share in the cache that it will neither show nor send", m.Type())
 	}
 }
+
+// TestOpenedNoneChecked: an Opened announcing no transfer is the server
+// saying the client's copy is current: only when the client has one, at
+// Opened's version (protocol.md section 9). Else the share fails (Open
+// returns an error) instead of showing an empty share, or the copy at
+// another version, as the server's.
+func TestOpenedNoneChecked(t *testing.T) {
+	n := transport.NewNetwork(1)
+	l, err := n.Listen("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dc := make(chan *client.Client, 1)
+	go func() {
+		c, err := client.Dial(testCtx(t), n.Dialer("client"), "server", client.Options{Replica: 9})
+		if err != nil {
+			t.Error(err)
+		}
+		dc <- c
+	}()
+	conn, err := l.Accept(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	f := &fakeServer{t: t, conn: conn}
+	f.recv()
+	f.send(&wire.Welcome{Version: 1, Session: 1})
+	c := <-dc
+	if c == nil {
+		t.FailNow()
+	}
+	defer c.Close()
+	errc := make(chan error, 1)
+	go func() {
+		s, err := c.Open(testCtx(t), "bank", account)
+		if err == nil {
+			t.Errorf("opened with no transfer and no copy: version %d, %d records", s.Version(), len(s.Records()))
+		}
+		errc <- err
+	}()
+	op := f.recv().(*wire.OpenShare)
+	if op.Have != 0 {
+		t.Fatalf("have %d", op.Have)
+	}
+	f.send(&wire.Opened{Share: op.Share, Version: 7, Access: wire.AccessWrite, Transfer: wire.TransferNone})
+	<-errc
+}

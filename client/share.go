@@ -450,8 +450,10 @@ func (s *Share) receive(m wire.Message) {
 		s.transfer = nil
 		s.expect = m.Transfer
 		if m.Transfer == wire.TransferNone {
-			if first {
-				err = s.load(m.Version, nil)
+			// The client's copy is current: only if it has one, at that
+			// version (what its OpenShare said it holds).
+			if have := s.have.Load(); first || m.Version != have {
+				err = fmt.Errorf("client: share %q: opened at version %d with nothing to transfer, the replica holding version %d", s.name, m.Version, have)
 			} else {
 				s.readyOnce.Do(func() { close(s.ready) })
 			}
