@@ -483,3 +483,68 @@ func TestOpenedNoneChecked(t *testing.T) {
 	f.send(&wire.Opened{Share: op.Share, Version: 7, Access: wire.AccessWrite, Transfer: wire.TransferNone})
 	<-errc
 }
+
+// TestDeltaTransferEndChecked: a delta transfer must bring the replica to
+// Opened's version (protocol.md section 9): one that ends short of it, or
+// goes past it, fails the share, instead of a replica that shows a state
+// the server does not take it to hold (the next Update would not apply).
+func TestDeltaTransferEndChecked(t *testing.T) {
+	for name, last := range map[string]uint64{"short": 5, "past": 7} {
+		t.Run(name, func(t *testing.T) {
+			n := transport.NewNetwork(1)
+			l, err := n.Listen("server")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			dc := make(chan *client.Client, 1)
+			go func() {
+				c, err := client.Dial(testCtx(t), n.Dialer("client"), "server", client.Options{Replica: 9, MinBackoff: 1, MaxBackoff: 1000})
+				if err != nil {
+					t.Error(err)
+				}
+				dc <- c
+			}()
+			accept := func() *fakeServer {
+				conn, err := l.Accept(testCtx(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { conn.Close() })
+				f := &fakeServer{t: t, conn: conn}
+				f.recv()
+				f.send(&wire.Welcome{Version: 1, Session: 1})
+				return f
+			}
+			f := accept()
+			c := <-dc
+			if c == nil {
+				t.FailNow()
+			}
+			defer c.Close()
+			s := reopenFake(t, f, c) // at version 3
+			f.conn.Close()
+			f = accept()
+			op := f.recv().(*wire.OpenShare)
+			if op.Have != 3 {
+				t.Fatalf("reopened with have %d", op.Have)
+			}
+			f.send(&wire.Opened{Share: op.Share, Version: 6, Access: wire.AccessWrite, Transfer: wire.TransferDelta})
+			var chs []wire.Change
+			for v := uint64(4); v <= last; v++ {
+				chs = append(chs, wire.Change{Version: v, Origin: wire.CommitID{Replica: 2, Seq: v},
+					Writes: []wire.Op{{Kind: wire.OpCounterAdd, Object: oid(4), Delta: 1}}})
+			}
+			f.send(&wire.Delta{Share: op.Share, Changes: chs})
+			f.send(&wire.Ping{Nonce: 7}) // once answered, the Delta was handled
+			for {
+				if p, ok := f.recv().(*wire.Pong); ok && p.Nonce == 7 {
+					break
+				}
+			}
+			if s.Err() == nil {
+				t.Fatalf("a delta to version 6 that ended at %d taken: the share at %d", last, s.Version())
+			}
+		})
+	}
+}

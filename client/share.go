@@ -479,9 +479,16 @@ func (s *Share) receive(m wire.Message) {
 		}
 		s.inDelta = true
 		for _, ch := range m.Changes {
+			if ch.Version > s.opened {
+				err = fmt.Errorf("client: share %q: a delta to version %d holds version %d", s.name, s.opened, ch.Version)
+				break
+			}
 			if err = s.change(ch); err != nil {
 				break
 			}
+		}
+		if have := s.have.Load(); err == nil && !m.More && have != s.opened {
+			err = fmt.Errorf("client: share %q: a delta to version %d ended at version %d", s.name, s.opened, have)
 		}
 		s.inDelta = false
 		for _, f := range s.later {
