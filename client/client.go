@@ -747,6 +747,9 @@ func (c *Client) reconnect() (transport.Conn, error) {
 		}
 		slices.SortFunc(shares, func(a, b *Share) int { return int(a.handle) - int(b.handle) })
 		for _, s := range shares {
+			// What the last connection left of a transfer goes with it
+			// (no reader runs now): its Acks come again on this one.
+			s.expect, s.deferred, s.transfer = wire.TransferNone, nil, nil
 			if s.announced {
 				c.enqueueLocked(s.reopenMessage())
 			}
@@ -891,6 +894,12 @@ func (c *Client) verdict(id wire.CommitID, ack *wire.Ack, abort *wire.Abort) {
 	c.mu.Unlock()
 	if p == nil {
 		return // answered already (a resent commit), or aborted here first
+	}
+	if s := p.share; ack != nil && s.expect != wire.TransferNone {
+		// Mid-transfer: the acknowledged state is not yet the one the
+		// Ack follows. (An Abort changes no acknowledged state.)
+		s.deferred = append(s.deferred, func() { c.verdict(id, ack, nil) })
+		return
 	}
 	if ack != nil {
 		p.share.acked(p, ack.Version)

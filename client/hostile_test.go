@@ -548,3 +548,65 @@ func TestDeltaTransferEndChecked(t *testing.T) {
 		})
 	}
 }
+
+// TestAckDuringSnapshotTransfer: Acks may interleave with a transfer
+// (protocol.md section 9): an Ack of a commit decided after Opened's
+// version, arriving between two chunks of a resync's snapshot, is applied
+// once the snapshot is, as if it had come after it.
+func TestAckDuringSnapshotTransfer(t *testing.T) {
+	n := transport.NewNetwork(1)
+	l, err := n.Listen("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dc := make(chan *client.Client, 1)
+	go func() {
+		c, err := client.Dial(testCtx(t), n.Dialer("client"), "server", client.Options{Replica: 9, MinBackoff: 1, MaxBackoff: 1000})
+		if err != nil {
+			t.Error(err)
+		}
+		dc <- c
+	}()
+	accept := func() *fakeServer {
+		conn, err := l.Accept(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		f := &fakeServer{t: t, conn: conn}
+		f.recv()
+		f.send(&wire.Welcome{Version: 1, Session: 1})
+		return f
+	}
+	f := accept()
+	c := <-dc
+	if c == nil {
+		t.FailNow()
+	}
+	defer c.Close()
+	s := reopenFake(t, f, c) // at version 3
+	b := balanceF.Of(record(t, s, 1))
+	h := run(t, s, func(tx *stm.Tx) error { b.Set(tx, 77); return nil })
+	f.recv()
+	f.conn.Close()
+	f = accept()
+	op := f.recv().(*wire.OpenShare)
+	cm := f.recv().(*wire.Commit)
+	f.send(&wire.Opened{Share: op.Share, Version: 5, Access: wire.AccessWrite, Transfer: wire.TransferSnapshot})
+	rec := createAccount(1, 10)[2]
+	f.send(&wire.SnapshotChunk{Share: op.Share, More: true, Objects: []wire.Object{{ID: oid(4), Kind: wire.ObjectCounter}, {ID: oid(5), Kind: wire.ObjectMap}}})
+	f.send(&wire.Ack{ID: cm.ID, Version: 6})
+	f.send(&wire.SnapshotChunk{Share: op.Share, Objects: []wire.Object{{ID: rec.Object, Class: rec.Class, Kind: wire.ObjectRecord, Fields: rec.Fields}}})
+	if err := h.Wait(testCtx(t)); err != nil {
+		t.Fatalf("commit: %v (share: %v)", err, s.Err())
+	}
+	if err := s.WaitVersion(testCtx(t), 6); err != nil {
+		t.Fatal(err)
+	}
+	var bal int64
+	s.View(testCtx(t), func(tx *stm.Tx) error { bal = b.Get(tx); return nil })
+	if h.Version() != 6 || bal != 77 || s.Err() != nil {
+		t.Fatalf("acknowledged at %d, balance %d, share %v: want 6, 77, no error", h.Version(), bal, s.Err())
+	}
+}

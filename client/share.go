@@ -41,6 +41,10 @@ type Share struct {
 	transfer []wire.Object
 	opened   uint64        // Opened's version
 	expect   wire.Transfer // the transfer Opened announced, until its last frame
+	// deferred: verdicts of the share's commits that arrived during a
+	// transfer (protocol.md section 9 lets them), handled after it, on
+	// the state it brings.
+	deferred []func()
 	// inDelta and later (reader only): while a Delta is applied, the
 	// verdicts of our commits it reports wait in later until all of it
 	// is, so that no one woken by them sees (or races with) a replica in
@@ -506,5 +510,12 @@ func (s *Share) receive(m wire.Message) {
 	}
 	if err != nil {
 		s.fail(err)
+	}
+	if s.expect == wire.TransferNone && len(s.deferred) > 0 {
+		ds := s.deferred
+		s.deferred = nil
+		for _, f := range ds {
+			f()
+		}
 	}
 }
