@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -168,7 +169,8 @@ type Options struct {
 	// Cache, if set, keeps the replicas and the unanswered commits on disk
 	// (see Cache): Dial then succeeds while the server is unreachable (the
 	// client starts reconnecting), and Open serves a cached share at once.
-	// The replica id is the cache's once it has one.
+	// The replica id is the cache's once it has one. A cache serves one
+	// client at a time: Dial refuses one that a client not closed uses.
 	Cache Cache
 	// OnAbort, if set, is called with every commit the server rejects
 	// (and those aborted with it), after its handle is resolved: the way
@@ -252,6 +254,24 @@ type Client struct {
 // wrong token, no common protocol version) fails Dial either way, with an
 // error wrapping the server's *wire.Error.
 func Dial(ctx context.Context, dialer transport.Dialer, addr string, opts Options) (*Client, error) {
+	if opts.Cache == nil || !reflect.TypeOf(opts.Cache).Comparable() {
+		return dial(ctx, dialer, addr, opts)
+	}
+	if _, busy := cachesInUse.LoadOrStore(opts.Cache, struct{}{}); busy {
+		return nil, errors.New("client: the cache is in use by another client (Close that one first): both would take its replica id and commit numbers")
+	}
+	c, err := dial(ctx, dialer, addr, opts)
+	if err != nil {
+		cachesInUse.Delete(opts.Cache)
+	}
+	return c, err
+}
+
+// cachesInUse holds the caches of the clients not closed yet: a cache
+// serves one client at a time.
+var cachesInUse sync.Map
+
+func dial(ctx context.Context, dialer transport.Dialer, addr string, opts Options) (*Client, error) {
 	replica := opts.Replica
 	for replica == 0 {
 		if opts.Rand == nil {
@@ -443,6 +463,9 @@ func (c *Client) Close() error {
 		}
 		c.mu.Unlock()
 		<-c.done
+		if c.opts.Cache != nil && reflect.TypeOf(c.opts.Cache).Comparable() {
+			cachesInUse.Delete(c.opts.Cache)
+		}
 	})
 	return nil
 }

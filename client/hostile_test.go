@@ -610,3 +610,35 @@ func TestAckDuringSnapshotTransfer(t *testing.T) {
 		t.Fatalf("acknowledged at %d, balance %d, share %v: want 6, 77, no error", h.Version(), bal, s.Err())
 	}
 }
+
+// TestCacheInUse: a cache serves one client at a time. A second client
+// dialed with a cache another one uses would take the same replica id and
+// the same commit numbers: its commits would overwrite the first's in the
+// cache (lost if the application crashes), and the server would take one
+// for a resend of the other. Dial refuses it; once the first is closed,
+// the cache serves again.
+func TestCacheInUse(t *testing.T) {
+	st, err := pebblestore.Open(filepath.Join(t.TempDir(), "cache"), pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n := transport.NewNetwork(1) // no server: both start offline
+	opts := client.Options{Replica: 9, Cache: st, MinBackoff: time.Hour}
+	a, err := client.Dial(testCtx(t), n.Dialer("a"), "server", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := client.Dial(testCtx(t), n.Dialer("b"), "server", opts)
+	if err == nil {
+		b.Close()
+		a.Close()
+		t.Fatal("a second client dialed with a cache the first uses")
+	}
+	a.Close()
+	b, err = client.Dial(testCtx(t), n.Dialer("b"), "server", opts)
+	if err != nil {
+		t.Fatalf("after the first client closed: %v", err)
+	}
+	b.Close()
+}
