@@ -605,6 +605,7 @@ func (s *Share) aborted(p *spec, m *wire.Abort) {
 		s.unmembershipLocked(q)
 	}
 	var err error
+	var unforgotten error // the cache could not forget them: in doubt
 	if len(rebuild) > 0 {
 		var local uint64
 		local, err = s.rebuildLocked(rebuild, nil)
@@ -620,7 +621,12 @@ func (s *Share) aborted(p *spec, m *wire.Abort) {
 		// crashed since (rejections are not kept). The last delete is
 		// synced, which makes the earlier ones durable too.
 		for i, q := range gone {
-			s.c.cacheErr(cache.DeletePending(q.commit.ID, i == len(gone)-1))
+			if err := cache.DeletePending(q.commit.ID, i == len(gone)-1); err != nil {
+				s.c.cacheErr(err)
+				if unforgotten == nil {
+					unforgotten = err
+				}
+			}
 		}
 		// If the cache waited for these verdicts (see uncacheable), it
 		// may now have the acknowledged state.
@@ -638,6 +644,13 @@ func (s *Share) aborted(p *spec, m *wire.Abort) {
 		if i > 0 {
 			err = &AbortError{Code: wire.CodeDependency,
 				Message: fmt.Sprintf("read from commit %v, which was aborted (%v)", p.commit.ID, m.Code)}
+		}
+		if unforgotten != nil {
+			// Sent again after a restart, it could be acknowledged (by a
+			// server that crashed since, and forgot the rejection).
+			q.handle.Abandon(fmt.Errorf("%w: commit %v: %v, but the cache could not forget it, and may send it again: %w",
+				ErrInDoubt, q.commit.ID, err, unforgotten))
+			continue
 		}
 		q.handle.Resolve(0, err)
 		if s.c.opts.OnAbort != nil {

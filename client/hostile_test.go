@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -641,4 +642,55 @@ func TestCacheInUse(t *testing.T) {
 		t.Fatalf("after the first client closed: %v", err)
 	}
 	b.Close()
+}
+
+// deleteFailingCache is a cache whose DeletePending fails (a disk full,
+// say).
+type deleteFailingCache struct{ *pebblestore.Store }
+
+func (deleteFailingCache) DeletePending(wire.CommitID, bool) error {
+	return errors.New("injected: no space left on device")
+}
+
+// TestRejectionNotForgottenInDoubt: a rejection is reported only once the
+// cache has forgotten the commit for good (synced): else, sent again after
+// a restart, it could be acknowledged by a server that crashed since. If
+// the cache cannot forget it, the commit is in doubt, not rejected, and
+// the cache still holds it (to be sent, and answered, after a restart).
+func TestRejectionNotForgottenInDoubt(t *testing.T) {
+	st, err := pebblestore.Open(filepath.Join(t.TempDir(), "cache"), pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var mu sync.Mutex
+	var reported []wire.CommitID
+	f, _, s := fakeSessionOpts(t, wire.Limits{}, client.Options{Replica: 9, Cache: deleteFailingCache{st},
+		OnAbort: func(_ string, id wire.CommitID, _ error) {
+			mu.Lock()
+			reported = append(reported, id)
+			mu.Unlock()
+		}})
+	b := balanceF.Of(record(t, s, 1))
+	h := run(t, s, func(tx *stm.Tx) error { b.Set(tx, 11); return nil })
+	cm := f.recv().(*wire.Commit)
+	f.send(&wire.Abort{ID: cm.ID, Code: wire.CodeInternal, Message: "too old"})
+	err = h.Wait(testCtx(t))
+	if !errors.Is(err, client.ErrInDoubt) {
+		t.Errorf("commit rejected, still in the cache: %v, want in doubt", err)
+	}
+	f.send(&wire.Ping{Nonce: 7}) // once answered, the Abort was handled, callbacks included
+	for {
+		if p, ok := f.recv().(*wire.Pong); ok && p.Nonce == 7 {
+			break
+		}
+	}
+	mu.Lock()
+	if len(reported) != 0 {
+		t.Errorf("rejection of %v reported, still in the cache", reported)
+	}
+	mu.Unlock()
+	if got := pendingInCache(t, st); len(got) != 1 {
+		t.Fatalf("cache holds %v", got)
+	}
 }
