@@ -762,7 +762,15 @@ func (c *Client) reconnect() (transport.Conn, error) {
 			return nil, ErrClosed
 		default:
 		}
-		c.mu.conn, c.mu.limits = conn, welcome.Limits.WithDefaults()
+		lim := welcome.Limits.WithDefaults()
+		if err := c.resendableLocked(lim); err != nil {
+			// Sent, it would fail the connection, and the next one, for
+			// ever: the session ends, and the cache (if any) keeps it.
+			c.mu.Unlock()
+			conn.Close()
+			return nil, fmt.Errorf("%w: %w", ErrDisconnected, err)
+		}
+		c.mu.conn, c.mu.limits = conn, lim
 		c.mu.connErr = nil
 		shares := make([]*Share, 0, len(c.mu.shares))
 		for _, s := range c.mu.shares {
@@ -789,6 +797,27 @@ func (c *Client) reconnect() (transport.Conn, error) {
 		c.setState(Connected)
 		return conn, nil
 	}
+}
+
+// resendableLocked returns an error if what a reconnection sends again
+// (the opens of the shares, the unanswered commits) does not fit lim, the
+// limits of the new connection's server: one restarted with a smaller
+// max_frame_size, say. c.mu is locked.
+func (c *Client) resendableLocked(lim wire.Limits) error {
+	for _, s := range c.mu.shares {
+		if !s.announced {
+			continue
+		}
+		if err := wire.Check(s.reopenMessage(), lim); err != nil {
+			return fmt.Errorf("client: share %q can no longer be opened under the server's limits: %w", s.name, err)
+		}
+	}
+	for _, p := range c.mu.pending {
+		if err := wire.Check(p.commit, lim); err != nil {
+			return fmt.Errorf("client: unanswered commit %v no longer fits the server's limits (raised again, they would let it be sent): %w", p.commit.ID, err)
+		}
+	}
+	return nil
 }
 
 func (c *Client) jitter(d time.Duration) time.Duration {

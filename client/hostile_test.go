@@ -694,3 +694,77 @@ func TestRejectionNotForgottenInDoubt(t *testing.T) {
 		t.Fatalf("cache holds %v", got)
 	}
 }
+
+// TestResendOverNewLimits: a server back with a smaller max_frame_size
+// than an unanswered commit needs ends the session with an error saying
+// so, the commit in doubt; before, the resend failed each connection as
+// it came, and the client reconnected for ever, shown as Connected, the
+// commit never answered.
+func TestResendOverNewLimits(t *testing.T) {
+	n := transport.NewNetwork(1)
+	l, err := n.Listen("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	dc := make(chan *client.Client, 1)
+	go func() {
+		c, err := client.Dial(testCtx(t), n.Dialer("client"), "server",
+			client.Options{Replica: 9, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+		if err != nil {
+			t.Error(err)
+		}
+		dc <- c
+	}()
+	accept := func(lim wire.Limits) *fakeServer {
+		t.Helper()
+		conn, err := l.Accept(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		f := &fakeServer{t: t, conn: conn}
+		f.recv() // Hello
+		f.send(&wire.Welcome{Version: 1, Session: 1, Limits: lim})
+		return f
+	}
+	f := accept(wire.Limits{})
+	c := <-dc
+	if c == nil {
+		t.FailNow()
+	}
+	t.Cleanup(func() { c.Close() })
+	sc := make(chan *client.Share, 1)
+	go func() {
+		s, err := c.Open(testCtx(t), "bank", account)
+		if err != nil {
+			t.Error(err)
+		}
+		sc <- s
+	}()
+	op := f.recv().(*wire.OpenShare)
+	rec := createAccount(1, 10)
+	f.send(&wire.Opened{Share: op.Share, Version: 3, Access: wire.AccessWrite, Transfer: wire.TransferSnapshot})
+	f.send(&wire.SnapshotChunk{Share: op.Share, Objects: []wire.Object{
+		{ID: rec[0].Object, Kind: wire.ObjectCounter},
+		{ID: rec[1].Object, Kind: wire.ObjectMap},
+		{ID: rec[2].Object, Class: rec[2].Class, Kind: wire.ObjectRecord, Fields: rec[2].Fields},
+	}})
+	s := <-sc
+	if s == nil {
+		t.FailNow()
+	}
+	h := run(t, s, func(tx *stm.Tx) error {
+		nameF.Of(record(t, s, 1)).Set(tx, strings.Repeat("x", 40<<10))
+		return nil
+	})
+	f.recv() // the commit, unanswered
+	f.conn.Close()
+	accept(wire.Limits{MaxFrameSize: 16 << 10})
+	if err := h.Wait(testCtx(t)); !errors.Is(err, client.ErrInDoubt) || !strings.Contains(err.Error(), "limits") {
+		t.Fatalf("the commit that no longer fits: %v, want in doubt, the limits named", err)
+	}
+	if st := c.State(); st != client.Closed {
+		t.Fatalf("client %v, want closed", st)
+	}
+}
