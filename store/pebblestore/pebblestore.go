@@ -364,10 +364,10 @@ func check(dir string, fs vfs.FS, opts Options) error {
 		// Store) holds: say so rather than suggest corruption.
 		lock, lerr := fs.Lock(fs.PathJoin(dir, "LOCK"))
 		if lerr != nil && unwritable(lerr) {
-			return fmt.Errorf("pebblestore: cannot open %s: the server may not write there (%w); check the directory's owner and permissions, and that it is not on a read-only file system", dir, lerr)
+			return fmt.Errorf("pebblestore: cannot open %s: this process may not write there (%w); check the directory's owner and permissions, and that it is not on a read-only file system", dir, lerr)
 		}
 		if lerr != nil {
-			return fmt.Errorf("pebblestore: %s is in use (by another weft server?): %w", dir, lerr)
+			return fmt.Errorf("pebblestore: %s is in use (by another weft server, or client cache, or Store in this process?): %w", dir, lerr)
 		}
 		lock.Close()
 		return fmt.Errorf("pebblestore: %s is not a readable Weft store (corrupt?): %w", dir, err)
