@@ -562,6 +562,60 @@ func TestTouchCreatedByHiddenCommit(t *testing.T) {
 	}
 }
 
+// fakeListener is a fake server's listener, open until the test ends, so
+// that the client can reconnect.
+type fakeListener struct {
+	t *testing.T
+	l transport.Listener
+}
+
+// accept accepts the client's next connection and answers its Hello with
+// a Welcome announcing lim.
+func (fl *fakeListener) accept(lim wire.Limits) *fakeServer {
+	t := fl.t
+	t.Helper()
+	conn, err := fl.l.Accept(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	f := &fakeServer{t: t, conn: conn}
+	if _, ok := f.recv().(*wire.Hello); !ok {
+		t.Fatal("the client did not say Hello")
+	}
+	f.send(&wire.Welcome{Version: 1, Session: 1, Limits: lim})
+	return f
+}
+
+// dialFake dials a client with opts (whose Replica must be 9) to a fake
+// server and accepts its first connection (fakeListener.accept, with the
+// default limits); the client is closed when the test ends.
+func dialFake(t *testing.T, opts client.Options) (*fakeListener, *fakeServer, *client.Client) {
+	t.Helper()
+	n := transport.NewNetwork(1)
+	l, err := n.Listen("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	dc := make(chan *client.Client, 1)
+	go func() {
+		c, err := client.Dial(testCtx(t), n.Dialer("client"), "server", opts)
+		if err != nil {
+			t.Error(err)
+		}
+		dc <- c
+	}()
+	fl := &fakeListener{t: t, l: l}
+	f := fl.accept(wire.Limits{})
+	c := <-dc
+	if c == nil {
+		t.FailNow()
+	}
+	t.Cleanup(func() { c.Close() })
+	return fl, f, c
+}
+
 // reopenFake opens share "bank" again on the fake server's session and
 // answers with account 1 at version 3, as fakeSession's first opening.
 func reopenFake(t *testing.T, f *fakeServer, c *client.Client) *client.Share {

@@ -288,33 +288,7 @@ func TestUnexpectedFromServerNotReading(t *testing.T) {
 // from a snapshot at version 3 of objs; it returns Open's result.
 func openFakeWith(t *testing.T, objs []wire.Object) (*fakeServer, *client.Share, error) {
 	t.Helper()
-	n := transport.NewNetwork(1)
-	l, err := n.Listen("server")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	dc := make(chan *client.Client, 1)
-	go func() {
-		c, err := client.Dial(testCtx(t), n.Dialer("client"), "server", client.Options{Replica: 9})
-		if err != nil {
-			t.Error(err)
-		}
-		dc <- c
-	}()
-	conn, err := l.Accept(testCtx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	f := &fakeServer{t: t, conn: conn}
-	f.recv()
-	f.send(&wire.Welcome{Version: 1, Session: 1})
-	c := <-dc
-	if c == nil {
-		t.FailNow()
-	}
-	t.Cleanup(func() { c.Close() })
+	_, f, c := dialFake(t, client.Options{Replica: 9})
 	type opened struct {
 		s   *client.Share
 		err error
@@ -382,39 +356,13 @@ func TestCachedCommitWithoutShare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() }) // after the client's Close (dialFake)
 	cm := &wire.Commit{ID: wire.CommitID{Replica: 9, Seq: 1}, Snapshot: 3,
 		Writes: []wire.Op{{Kind: wire.OpCounterAdd, Object: oid(4), Delta: 1}}}
 	if err := st.PutPending("bank", cm); err != nil {
 		t.Fatal(err)
 	}
-	n := transport.NewNetwork(1)
-	l, err := n.Listen("server")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	dc := make(chan *client.Client, 1)
-	go func() {
-		c, err := client.Dial(testCtx(t), n.Dialer("app"), "server", client.Options{Replica: 9, Cache: st})
-		if err != nil {
-			t.Error(err)
-		}
-		dc <- c
-	}()
-	conn, err := l.Accept(testCtx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	f := &fakeServer{t: t, conn: conn}
-	f.recv()
-	f.send(&wire.Welcome{Version: 1, Session: 1})
-	c := <-dc
-	if c == nil {
-		t.FailNow()
-	}
-	defer c.Close()
+	_, f, c := dialFake(t, client.Options{Replica: 9, Cache: st})
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.Open(testCtx(t), "bank", account)
@@ -423,7 +371,7 @@ func TestCachedCommitWithoutShare(t *testing.T) {
 	// The Open fails before it asks the server, or asks it.
 	mc := make(chan wire.Message, 1)
 	go func() {
-		m, _ := conn.Recv(testCtx(t))
+		m, _ := f.conn.Recv(testCtx(t))
 		mc <- m
 	}()
 	select {
@@ -442,33 +390,7 @@ func TestCachedCommitWithoutShare(t *testing.T) {
 // returns an error) instead of showing an empty share, or the copy at
 // another version, as the server's.
 func TestOpenedNoneChecked(t *testing.T) {
-	n := transport.NewNetwork(1)
-	l, err := n.Listen("server")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	dc := make(chan *client.Client, 1)
-	go func() {
-		c, err := client.Dial(testCtx(t), n.Dialer("client"), "server", client.Options{Replica: 9})
-		if err != nil {
-			t.Error(err)
-		}
-		dc <- c
-	}()
-	conn, err := l.Accept(testCtx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	f := &fakeServer{t: t, conn: conn}
-	f.recv()
-	f.send(&wire.Welcome{Version: 1, Session: 1})
-	c := <-dc
-	if c == nil {
-		t.FailNow()
-	}
-	defer c.Close()
+	_, f, c := dialFake(t, client.Options{Replica: 9})
 	errc := make(chan error, 1)
 	go func() {
 		s, err := c.Open(testCtx(t), "bank", account)
@@ -492,40 +414,10 @@ func TestOpenedNoneChecked(t *testing.T) {
 func TestDeltaTransferEndChecked(t *testing.T) {
 	for name, last := range map[string]uint64{"short": 5, "past": 7} {
 		t.Run(name, func(t *testing.T) {
-			n := transport.NewNetwork(1)
-			l, err := n.Listen("server")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			dc := make(chan *client.Client, 1)
-			go func() {
-				c, err := client.Dial(testCtx(t), n.Dialer("client"), "server", client.Options{Replica: 9, MinBackoff: 1, MaxBackoff: 1000})
-				if err != nil {
-					t.Error(err)
-				}
-				dc <- c
-			}()
-			accept := func() *fakeServer {
-				conn, err := l.Accept(testCtx(t))
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { conn.Close() })
-				f := &fakeServer{t: t, conn: conn}
-				f.recv()
-				f.send(&wire.Welcome{Version: 1, Session: 1})
-				return f
-			}
-			f := accept()
-			c := <-dc
-			if c == nil {
-				t.FailNow()
-			}
-			defer c.Close()
+			fl, f, c := dialFake(t, client.Options{Replica: 9, MinBackoff: 1, MaxBackoff: 1000})
 			s := reopenFake(t, f, c) // at version 3
 			f.conn.Close()
-			f = accept()
+			f = fl.accept(wire.Limits{})
 			op := f.recv().(*wire.OpenShare)
 			if op.Have != 3 {
 				t.Fatalf("reopened with have %d", op.Have)
@@ -555,43 +447,13 @@ func TestDeltaTransferEndChecked(t *testing.T) {
 // version, arriving between two chunks of a resync's snapshot, is applied
 // once the snapshot is, as if it had come after it.
 func TestAckDuringSnapshotTransfer(t *testing.T) {
-	n := transport.NewNetwork(1)
-	l, err := n.Listen("server")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	dc := make(chan *client.Client, 1)
-	go func() {
-		c, err := client.Dial(testCtx(t), n.Dialer("client"), "server", client.Options{Replica: 9, MinBackoff: 1, MaxBackoff: 1000})
-		if err != nil {
-			t.Error(err)
-		}
-		dc <- c
-	}()
-	accept := func() *fakeServer {
-		conn, err := l.Accept(testCtx(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		f := &fakeServer{t: t, conn: conn}
-		f.recv()
-		f.send(&wire.Welcome{Version: 1, Session: 1})
-		return f
-	}
-	f := accept()
-	c := <-dc
-	if c == nil {
-		t.FailNow()
-	}
-	defer c.Close()
+	fl, f, c := dialFake(t, client.Options{Replica: 9, MinBackoff: 1, MaxBackoff: 1000})
 	s := reopenFake(t, f, c) // at version 3
 	b := balanceF.Of(record(t, s, 1))
 	h := run(t, s, func(tx *stm.Tx) error { b.Set(tx, 77); return nil })
 	f.recv()
 	f.conn.Close()
-	f = accept()
+	f = fl.accept(wire.Limits{})
 	op := f.recv().(*wire.OpenShare)
 	cm := f.recv().(*wire.Commit)
 	f.send(&wire.Opened{Share: op.Share, Version: 5, Access: wire.AccessWrite, Transfer: wire.TransferSnapshot})
@@ -701,66 +563,15 @@ func TestRejectionNotForgottenInDoubt(t *testing.T) {
 // it came, and the client reconnected for ever, shown as Connected, the
 // commit never answered.
 func TestResendOverNewLimits(t *testing.T) {
-	n := transport.NewNetwork(1)
-	l, err := n.Listen("server")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	dc := make(chan *client.Client, 1)
-	go func() {
-		c, err := client.Dial(testCtx(t), n.Dialer("client"), "server",
-			client.Options{Replica: 9, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
-		if err != nil {
-			t.Error(err)
-		}
-		dc <- c
-	}()
-	accept := func(lim wire.Limits) *fakeServer {
-		t.Helper()
-		conn, err := l.Accept(testCtx(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		f := &fakeServer{t: t, conn: conn}
-		f.recv() // Hello
-		f.send(&wire.Welcome{Version: 1, Session: 1, Limits: lim})
-		return f
-	}
-	f := accept(wire.Limits{})
-	c := <-dc
-	if c == nil {
-		t.FailNow()
-	}
-	t.Cleanup(func() { c.Close() })
-	sc := make(chan *client.Share, 1)
-	go func() {
-		s, err := c.Open(testCtx(t), "bank", account)
-		if err != nil {
-			t.Error(err)
-		}
-		sc <- s
-	}()
-	op := f.recv().(*wire.OpenShare)
-	rec := createAccount(1, 10)
-	f.send(&wire.Opened{Share: op.Share, Version: 3, Access: wire.AccessWrite, Transfer: wire.TransferSnapshot})
-	f.send(&wire.SnapshotChunk{Share: op.Share, Objects: []wire.Object{
-		{ID: rec[0].Object, Kind: wire.ObjectCounter},
-		{ID: rec[1].Object, Kind: wire.ObjectMap},
-		{ID: rec[2].Object, Class: rec[2].Class, Kind: wire.ObjectRecord, Fields: rec[2].Fields},
-	}})
-	s := <-sc
-	if s == nil {
-		t.FailNow()
-	}
+	fl, f, c := dialFake(t, client.Options{Replica: 9, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+	s := reopenFake(t, f, c) // at version 3
 	h := run(t, s, func(tx *stm.Tx) error {
 		nameF.Of(record(t, s, 1)).Set(tx, strings.Repeat("x", 40<<10))
 		return nil
 	})
 	f.recv() // the commit, unanswered
 	f.conn.Close()
-	accept(wire.Limits{MaxFrameSize: 16 << 10})
+	fl.accept(wire.Limits{MaxFrameSize: 16 << 10})
 	if err := h.Wait(testCtx(t)); !errors.Is(err, client.ErrInDoubt) || !strings.Contains(err.Error(), "limits") {
 		t.Fatalf("the commit that no longer fits: %v, want in doubt, the limits named", err)
 	}
