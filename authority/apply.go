@@ -452,8 +452,8 @@ func (s *Share) applyOp(op *wire.Op, v, replica uint64) {
 	case wire.OpSetField:
 		s.setField(o, op.Field, op.Value, v, replica)
 	case wire.OpVarSet:
-		s.countRef(o.val.val, -1)
-		s.countRef(op.Value, 1)
+		s.holdRef(o, o.val.val, -1)
+		s.holdRef(o, op.Value, 1)
 		o.val.val = op.Value
 		o.val.st.write(v, replica)
 	case wire.OpCounterAdd:
@@ -463,13 +463,13 @@ func (s *Share) applyOp(op *wire.Op, v, replica uint64) {
 	case wire.OpMapDelete, wire.OpSetRemove:
 		s.setEntry(o, op.Key, false, wire.Null(), v, replica)
 	case wire.OpListSet:
-		s.countRef(o.list[op.Index].val, -1)
-		s.countRef(op.Value, 1)
+		s.holdRef(o, o.list[op.Index].val, -1)
+		s.holdRef(o, op.Value, 1)
 		o.list[op.Index].val = op.Value
 		o.list[op.Index].st.write(v, replica)
 	case wire.OpListAppend:
 		for _, x := range op.Values {
-			s.countRef(x, 1)
+			s.holdRef(o, x, 1)
 			e := elem{val: x}
 			e.st.write(v, replica)
 			o.list = append(o.list, e)
@@ -483,8 +483,8 @@ func (s *Share) setField(o *object, id uint32, x wire.Value, v, replica uint64) 
 		f = &elem{}
 		o.fields[id] = f
 	}
-	s.countRef(f.val, -1)
-	s.countRef(x, 1)
+	s.holdRef(o, f.val, -1)
+	s.holdRef(o, x, 1)
 	f.val = x
 	f.st.write(v, replica)
 }
@@ -500,13 +500,13 @@ func (s *Share) setEntry(o *object, k wire.Value, present bool, x wire.Value, v,
 		o.absent++ // until made present below
 	}
 	if e.present {
-		s.countRef(k, -1)
-		s.countRef(e.val, -1)
+		s.holdRef(o, k, -1)
+		s.holdRef(o, e.val, -1)
 		o.absent++
 	}
 	if present {
-		s.countRef(k, 1)
-		s.countRef(x, 1)
+		s.holdRef(o, k, 1)
+		s.holdRef(o, x, 1)
 		o.absent--
 	}
 	e.present, e.val = present, x

@@ -385,6 +385,7 @@ func runModel(t *testing.T, seed uint64, steps int, pruned bool) {
 		g.sent = append(g.sent, c)
 		counts[fmt.Sprint(got.Ack, got.Code, got.Duplicate)]++
 	}
+	checkRefsIn(t, s)
 	// The state equals the reference's.
 	want, err := Load("ref", Config{}, ref.version, ref.snapshot())
 	if err != nil {
@@ -414,7 +415,26 @@ func runModel(t *testing.T, seed uint64, steps int, pruned bool) {
 	if got, want := dump(l, false), dump(s, false); got != want {
 		t.Fatalf("seed %d: replayed state\n%s\nwant\n%s", seed, got, want)
 	}
+	checkRefsIn(t, l)
 	if seed == 0 || pruned && seed < 3 {
 		t.Logf("verdicts (ack, code, duplicate): %v", counts)
+	}
+}
+
+// checkRefsIn checks every object's refsIn against the refs it holds: an
+// object that holds one and says none would have the reference checks
+// skip it.
+func checkRefsIn(t *testing.T, s *Share) {
+	t.Helper()
+	for id, o := range s.objects {
+		n := 0
+		eachRef(o, func(v wire.Value) {
+			if v.Kind() == wire.KindRef {
+				n++
+			}
+		})
+		if n != o.refsIn {
+			t.Fatalf("object %v holds %d refs, its refsIn says %d", id, n, o.refsIn)
+		}
 	}
 }

@@ -33,8 +33,22 @@ func (s *Share) countRef(v wire.Value, d int) {
 	}
 }
 
-// countRefsOf adds d for every ref o holds.
+// holdRef counts d for v, a value o holds (or held), if it is a ref: in
+// the share's refs, and in o's refsIn.
+func (s *Share) holdRef(o *object, v wire.Value, d int) {
+	if v.Kind() != wire.KindRef {
+		return
+	}
+	s.countRef(v, d)
+	o.refsIn += d
+}
+
+// countRefsOf adds d for every ref o holds: none to look for if refsIn
+// says so (a large list of numbers is removed without reading it).
 func (s *Share) countRefsOf(o *object, d int) {
+	if o.refsIn == 0 {
+		return
+	}
 	eachRef(o, func(v wire.Value) { s.countRef(v, d) })
 }
 
@@ -115,7 +129,10 @@ func (s *Share) checkRefs(ops []wire.Op) error {
 		}
 	}
 	for id := range removed {
-		if o := s.objects[id]; o != nil && !created[id] {
+		// refsIn: an object holding no ref is not read (a commit failing
+		// this check would otherwise cost a read of every removed object,
+		// as large as they come, under the share's lock, again and again).
+		if o := s.objects[id]; o != nil && !created[id] && o.refsIn > 0 {
 			eachRef(o, drop)
 		}
 	}

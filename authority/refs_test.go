@@ -25,6 +25,7 @@ func checkRefCounts(t *testing.T, s *Share) {
 	if !maps.Equal(s.refs, want) {
 		t.Fatalf("ref counts %v, want %v", s.refs, want)
 	}
+	checkRefsIn(t, s)
 }
 
 // TestRefIntegrity: no commit leaves a ref to an object not in the share,

@@ -144,6 +144,10 @@ type object struct {
 	// of those pruneAbsent dropped.
 	absent   int
 	keyFloor uint64
+	// refsIn is the number of refs the object holds (field, var and list
+	// values, keys and map values; holdRef): the reference checks skip
+	// an object without any.
+	refsIn int
 }
 
 func newObject(id wire.ObjectID, kind wire.ObjectKind, class uint32) *object {

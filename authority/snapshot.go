@@ -197,7 +197,7 @@ func (s *Share) loadPiece(p *wire.Object, st stamp) error {
 		o.life, o.whole = st, st
 		o.val.st = st
 		o.val.val, o.counter = p.Value, p.Counter
-		s.countRef(p.Value, 1)
+		s.holdRef(o, p.Value, 1)
 		s.objects[p.ID] = o
 	} else if o.kind != p.Kind || o.class != p.Class {
 		return fmt.Errorf("piece of kind %v class %d continues a %v of class %d", p.Kind, p.Class, o.kind, o.class)
@@ -208,31 +208,31 @@ func (s *Share) loadPiece(p *wire.Object, st stamp) error {
 	case wire.ObjectRecord:
 		for _, f := range p.Fields {
 			if old := o.fields[f.ID]; old != nil {
-				s.countRef(old.val, -1)
+				s.holdRef(o, old.val, -1)
 			}
-			s.countRef(f.Value, 1)
+			s.holdRef(o, f.Value, 1)
 			o.fields[f.ID] = &elem{val: f.Value, st: st}
 		}
 	case wire.ObjectMap:
 		for _, e := range p.Entries {
 			if old := o.entries[e.Key]; old != nil {
-				s.countRef(e.Key, -1)
-				s.countRef(old.val, -1)
+				s.holdRef(o, e.Key, -1)
+				s.holdRef(o, old.val, -1)
 			}
-			s.countRef(e.Key, 1)
-			s.countRef(e.Value, 1)
+			s.holdRef(o, e.Key, 1)
+			s.holdRef(o, e.Value, 1)
 			o.entries[e.Key] = &entry{present: true, val: e.Value, st: st}
 		}
 	case wire.ObjectSet:
 		for _, k := range p.Elems {
 			if o.entries[k] == nil {
-				s.countRef(k, 1)
+				s.holdRef(o, k, 1)
 			}
 			o.entries[k] = &entry{present: true, st: st}
 		}
 	case wire.ObjectList:
 		for _, x := range p.Elems {
-			s.countRef(x, 1)
+			s.holdRef(o, x, 1)
 			o.list = append(o.list, elem{val: x, st: st})
 		}
 	}
