@@ -539,22 +539,82 @@ func (o *object) pruneAbsent() {
 	o.absent = 0
 }
 
-// appendLog adds ch to the log, a ring of the last LogSize changes: once
-// full, each change takes the place of the oldest, so that keeping the
-// log allocates nothing per change.
+// appendLog adds ch to the log, a ring of the last changes: at most
+// LogSize of them, of at most LogBytes (changeBytes) in all. The oldest
+// make room for the newest; a change larger than LogBytes on its own
+// empties the log, and DeltaSince then serves only the current version.
+// Once the ring has grown to the count it holds, keeping the log
+// allocates nothing per change.
 func (s *Share) appendLog(ch wire.Change) {
-	switch {
-	case s.cfg.LogSize < 0:
+	if s.cfg.LogSize < 0 {
 		s.logFrom = ch.Version
 		return
-	case len(s.log) < s.cfg.LogSize:
-		s.log = append(s.log, ch)
-	default:
-		s.log[s.logHead] = ch
-		s.logHead = (s.logHead + 1) % len(s.log)
 	}
+	size := changeBytes(ch)
+	for s.logLen > 0 && (s.logLen >= s.cfg.LogSize || s.logBytes+size > s.cfg.LogBytes) {
+		s.dropOldestLog()
+	}
+	if size > s.cfg.LogBytes {
+		s.logFrom = ch.Version
+		return
+	}
+	if s.logLen == len(s.log) { // no free slot: grow, unrolling the ring
+		grown := make([]logEntry, min(max(2*len(s.log), 16), s.cfg.LogSize))
+		for i := range s.logLen {
+			grown[i] = s.log[(s.logHead+i)%len(s.log)]
+		}
+		s.log, s.logHead = grown, 0
+	}
+	s.log[(s.logHead+s.logLen)%len(s.log)] = logEntry{ch: ch, bytes: size}
+	s.logLen++
+	s.logBytes += size
 	s.logFrom = s.logAt(0).Version - 1
 }
 
+// dropOldestLog removes the oldest change from the log, which holds one.
+func (s *Share) dropOldestLog() {
+	s.logBytes -= s.log[s.logHead].bytes
+	s.log[s.logHead] = logEntry{} // its ops are no longer kept alive
+	s.logHead = (s.logHead + 1) % len(s.log)
+	s.logLen--
+}
+
 // logAt returns the log's change i, counted from the oldest.
-func (s *Share) logAt(i int) wire.Change { return s.log[(s.logHead+i)%len(s.log)] }
+func (s *Share) logAt(i int) wire.Change { return s.log[(s.logHead+i)%len(s.log)].ch }
+
+// logEntry is a change in the log, with its changeBytes.
+type logEntry struct {
+	ch    wire.Change
+	bytes int
+}
+
+// Sizes in bytes of what a change in the log holds, for changeBytes: the
+// unsafe.Sizeof of each type on a 64-bit platform (this package may not
+// import unsafe; TestChangeBytes checks them).
+const (
+	changeSize = 48  // wire.Change
+	opSize     = 184 // wire.Op
+	valueSize  = 40  // wire.Value
+	fieldSize  = 48  // wire.Field
+)
+
+// changeBytes estimates the memory ch holds: its ops, the values of list
+// appends and fields of creates, and the strings and bytes of every value
+// (which may share memory: then it counts them more than once, erring on
+// the side of keeping less). It is what LogBytes bounds: a change of
+// 16384 small writes takes a few bytes each on the wire but about 200
+// each here.
+func changeBytes(ch wire.Change) int {
+	n := changeSize + len(ch.Writes)*opSize
+	for i := range ch.Writes {
+		op := &ch.Writes[i]
+		n += op.Key.Len() + op.Value.Len()
+		for _, v := range op.Values {
+			n += valueSize + v.Len()
+		}
+		for _, f := range op.Fields {
+			n += fieldSize + f.Value.Len()
+		}
+	}
+	return n
+}

@@ -2,9 +2,11 @@ package authority
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/weft-stm/weft/wire"
 )
@@ -110,5 +112,77 @@ func deltaSinceRing(t *testing.T, size int) {
 	}
 	if size > 0 && (len(kept) != 2 || kept[0].Version != 4 || kept[1].Version != 5) {
 		t.Fatalf("a delta taken earlier changed: %+v", kept)
+	}
+}
+
+// TestDeltaSinceLogBytes: the log keeps the newest changes that fit both
+// LogSize and LogBytes (changeBytes), so DeltaSince reaches back exactly
+// as far as that window, whatever sizes the changes have; a change larger
+// than LogBytes on its own empties it. The window is computed here from
+// the changes' sizes, newest first.
+func TestDeltaSinceLogBytes(t *testing.T) {
+	const size, limit = 6, 4000
+	s := NewWithConfig("test", Config{LogSize: size, LogBytes: limit})
+	x := wire.ObjectID{Replica: 7, Seq: 1}
+	if err := s.ApplyChange(wire.Change{Version: 1, Writes: []wire.Op{{Kind: wire.OpCreate, Object: x, ObjectKind: wire.ObjectVar}}}); err != nil {
+		t.Fatal(err)
+	}
+	sizes := []int{changeBytes(s.logAt(0))}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for v := uint64(2); v <= 300; v++ {
+		n := rng.IntN(1200)
+		if v%50 == 0 {
+			n = limit // alone larger than the limit
+		}
+		ch := wire.Change{Version: v, Writes: []wire.Op{{Kind: wire.OpVarSet, Object: x, Value: wire.String(strings.Repeat("x", n))}}}
+		if err := s.ApplyChange(ch); err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, changeBytes(ch))
+		window, bytes := 0, 0
+		for i := len(sizes) - 1; i >= 0 && window < size && bytes+sizes[i] <= limit; i-- {
+			window++
+			bytes += sizes[i]
+		}
+		if s.logLen != window || s.logBytes != bytes {
+			t.Fatalf("at version %d: log holds %d changes of %d bytes, want %d of %d", v, s.logLen, s.logBytes, window, bytes)
+		}
+		for since := v - min(v, uint64(size)+1); since <= v; since++ {
+			got, ok := s.DeltaSince(since)
+			if want := since+uint64(window) >= v; ok != want {
+				t.Fatalf("at version %d (window %d), DeltaSince(%d) ok = %v, want %v", v, window, since, ok, want)
+			}
+			if ok && (len(got) != int(v-since) || len(got) > 0 && got[len(got)-1].Version != v) {
+				t.Fatalf("at version %d, DeltaSince(%d) = %d changes", v, since, len(got))
+			}
+		}
+	}
+}
+
+// TestChangeBytes: the estimate counts every op and every string a change
+// holds, wherever it is.
+func TestChangeBytes(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) == 8 {
+		for _, c := range []struct{ got, want uintptr }{
+			{changeSize, unsafe.Sizeof(wire.Change{})}, {opSize, unsafe.Sizeof(wire.Op{})},
+			{valueSize, unsafe.Sizeof(wire.Value{})}, {fieldSize, unsafe.Sizeof(wire.Field{})},
+		} {
+			if c.got != c.want {
+				t.Errorf("size constant %d, unsafe.Sizeof %d", c.got, c.want)
+			}
+		}
+	}
+	x := wire.ObjectID{Replica: 7, Seq: 1}
+	base := changeBytes(wire.Change{Writes: make([]wire.Op, 5)})
+	ch := wire.Change{Writes: []wire.Op{
+		{Kind: wire.OpMapPut, Object: x, Key: wire.String("k1"), Value: wire.Bytes([]byte("v12"))},
+		{Kind: wire.OpMapDelete, Object: x, Key: wire.String("k1234")},
+		{Kind: wire.OpListAppend, Object: x, Values: []wire.Value{wire.String("a"), wire.Int(1)}},
+		{Kind: wire.OpCreate, Object: x, Fields: []wire.Field{{ID: 1, Value: wire.String("fff")}}},
+		{Kind: wire.OpSetField, Object: x, Field: 1, Value: wire.String("ssss")},
+	}}
+	want := base + 2 + 3 + 5 + 2*valueSize + 1 + fieldSize + 3 + 4
+	if got := changeBytes(ch); got != want {
+		t.Fatalf("changeBytes = %d, want %d", got, want)
 	}
 }

@@ -71,8 +71,9 @@
 // and changes nothing; one older than that (its seq is at most the highest
 // forgotten seq of its replica) is aborted with wire.CodeInternal, neither
 // applied nor remembered, since it may have been acknowledged. The change
-// log keeps the last Config.LogSize changes (default 1024) for DeltaSince;
-// a negative LogSize keeps none.
+// log keeps the last Config.LogSize changes (default 1024), of at most
+// Config.LogBytes of memory (default 8 MiB), for DeltaSince; a negative
+// LogSize keeps none.
 // Tombstones of removed objects are kept (their versions are needed to
 // validate reads): a share's memory grows with every id it ever had.
 // Those of deleted map keys and set elements are kept until they are more

@@ -9,8 +9,9 @@ import (
 
 // Default bounds of a Share's memory (see Config).
 const (
-	DefaultLogSize  = 1024 // changes kept for DeltaSince
-	DefaultVerdicts = 1024 // verdicts kept per replica: protocol.md's max_pending_commits
+	DefaultLogSize  = 1024    // changes kept for DeltaSince
+	DefaultLogBytes = 8 << 20 // their memory at most (changeBytes)
+	DefaultVerdicts = 1024    // verdicts kept per replica: protocol.md's max_pending_commits
 	// DefaultMaxSeqGap: a client numbers its commits across all its
 	// shares, so its seqs on one share have gaps as wide as the commits it
 	// made on the others (and the Go client's seqs stay below 2^32: its
@@ -24,6 +25,13 @@ type Config struct {
 	// DefaultLogSize, and a negative size none (a copy that serves no
 	// DeltaSince, as a client's, keeps no change alive).
 	LogSize int
+	// LogBytes bounds the memory of those changes (an estimate: about 200
+	// bytes per op, plus its strings); 0 means DefaultLogBytes. A writer
+	// whose every commit fills a frame with small writes would otherwise
+	// make the log of each share hold gigabytes. A change larger than
+	// LogBytes on its own is not kept: a client behind it gets a
+	// snapshot.
+	LogBytes int
 	// Verdicts is how many decided commits are remembered per replica (the
 	// most recently decided ones), so that a resent commit gets its verdict
 	// again. protocol.md §9 asks for at least max_pending_commits.
@@ -48,6 +56,9 @@ func (c Config) withDefaults() Config {
 	if c.LogSize == 0 {
 		c.LogSize = DefaultLogSize
 	}
+	if c.LogBytes <= 0 {
+		c.LogBytes = DefaultLogBytes
+	}
 	if c.Verdicts <= 0 {
 		c.Verdicts = DefaultVerdicts
 	}
@@ -66,9 +77,11 @@ type Share struct {
 	cfg      Config
 	version  uint64
 	objects  map[wire.ObjectID]*object
-	log      []wire.Change // the last cfg.LogSize changes, a ring (appendLog)
-	logHead  int           // the oldest change's index in log
-	logFrom  uint64        // DeltaSince(v) works for every v >= logFrom
+	log      []logEntry // the last changes, a ring (appendLog)
+	logHead  int        // the oldest change's index in log
+	logLen   int        // how many changes log holds
+	logBytes int        // their changeBytes
+	logFrom  uint64     // DeltaSince(v) works for every v >= logFrom
 	verdicts map[uint64]*replicaVerdicts
 	refs     map[wire.ObjectID]int // live slots holding a ref to each object (refs.go)
 	scratch  []byte                // digest's buffer

@@ -18,11 +18,11 @@ func (s *Share) DeltaSince(v uint64) ([]wire.Change, bool) {
 		return nil, false
 	}
 	// The log's versions follow each other: v+1 is at v+1-oldest.
-	i := len(s.log)
+	i := s.logLen
 	if i > 0 {
 		i = int(v + 1 - s.logAt(0).Version)
 	}
-	out := make([]wire.Change, len(s.log)-i)
+	out := make([]wire.Change, s.logLen-i)
 	for j := range out {
 		out[j] = s.logAt(i + j)
 	}

@@ -194,6 +194,10 @@ func (v Value) Bytes() []byte {
 	return []byte(v.str)
 }
 
+// Len returns the length in bytes of the string or bytes in v, 0 for
+// the other kinds: what v holds besides itself.
+func (v Value) Len() int { return len(v.str) }
+
 // Ref returns the object id in v, or the zero ObjectID if v is not a ref.
 func (v Value) Ref() ObjectID {
 	if v.kind != KindRef {
