@@ -213,6 +213,7 @@ type Client struct {
 	closing   chan struct{} // closed by Close
 	done      chan struct{} // closed when the connection goroutine returns
 	heard     atomic.Uint64 // messages received, for the heartbeat (watch)
+	sent      atomic.Uint64 // batches sent, for the server's heartbeat (keepAlive)
 	waiting   atomic.Bool   // the reader waits for a message (watch)
 
 	mu struct {
@@ -222,9 +223,12 @@ type Client struct {
 		changed chan struct{} // closed and replaced when state changes
 		conn    transport.Conn
 		limits  wire.Limits // the server's, from Welcome
-		out     []wire.Message
-		spare   []wire.Message // out's other slice: the two swap at each send
-		wake    chan struct{}  // wakes the writer
+		// heartbeat is the server's, from Welcome: the client sends a
+		// Ping when it has sent nothing for that long (keepAlive).
+		heartbeat time.Duration
+		out       []wire.Message
+		spare     []wire.Message // out's other slice: the two swap at each send
+		wake      chan struct{}  // wakes the writer
 		// sending: a goroutine is sending out on conn, in queue order:
 		// the writer, which empties it, or a committer sending its lone
 		// commit itself, which sends one batch and wakes the writer for
@@ -340,6 +344,7 @@ func dial(ctx context.Context, dialer transport.Dialer, addr string, opts Option
 	c.mu.changed = make(chan struct{})
 	c.mu.conn = conn
 	c.mu.limits = welcome.Limits.WithDefaults()
+	c.mu.heartbeat = time.Duration(welcome.HeartbeatMillis) * time.Millisecond
 	c.mu.wake = make(chan struct{}, 1)
 	c.mu.shares = map[wire.ShareHandle]*Share{}
 	c.mu.pending = map[uint64]*spec{}
@@ -601,6 +606,7 @@ func (c *Client) sendQueued(conn transport.Conn, once bool) {
 		// blocks only while the server reads nothing, and then the
 		// connection is lost and closed anyway.
 		err := conn.SendBatch(context.Background(), msgs)
+		c.sent.Add(1)
 		clear(msgs) // sent messages are not kept alive by the reused slice
 		c.mu.Lock()
 		if err != nil {
@@ -679,6 +685,16 @@ func (c *Client) serve(conn transport.Conn) error {
 			c.watch(conn, quit)
 		}()
 	}
+	c.mu.Lock()
+	hb := c.mu.heartbeat
+	c.mu.Unlock()
+	if hb > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.keepAlive(quit, hb)
+		}()
+	}
 	err := c.readLoop(conn)
 	conn.Close()
 	close(quit)
@@ -715,6 +731,32 @@ func (c *Client) watch(conn transport.Conn, quit chan struct{}) {
 		c.mu.Unlock()
 		conn.Close()
 		return
+	}
+}
+
+// keepAlive answers the server's heartbeat (Welcome's heartbeat_millis):
+// it looks twice a heartbeat whether anything was sent since it last
+// looked, and sends a Ping if not, so that the server hears from the
+// client at least every one and a half heartbeats, and does not take it
+// for gone (it may close a session silent for three).
+func (c *Client) keepAlive(quit chan struct{}, every time.Duration) {
+	t := time.NewTicker(max(every/2, time.Millisecond))
+	defer t.Stop()
+	last, pinged := c.sent.Load(), false
+	for {
+		select {
+		case <-quit:
+			return
+		case <-t.C:
+		}
+		if n := c.sent.Load(); n != last {
+			last, pinged = n, false
+			continue
+		}
+		if !pinged { // else its Ping waits to be sent: one is enough
+			c.enqueue(&wire.Ping{})
+			pinged = true
+		}
 	}
 }
 
@@ -771,6 +813,7 @@ func (c *Client) reconnect() (transport.Conn, error) {
 			return nil, fmt.Errorf("%w: %w", ErrDisconnected, err)
 		}
 		c.mu.conn, c.mu.limits = conn, lim
+		c.mu.heartbeat = time.Duration(welcome.HeartbeatMillis) * time.Millisecond
 		c.mu.connErr = nil
 		shares := make([]*Share, 0, len(c.mu.shares))
 		for _, s := range c.mu.shares {

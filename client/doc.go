@@ -151,7 +151,9 @@
 //   - A share can be open once per client (ErrAlreadyOpen).
 //   - The map from local to share versions grows by one entry per version
 //     received, for the life of the share.
-//   - Ping is answered. The client pings a silent server, and drops a
-//     connection that stays silent, only with Options.Heartbeat (off by
-//     default): without it a frozen server is not noticed.
+//   - Ping is answered. The client sends a Ping whenever it has sent
+//     nothing for the heartbeat its server announces in Welcome, so that
+//     the server does not take it for gone. It pings a silent server, and
+//     drops a connection that stays silent, only with Options.Heartbeat
+//     (off by default): without it a frozen server is not noticed.
 package client

@@ -147,3 +147,23 @@ func heartbeatSession(t *testing.T, opts client.Options) (f *fakeServer, c *clie
 	t.Cleanup(func() { c.Close() })
 	return f, c, accept
 }
+
+// TestAnswersServerHeartbeat: a client idle for a minute answers the
+// heartbeat its server announces (Config.Heartbeat, a second here) with
+// Pings, and so keeps its session: the server closes one silent for three
+// heartbeats, which the client would see as a reconnection.
+func TestAnswersServerHeartbeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := startServer(t, false, server.Config{Heartbeat: time.Second})
+		var states []client.State
+		c := e.clientWith(client.Options{OnState: func(s client.State) { states = append(states, s) }})
+		if _, err := c.Open(testCtx(t), "bank", account); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if len(states) > 0 || c.State() != client.Connected {
+			t.Fatalf("states %v, now %v: the session did not last", states, c.State())
+		}
+	})
+}

@@ -45,6 +45,8 @@ const (
 	DefaultQueueBytes       = 64 << 20
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultFlushTimeout     = 5 * time.Second
+	DefaultMaxSessions      = 10_000
+	DefaultHeartbeat        = 15 * time.Second
 )
 
 // Config configures a Server. The zero Config accepts any token as the
@@ -105,6 +107,24 @@ type Config struct {
 	// FlushTimeout bounds the time a closing session spends writing what is
 	// left in its queue and its final Error. Default DefaultFlushTimeout.
 	FlushTimeout time.Duration
+	// MaxSessions bounds the sessions a server serves at once, over all
+	// its listeners. A connection beyond it gets Error code limit in
+	// answer to its Hello (a client retries with backoff); while
+	// refusedSlots connections are being refused so, the next ones are
+	// closed at once, unread. Default DefaultMaxSessions; negative: no
+	// bound.
+	MaxSessions int
+	// Heartbeat is announced in Welcome (heartbeat_millis): a client sends
+	// a Ping whenever it has sent nothing for that long, and a session
+	// the server has heard nothing from for three times as long, while
+	// it was waiting for a message, is closed with Error code limit. It
+	// is how a server lets go of the sessions of clients that vanished
+	// (a machine switched off, a network lost: TCP keeps such a connection
+	// open, and the session's shares and queue with it). Choose it above
+	// the time one frame (max_frame_size) takes to arrive on the slowest
+	// link served. Default DefaultHeartbeat; negative: none (Welcome
+	// announces 0).
+	Heartbeat time.Duration
 
 	// Logger receives the server's structured logs. Nil: slog.Default().
 	Logger *slog.Logger
@@ -146,6 +166,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FlushTimeout <= 0 {
 		c.FlushTimeout = DefaultFlushTimeout
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = DefaultMaxSessions
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = DefaultHeartbeat
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

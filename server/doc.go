@@ -115,7 +115,7 @@
 //   - Commits are decided as they are read, so a session's unanswered
 //     commits are those whose answers wait for durability; past
 //     max_pending_commits of them, a commit is aborted with code limit.
-//   - Heartbeats are not enforced (Welcome announces 0), and a second
-//     session of the same replica does not replace the first.
+//   - A second session of the same replica does not replace the first
+//     (the first ends once silent for three heartbeats, if it is gone).
 //   - Permissions are read at OpenShare; changing them needs a restart.
 package server

@@ -50,6 +50,8 @@ type Server struct {
 		// first used it (with Tokens set; see bindReplica).
 		replicas map[uint64]string
 		live     map[*session]struct{}
+		admitted int                              // live sessions not refused (Config.MaxSessions)
+		refusing int                              // live sessions being refused (refusedSlots)
 		accepts  map[*context.CancelFunc]struct{} // the accept loops of Serve calls
 		shutdown bool
 	}
@@ -144,9 +146,13 @@ func (s *Server) Serve(ctx context.Context, l transport.Listener) error {
 		}
 		delay = 0
 		sess := s.newSession(ctx, conn)
-		if !s.register(sess, &mine) {
+		switch s.register(sess, &mine) {
+		case registerShutdown:
 			conn.Close()
 			return ErrServerClosed
+		case registerFull:
+			conn.Close()
+			continue
 		}
 		go sess.run()
 	}
@@ -195,13 +201,37 @@ func (s *Server) shuttingDown() bool {
 	return s.mu.shutdown
 }
 
+// refusedSlots is how many connections beyond Config.MaxSessions may be
+// refused at once with an Error (each holds a session until its Hello
+// is read and the Error written, within HandshakeTimeout and
+// FlushTimeout); the next ones are closed at once.
+const refusedSlots = 64
+
+// Outcomes of register.
+const (
+	registered       = iota
+	registerShutdown // the server is shutting down
+	registerFull     // Config.MaxSessions and refusedSlots are taken: close the connection
+)
+
 // register adds sess to the live sessions and to both wait groups, unless
-// the server is shutting down.
-func (s *Server) register(sess *session, mine *sync.WaitGroup) bool {
+// the server is shutting down or full. A session beyond
+// Config.MaxSessions is registered to be refused (sess.refused): its
+// handshake answers Error code limit.
+func (s *Server) register(sess *session, mine *sync.WaitGroup) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.shutdown {
-		return false
+		return registerShutdown
+	}
+	if max := s.cfg.MaxSessions; max > 0 && s.mu.admitted >= max {
+		if s.mu.refusing >= refusedSlots {
+			return registerFull
+		}
+		sess.refused = true
+		s.mu.refusing++
+	} else {
+		s.mu.admitted++
 	}
 	s.mu.live[sess] = struct{}{}
 	s.sessions.Add(1)
@@ -209,11 +239,16 @@ func (s *Server) register(sess *session, mine *sync.WaitGroup) bool {
 	sess.done = func() {
 		s.mu.Lock()
 		delete(s.mu.live, sess)
+		if sess.refused {
+			s.mu.refusing--
+		} else {
+			s.mu.admitted--
+		}
 		s.mu.Unlock()
 		mine.Done()
 		s.sessions.Done()
 	}
-	return true
+	return registered
 }
 
 // Shutdown stops the server gracefully: every Serve stops accepting, and

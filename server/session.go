@@ -40,9 +40,16 @@ type session struct {
 	readOnce   sync.Once
 	buffered   transport.Buffered // conn's, if it has one
 
+	refused bool // beyond Config.MaxSessions: the handshake refuses it; set by register
+
 	// Set by the handshake, then read-only.
 	principal string
 	replica   uint64
+
+	// For the heartbeat (watchHeard): messages received, and whether the
+	// reader waits for the next one.
+	heard     atomic.Uint64
+	receiving atomic.Bool
 
 	handles map[wire.ShareHandle]*handle // open shares; reader goroutine only
 	// Handles closed by the client whose ShareClosed still waits for
@@ -179,6 +186,9 @@ func (s *session) serve() (*wire.Error, string) {
 	if f := s.handshake(m); f != nil {
 		return f, "handshake refused"
 	}
+	if hb := s.srv.cfg.Heartbeat; hb > 0 {
+		defer s.watchHeard(hb)()
+	}
 	for {
 		// Answers go out when the reader would wait for the next message,
 		// so that the answers to a burst of messages go out together.
@@ -191,10 +201,13 @@ func (s *session) serve() (*wire.Error, string) {
 		if err := s.readCtx.Err(); err != nil {
 			return s.recvFailed(err)
 		}
+		s.receiving.Store(true)
 		m, err := s.conn.Recv(s.readCtx)
+		s.receiving.Store(false)
 		if err != nil {
 			return s.recvFailed(err)
 		}
+		s.heard.Add(1)
 		switch m := m.(type) {
 		case *wire.Ping:
 			s.push(&wire.Pong{Nonce: m.Nonce})
@@ -214,6 +227,56 @@ func (s *session) serve() (*wire.Error, string) {
 				Message: fmt.Sprintf("%v is not a client message after the handshake", m.Type())}, "unexpected " + m.Type().String()
 		}
 	}
+}
+
+// watchHeard closes the session once the reader has waited for a
+// message and heard none for three heartbeats (Config.Heartbeat): it
+// looks every heartbeat. Time the reader spends elsewhere (handling a
+// message, or holding off reading while a transfer is unsent) is not
+// silence: a client cannot be heard while it is not read. It returns
+// what stops it.
+func (s *session) watchHeard(every time.Duration) (stop func()) {
+	var (
+		mu      sync.Mutex
+		stopped bool
+		last    = s.heard.Load()
+		silent  int
+		t       *time.Timer
+	)
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		if n := s.heard.Load(); n != last || !s.receiving.Load() {
+			last, silent = n, 0
+		} else if silent++; silent >= 3 {
+			msg := fmt.Sprintf("heard nothing for %v (heartbeat %v)", time.Duration(silent)*every, every)
+			s.log.Info("session silent; closing it", "principal", s.principal, "heartbeat", every)
+			s.finish(&wire.Error{Code: wire.CodeLimit, Message: msg})
+			s.stopRead()
+			return
+		}
+		t.Reset(every)
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
+	}
+}
+
+// heartbeatMillis is hb as Welcome's heartbeat_millis: 0 for none, at
+// least 1 otherwise.
+func heartbeatMillis(hb time.Duration) uint32 {
+	if hb <= 0 {
+		return 0
+	}
+	return uint32(min(max(hb.Milliseconds(), 1), math.MaxUint32))
 }
 
 // endHandling marks the reader as done handling messages (readDone).
@@ -249,6 +312,11 @@ func (s *session) handshake(m wire.Message) *wire.Error {
 			"this server speaks protocol versions %d to %d; the client speaks %d to %d",
 			wire.MinProtocolVersion, wire.ProtocolVersion, hello.MinVersion, hello.MaxVersion)}
 	}
+	if s.refused {
+		s.log.Info("handshake refused: sessions", "replica", hello.Replica, "max", s.srv.cfg.MaxSessions)
+		return &wire.Error{Code: wire.CodeLimit, Message: fmt.Sprintf(
+			"the server serves %d sessions, its most: try again later", s.srv.cfg.MaxSessions)}
+	}
 	principal, ok := s.srv.cfg.authenticate(hello.Token)
 	if !ok {
 		s.log.Info("handshake refused: auth", "replica", hello.Replica, "agent", hello.Agent)
@@ -263,7 +331,7 @@ func (s *session) handshake(m wire.Message) *wire.Error {
 		return &wire.Error{Code: wire.CodeAuth, Message: fmt.Sprintf("replica %d belongs to another principal: each client needs its own replica id", hello.Replica)}
 	}
 	s.principal, s.replica = principal, hello.Replica
-	s.push(&wire.Welcome{Version: v, Session: s.id, Limits: s.lim})
+	s.push(&wire.Welcome{Version: v, Session: s.id, Limits: s.lim, HeartbeatMillis: heartbeatMillis(s.srv.cfg.Heartbeat)})
 	if ls, ok := s.conn.(transport.LimitSetter); ok {
 		ls.SetLimits(s.lim)
 	}

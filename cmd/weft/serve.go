@@ -42,6 +42,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	configFile := fs.String("config", "", "read tokens, per-share permissions and shares from this JSON `file` (see the README); exclusive with -token")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	verbose := fs.Bool("v", false, "log every commit's verdict (debug level)")
+	maxSessions := fs.Int("max-sessions", server.DefaultMaxSessions, "serve at most `n` sessions at once; the next clients are told to try again later (0: no bound)")
+	heartbeat := fs.Duration("heartbeat", server.DefaultHeartbeat, "ask clients to ping when they have sent nothing for this `long`, and close a session silent for three times as long (0: none)")
 	dataDir := fs.String("data", "", "keep the shares durably in `dir` (Pebble; created if missing)")
 	storeURL := fs.String("store", "", "keep the shares in Redis at `url` (redis://host:port/db), which must run with appendfsync always")
 	unsafeFsync := fs.Bool("allow-unsafe-fsync", false, "use a Redis store even without appendfsync always (acknowledged commits may be lost)")
@@ -58,6 +60,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	}
 	if *grace <= 0 {
 		return fmt.Errorf("-shutdown-timeout %v: must be positive", *grace)
+	}
+	if *maxSessions < 0 || *heartbeat < 0 {
+		return errors.New("-max-sessions and -heartbeat may not be negative (0 turns them off)")
 	}
 	if *configFile != "" && *token != "" {
 		return errors.New("-config and -token (or $WEFT_TOKEN) are exclusive: put the token in the config's tokens")
@@ -93,6 +98,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	cfg := server.Config{
 		DefaultAccess: server.AccessWrite,
 		Logger:        slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		MaxSessions:   *maxSessions,
+		Heartbeat:     *heartbeat,
+	}
+	if *maxSessions == 0 {
+		cfg.MaxSessions = -1 // Config's "no bound"
+	}
+	if *heartbeat == 0 {
+		cfg.Heartbeat = -1
 	}
 	if *token != "" {
 		cfg.Tokens = map[string]string{*token: "token"}

@@ -136,11 +136,29 @@ func TestServeFlags(t *testing.T) {
 		{"-listen", "127.0.0.1:99999"},
 		{"-shutdown-timeout", "-5s"},
 		{"-allow-unsafe-fsync"},
+		{"-max-sessions", "-1"},
+		{"-heartbeat", "-1s"},
 	} {
 		var out bytes.Buffer
 		if err := serve(context.Background(), args, &out, &out, nil); err == nil {
 			t.Errorf("%q: no error", args)
 		}
+	}
+}
+
+// TestServeSessionFlags: -heartbeat is announced in Welcome, and a
+// client beyond -max-sessions is told to try again later.
+func TestServeSessionFlags(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, _, _, _ := startServe(ctx, t, []string{"-listen", "127.0.0.1:0", "-max-sessions", "1", "-heartbeat", "2s"})
+	dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer dcancel()
+	if _, m := dialHello(dctx, t, addr, nil, "", 1); m.(*wire.Welcome).HeartbeatMillis != 2000 {
+		t.Fatalf("first session: %+v", m)
+	}
+	if _, m := dialHello(dctx, t, addr, nil, "", 2); m.(*wire.Error).Code != wire.CodeLimit {
+		t.Fatalf("second session: %+v", m)
 	}
 }
 
