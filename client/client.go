@@ -44,8 +44,8 @@ var (
 	// change this replica only. Write a share's objects in the share's
 	// Atomically or Run.
 	ErrShareObject = errors.New("client: object of a share written outside the share's transactions")
-	// ErrUnknownClass is returned when the share holds a record of a class
-	// that was not given to Open.
+	// ErrUnknownClass is returned by a Create of a class that was not
+	// given to Open, and by a cache whose unanswered commits create one.
 	ErrUnknownClass = errors.New("client: record of an unknown class")
 	// ErrShareClosed is wrapped by the errors of a share that the server
 	// closed or refused (a *ShareClosedError carries the code).

@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"github.com/weft-stm/weft/client"
 	"github.com/weft-stm/weft/server"
 	"github.com/weft-stm/weft/stm"
+	"github.com/weft-stm/weft/transport"
 	"github.com/weft-stm/weft/wire"
 )
 
@@ -43,19 +45,129 @@ func TestOpenSnapshot(t *testing.T) {
 	})
 }
 
+// Schema evolution: a newer application (v2) adds the class Comment and
+// a field of Account that refers to the latest comment; the older one
+// (v1: Account alone) keeps working. Comments, and their collections, are
+// kept out of v1's replica (not in Records, not found by Object), whether
+// they come in its snapshot or in Updates, created, written or removed;
+// v1's commits leave v2's data intact.
+var (
+	textF     = stm.NewVarField[string](1, "text")
+	votesF    = stm.NewMapField[string, int64](2, "votes")
+	comment   = stm.NewClass("Comment", 9, textF, votesF)
+	balanceV2 = stm.NewVarField[int64](1, "balance")
+	latestF   = stm.NewVarField[*stm.Object](9, "latest")
+	accountV2 = stm.NewClass("Account", 7, balanceV2, latestF) // v2 reads only these
+)
+
+func createComment(rec, votes uint64, text string) []wire.Op {
+	return []wire.Op{
+		{Kind: wire.OpCreate, Object: oid(votes), ObjectKind: wire.ObjectMap},
+		{Kind: wire.OpCreate, Object: oid(rec), Class: uint32(comment.ID()), ObjectKind: wire.ObjectRecord, Fields: []wire.Field{
+			{ID: 1, Value: wire.String(text)}, {ID: 2, Value: wire.Ref(oid(votes))},
+		}},
+		{Kind: wire.OpSetField, Object: oid(3), Field: 9, Value: wire.Ref(oid(rec))},
+	}
+}
+
 func TestUnknownClass(t *testing.T) {
-	e := startServer(t, false, server.Config{})
+	ctx := testCtx(t)
+	cfg := server.Config{}
+	cfg.Share.LogSize = 2 // an outage of more changes resyncs by snapshot
+	e := startServer(t, false, cfg)
 	e.raw("bank", createAccount(1, 10)...)
-	c := e.client()
-	if _, err := c.Open(testCtx(t), "bank"); !errors.Is(err, client.ErrUnknownClass) {
-		t.Fatalf("Open with no classes: %v, want ErrUnknownClass", err)
+	_, early := e.open("bank") // comments reach it in Updates
+
+	// A third v1 replica is offline while the comment comes: it resyncs
+	// by snapshot.
+	var conns []*transport.MemConn
+	dial := func(ctx context.Context, addr string) (transport.Conn, error) {
+		c, err := e.net.Dialer("offline")(ctx, addr)
+		if mc, ok := c.(*transport.MemConn); ok {
+			conns = append(conns, mc)
+		}
+		return c, err
 	}
-	// The failed Open left nothing behind: the share opens with its class.
-	s, err := c.Open(testCtx(t), "bank", account)
+	offline, err := client.Dial(ctx, dial, e.addr, client.Options{Replica: 77})
 	if err != nil {
-		t.Fatalf("Open after a failed Open: %v", err)
+		t.Fatal(err)
 	}
-	record(t, s, 1)
+	defer offline.Close()
+	resynced, err := offline.Open(ctx, "bank", account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.net.Partition("offline", "server")
+	e.net.Cut(conns[0])
+
+	e.raw("bank", wire.Op{Kind: wire.OpCounterAdd, Object: oid(4), Delta: 1})
+	e.raw("bank", createComment(100, 101, "first")...)
+	_, late := e.open("bank") // a comment is in its snapshot
+	v := e.raw("bank", wire.Op{Kind: wire.OpMapPut, Object: oid(101), Key: wire.String("ann"), Value: wire.Int(1)})
+	e.net.Heal("offline", "server")
+	v1 := func(s *client.Share, ids ...uint64) {
+		t.Helper()
+		if err := s.WaitVersion(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Err(); err != nil {
+			t.Fatalf("share failed: %v", err)
+		}
+		if rs := s.Records(); len(rs) != 1 || stm.IDOf(rs[0]) != oid(3) {
+			t.Fatalf("records %v, want account 1 alone", rs)
+		}
+		for _, id := range ids {
+			if _, ok := s.Object(oid(id)); ok {
+				t.Fatalf("object %v of a comment is in the replica", oid(id))
+			}
+		}
+	}
+	v1(early, 100, 101)
+	v1(late, 100, 101)
+	v1(resynced, 100, 101)
+
+	// v1 writes the account that refers to a comment; v2 writes on.
+	if err := late.Atomically(ctx, func(tx *stm.Tx) error {
+		b := balanceF.Of(record(t, late, 1))
+		b.Set(tx, b.Get(tx)+10)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.raw("bank", createComment(102, 103, "second")...)
+	v = e.raw("bank", wire.Op{Kind: wire.OpRemove, Object: oid(100)}, wire.Op{Kind: wire.OpRemove, Object: oid(101)})
+	v1(early, 100, 101, 102, 103)
+	v1(late, 100, 101, 102, 103)
+	v1(resynced, 100, 101, 102, 103)
+
+	// v2 finds all of it.
+	c2 := e.client()
+	s2, err := c2.Open(ctx, "bank", accountV2, comment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s2.Object(oid(100)); ok {
+		t.Fatal("the removed comment is back")
+	}
+	x, ok := s2.Object(oid(102))
+	if !ok {
+		t.Fatal("v2 does not find its comment")
+	}
+	acct := record(t, s2, 1)
+	if err := s2.Atomically(ctx, func(tx *stm.Tx) error {
+		if got := balanceV2.Of(acct).Get(tx); got != 20 {
+			t.Errorf("balance %d, want 20", got)
+		}
+		if got := latestF.Of(acct).Get(tx); got != x {
+			t.Errorf("latest comment %v, want %v", got, x)
+		}
+		if got := textF.Of(x.(*stm.Object)).Get(tx); got != "second" {
+			t.Errorf("comment text %q", got)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestCommitSeenByOther(t *testing.T) {

@@ -15,9 +15,10 @@
 //     limits of Welcome. The replica id is Options.Replica, or drawn from
 //     Options.Rand: the package has no randomness of its own.
 //  2. Open(ctx, name, classes...) opens a share and materialises it in the
-//     client's workspace: every record (stm.Materialize, of one of the
-//     classes given: another class is ErrUnknownClass) and the collections
-//     its fields refer to. Find objects with Share.Object or
+//     client's workspace: every record of one of the classes given
+//     (stm.Materialize) and the collections its fields refer to; records
+//     of other classes, with their collections, are kept out of the
+//     replica, so that an older application works on beside a newer one. Find objects with Share.Object or
 //     Share.Records; add records with Share.Create and remove them with
 //     Share.Remove, inside a transaction.
 //  3. Share.Run(ctx, fn) runs fn on the replica, commits it there and

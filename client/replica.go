@@ -77,6 +77,10 @@ func (s *Share) firstLoadLocked(acked *authority.Share, v uint64, objs []wire.Ob
 	decodes := make([]decode, 0, len(order))
 	for _, id := range order {
 		w := records[id]
+		if s.classes[w.Class] == nil {
+			s.mu.foreign[id] = true // see materializeLocked
+			continue
+		}
 		o, err := s.materializeLocked(*w, nil)
 		if err != nil {
 			return err
@@ -132,6 +136,9 @@ func (s *Share) resyncLocked(acked *authority.Share, v uint64, objs []wire.Objec
 				own = x
 			}
 		}
+		if own == nil && s.classes[w.Class] == nil {
+			continue // foreign: see materializeLocked
+		}
 		if _, err := s.materializeLocked(w, own); err != nil {
 			return err
 		}
@@ -173,7 +180,13 @@ func (s *Share) resyncLocked(acked *authority.Share, v uint64, objs []wire.Objec
 
 // materializeLocked makes the record w in the workspace (or takes o, the
 // record this client created as w, if not nil) and indexes it and its
-// collections.
+// collections. The server's records of a class not given to Open do not
+// come here: they are foreign, kept out of the replica with their
+// collections, as standalone objects are, so that an application that
+// does not know a class (an older version of it, while a newer one adds
+// the class) neither sees nor breaks on its records. (A record of a known
+// class holds what a newer schema put in it as unknown fields, a ref to
+// such a record included: see stm.DecodeRecord.)
 func (s *Share) materializeLocked(w wire.Object, o *stm.Object) (*stm.Object, error) {
 	if o == nil {
 		cl := s.classes[w.Class]
@@ -503,6 +516,9 @@ func (s *Share) applyLocked(v uint64, ops []wire.Op, own map[wire.ObjectID]*stm.
 	// Records first: a collection is known through its record's field.
 	for _, op := range ops {
 		if op.Kind == wire.OpCreate && op.ObjectKind == wire.ObjectRecord {
+			if own[op.Object] == nil && s.classes[op.Class] == nil {
+				continue // foreign (below): see materializeLocked
+			}
 			w := wire.Object{ID: op.Object, Class: op.Class, Kind: wire.ObjectRecord, Fields: op.Fields}
 			o, err := s.materializeLocked(w, own[op.Object])
 			if err != nil {

@@ -98,10 +98,12 @@ type Share struct {
 type verPair struct{ local, share uint64 }
 
 // Open opens the share name, receives its objects and materialises them in
-// the client's workspace. Every record in the share must be of one of
-// classes (else ErrUnknownClass); objects no record refers to (a
-// standalone var or collection) are kept out of the replica, and writes to
-// them are ignored. Open returns once the replica holds the share's state
+// the client's workspace: its records of the classes given, and their
+// collections. The other objects are kept out of the replica, and writes
+// to them are ignored: records of another class (one a newer version of
+// the application added, say: this one neither sees nor breaks on them),
+// their collections, and objects no record refers to (a standalone var
+// or collection). Open returns once the replica holds the share's state
 // as of Opened's version; Updates follow in the background. A share can be
 // open once per client (ErrAlreadyOpen).
 func (c *Client) Open(ctx context.Context, name string, classes ...*stm.Class) (*Share, error) {
