@@ -579,3 +579,37 @@ func TestResendOverNewLimits(t *testing.T) {
 		t.Fatalf("client %v, want closed", st)
 	}
 }
+
+// TestLocalConflictNotForgottenInDoubt: an attempt recorded in the cache
+// that then fails here (another local commit overwrote what it read) must
+// be forgotten before it is run again; a cache that cannot forget it
+// (a disk full) would send it after a restart, beside the attempt that
+// replaced it: the commit is in doubt, and not run again.
+func TestLocalConflictNotForgottenInDoubt(t *testing.T) {
+	st, err := pebblestore.Open(filepath.Join(t.TempDir(), "cache"), pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, c, s := fakeSessionOpts(t, wire.Limits{}, client.Options{Replica: 9, Cache: deleteFailingCache{st}})
+	b := balanceF.Of(record(t, s, 1))
+	runs := 0
+	err = s.Atomically(testCtx(t), func(tx *stm.Tx) error {
+		runs++
+		v := b.Get(tx)
+		if runs == 1 { // another local commit overwrites what it read
+			run(t, s, func(tx *stm.Tx) error { b.Set(tx, 100); return nil })
+		}
+		b.Set(tx, v+1)
+		return nil
+	})
+	if !errors.Is(err, client.ErrInDoubt) || runs != 1 {
+		t.Fatalf("after %d runs: %v, want in doubt after one", runs, err)
+	}
+	if c.CacheErr() == nil {
+		t.Error("CacheErr is nil")
+	}
+	if got := pendingInCache(t, st); len(got) != 2 {
+		t.Fatalf("cache holds %v, want the other commit and the attempt", got)
+	}
+}
