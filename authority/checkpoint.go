@@ -35,13 +35,21 @@ func (s *Share) Checkpoint() (uint64, []wire.Object) {
 		objs = append(objs, o)
 	}
 	meta := wire.Object{ID: metaID, Kind: wire.ObjectMap}
-	replicas := make([]uint64, 0, len(s.verdicts))
+	replicas := make([]uint64, 0, len(s.verdicts)+len(s.retired))
 	for r := range s.verdicts {
+		replicas = append(replicas, r)
+	}
+	for r := range s.retired {
 		replicas = append(replicas, r)
 	}
 	slices.Sort(replicas)
 	for _, r := range replicas {
 		rv := s.verdicts[r]
+		if rv == nil { // retired: its highest seq alone
+			meta.Entries = append(meta.Entries, wire.Entry{Key: wire.String(fmt.Sprintf("horizon/%d", r)),
+				Value: wire.Bytes(binary.AppendUvarint(nil, s.retired[r]))})
+			continue
+		}
 		var b []byte
 		for _, seq := range rv.order {
 			if v := rv.bySeq[seq]; v.ack {
@@ -160,6 +168,17 @@ func (s *Share) restoreMeta(meta *wire.Object) error {
 			s.remember(wire.CommitID{Replica: replica, Seq: seq}, verdict{ack: true, version: ver})
 		}); err != nil {
 			return err
+		}
+	}
+	// A replica with a horizon and no verdict was retired (or had only
+	// aborts remembered, which are not kept): retired again.
+	for r, rv := range s.verdicts {
+		if len(rv.bySeq) == 0 {
+			if s.retired == nil {
+				s.retired = map[uint64]uint64{}
+			}
+			s.retired[r] = max(rv.top, rv.horizon)
+			delete(s.verdicts, r)
 		}
 	}
 	return nil

@@ -298,7 +298,7 @@ func (g *modelGen) op(ids []wire.ObjectID, replica uint64) wire.Op {
 
 func TestModel(t *testing.T) {
 	for seed := range uint64(50) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 300, false) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 300, false, 0) })
 	}
 }
 
@@ -311,7 +311,21 @@ func TestModelPruned(t *testing.T) {
 	defer func(n int) { pruneAbsentMin = n }(pruneAbsentMin)
 	pruneAbsentMin = 1
 	for seed := range uint64(50) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 300, true) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 300, true, 0) })
+	}
+}
+
+// TestModelRetired is TestModel with replicas retired after 5 versions
+// without a commit (Config.RetireAfter): a resend of a retired replica's
+// commit is then aborted as too old (CodeInternal) where the reference
+// answers it again, and that is the only difference.
+func TestModelRetired(t *testing.T) {
+	total := 0
+	for seed := range uint64(50) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { total += runModel(t, seed, 300, false, 5) })
+	}
+	if total == 0 {
+		t.Fatal("no resend met a retired replica")
 	}
 }
 
@@ -340,10 +354,11 @@ func prunedConflicts(s *Share, r Result) bool {
 	return len(r.Conflicts) > 0
 }
 
-func runModel(t *testing.T, seed uint64, steps int, pruned bool) {
+// runModel returns how many resends met a retired replica.
+func runModel(t *testing.T, seed uint64, steps int, pruned bool, retire uint64) int {
 	ref := &reference{objs: map[wire.ObjectID]*refObj{}, verdicts: map[wire.CommitID]Result{}}
 	g := &modelGen{rng: rand.New(rand.NewPCG(seed, 1)), ref: ref, seqs: map[uint64]uint64{}}
-	s := NewWithConfig("model", Config{LogSize: steps, Verdicts: steps})
+	s := NewWithConfig("model", Config{LogSize: steps, Verdicts: steps, RetireAfter: retire})
 	mid := steps / 2
 	var midSnap []wire.SnapshotChunk
 	var midVersion uint64
@@ -355,6 +370,8 @@ func runModel(t *testing.T, seed uint64, steps int, pruned bool) {
 		c := g.commit()
 		before := ref.objs
 		want := ref.decide(c)
+		// With Verdicts as large as the run, only retirement forgets.
+		_, _, retired := s.lookup(c.ID)
 		got := s.Apply(c)
 		if pruned && !got.Ack && !got.Duplicate && got.Code == wire.CodeConflict &&
 			(want.Ack || want.Code != got.Code) && prunedConflicts(s, got) {
@@ -374,6 +391,11 @@ func runModel(t *testing.T, seed uint64, steps int, pruned bool) {
 			// report a pruned key at its keyFloor.
 			g.sent = append(g.sent, c)
 			counts[fmt.Sprint(got.Ack, got.Code, got.Duplicate)]++
+			continue
+		}
+		if retired && retire > 0 && want.Duplicate && !got.Ack && !got.Duplicate && got.Code == wire.CodeInternal {
+			// A resend of a retired replica's commit: too old to decide.
+			counts["retired resend"]++
 			continue
 		}
 		if got.Ack != want.Ack || got.Version != want.Version || got.Code != want.Code || got.Duplicate != want.Duplicate {
@@ -416,9 +438,10 @@ func runModel(t *testing.T, seed uint64, steps int, pruned bool) {
 		t.Fatalf("seed %d: replayed state\n%s\nwant\n%s", seed, got, want)
 	}
 	checkRefsIn(t, l)
-	if seed == 0 || pruned && seed < 3 {
+	if seed == 0 || (pruned || retire > 0) && seed < 3 {
 		t.Logf("verdicts (ack, code, duplicate): %v", counts)
 	}
+	return counts["retired resend"]
 }
 
 // checkRefsIn checks every object's refsIn against the refs it holds: an

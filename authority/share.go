@@ -17,6 +17,9 @@ const (
 	// made on the others (and the Go client's seqs stay below 2^32: its
 	// object ids are seq<<32 and up).
 	DefaultMaxSeqGap = 1 << 32
+	// DefaultRetireAfter: a replica idle for a million versions of a
+	// share is forgotten but for its highest seq (Config.RetireAfter).
+	DefaultRetireAfter = 1 << 20
 )
 
 // Config bounds the memory of a Share. A zero field means its default.
@@ -45,6 +48,14 @@ type Config struct {
 	// MaxUint64, refusing every later commit of the replica for good.
 	// A replica's first commit on the share is not bounded.
 	MaxSeqGap uint64
+	// RetireAfter is how many versions a replica may go without a commit
+	// decided on the share before its remembered verdicts are forgotten,
+	// all but the highest seq decided (retireIdle); 0 means
+	// DefaultRetireAfter. A resend of a commit whose verdict was
+	// forgotten so is aborted with CodeInternal (its client reports it in
+	// doubt): a client that lost its connection before a verdict came
+	// and resends it more than that many versions later.
+	RetireAfter uint64
 
 	// InjectSkipReads is a fault for testing the history checker (issue
 	// #6) and nothing else: commits are acknowledged without validating
@@ -65,6 +76,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxSeqGap == 0 {
 		c.MaxSeqGap = DefaultMaxSeqGap
 	}
+	if c.RetireAfter == 0 {
+		c.RetireAfter = DefaultRetireAfter
+	}
 	return c
 }
 
@@ -83,8 +97,13 @@ type Share struct {
 	logBytes int        // their changeBytes
 	logFrom  uint64     // DeltaSince(v) works for every v >= logFrom
 	verdicts map[uint64]*replicaVerdicts
-	refs     map[wire.ObjectID]int // live slots holding a ref to each object (refs.go)
-	scratch  []byte                // digest's buffer
+	// retired holds, for each replica whose verdicts retireIdle forgot,
+	// the highest seq it had decided; nextRetire is the version at which
+	// remember next looks for idle replicas.
+	retired    map[uint64]uint64
+	nextRetire uint64
+	refs       map[wire.ObjectID]int // live slots holding a ref to each object (refs.go)
+	scratch    []byte                // digest's buffer
 }
 
 // New returns an empty share at version 0 with the default Config.

@@ -12,6 +12,7 @@ type replicaVerdicts struct {
 	order   []uint64 // seqs in decision order, oldest first
 	horizon uint64   // the highest seq forgotten; 0 if none
 	top     uint64   // the highest seq remembered, now or before
+	last    uint64   // the share's version when the latest was decided (retireIdle)
 }
 
 // verdict is what is kept of a decision: enough to answer a resend.
@@ -54,7 +55,8 @@ func (s *Share) Acknowledged(id wire.CommitID) bool {
 func (s *Share) lookup(id wire.CommitID) (verdict, bool, bool) {
 	rv := s.verdicts[id.Replica]
 	if rv == nil {
-		return verdict{}, false, false
+		h, ok := s.retired[id.Replica]
+		return verdict{}, false, ok && id.Seq <= h
 	}
 	v, ok := rv.bySeq[id.Seq]
 	return v, ok, !ok && id.Seq <= rv.horizon
@@ -65,6 +67,10 @@ func (s *Share) verdictsOf(replica uint64) *replicaVerdicts {
 	rv := s.verdicts[replica]
 	if rv == nil {
 		rv = &replicaVerdicts{bySeq: map[uint64]verdict{}}
+		if h, ok := s.retired[replica]; ok { // back: what it forgot stays too old
+			rv.horizon, rv.top = h, h
+			delete(s.retired, replica)
+		}
 		s.verdicts[replica] = rv
 	}
 	return rv
@@ -74,6 +80,11 @@ func (s *Share) remember(id wire.CommitID, v verdict) {
 	rv := s.verdictsOf(id.Replica)
 	rv.bySeq[id.Seq] = v
 	rv.top = max(rv.top, id.Seq)
+	rv.last = s.version
+	if s.version >= s.nextRetire {
+		s.nextRetire = s.version + max(s.cfg.RetireAfter/16, 1)
+		s.retireIdle()
+	}
 	rv.order = append(rv.order, id.Seq)
 	for len(rv.order) > s.cfg.Verdicts {
 		old := rv.order[0]
@@ -86,11 +97,34 @@ func (s *Share) remember(id wire.CommitID, v verdict) {
 	}
 }
 
+// retireIdle forgets every verdict of the replicas with none decided in
+// the last RetireAfter versions, keeping of each only the highest seq
+// decided (in retired): a resend at or under it is still too old to
+// decide, never a new commit, and a later commit brings the replica back
+// (verdictsOf). Each replica that ever committed costs a map entry, not
+// its verdicts: a share serving many short-lived replicas (a page load
+// each) otherwise grows with every one, checkpoints included. It depends
+// on the versions alone, so the nodes of a cluster retire alike.
+func (s *Share) retireIdle() {
+	for r, rv := range s.verdicts {
+		if s.version-rv.last >= s.cfg.RetireAfter {
+			if s.retired == nil {
+				s.retired = map[uint64]uint64{}
+			}
+			s.retired[r] = max(rv.top, rv.horizon)
+			delete(s.verdicts, r)
+		}
+	}
+}
+
 // beyondGap reports whether id numbers further beyond the highest seq of
 // its replica that the share decided than Config.MaxSeqGap allows.
 func (s *Share) beyondGap(id wire.CommitID) bool {
 	rv := s.verdicts[id.Replica]
 	if rv == nil {
+		if h, ok := s.retired[id.Replica]; ok {
+			return id.Seq > h && id.Seq-h > s.cfg.MaxSeqGap
+		}
 		return false // its first commit here: seqs have gaps across shares
 	}
 	known := max(rv.top, rv.horizon)
