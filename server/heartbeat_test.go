@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -164,4 +165,62 @@ func TestMaxSessions(t *testing.T) {
 		}
 		c.conn.Close()
 	}
+}
+
+// plainCtx is a cancelable context that is none of the context package's
+// own, so that a context derived from it and never canceled holds a
+// goroutine (and one that is canceled, none).
+type plainCtx struct{ done chan struct{} }
+
+func (c plainCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c plainCtx) Done() <-chan struct{}       { return c.done }
+func (c plainCtx) Value(any) any               { return nil }
+func (c plainCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.Canceled
+	default:
+		return nil
+	}
+}
+
+// TestMaxSessionsFloodLeaksNothing: a connection closed at once because
+// MaxSessions and refusedSlots are taken keeps nothing of Serve's context
+// alive (a flood of them would otherwise grow the server without end).
+func TestMaxSessionsFloodLeaksNothing(t *testing.T) {
+	cfg := openConfig(t)
+	cfg.MaxSessions = 1
+	n := transport.NewNetwork(1)
+	l, err := n.Listen("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := plainCtx{done: make(chan struct{})}
+	h := &harness{t: t, srv: New(cfg), net: n, addr: l.Addr(), errc: make(chan error, 1)}
+	go func() { h.errc <- h.srv.Serve(ctx, l) }()
+	defer func() {
+		close(ctx.done)
+		<-h.errc
+	}()
+	h.dial(1, "")
+	for range refusedSlots {
+		h.dialRaw()
+	}
+	h.dialRaw().expectEnd()
+	time.Sleep(100 * time.Millisecond) // the sessions holding the slots start
+	before := runtime.NumGoroutine()
+	const flood = 200
+	for range flood {
+		c := h.dialRaw()
+		c.expectEnd()
+		c.conn.Close()
+	}
+	var after int
+	for range 100 { // let the closed connections' goroutines end
+		if after = runtime.NumGoroutine(); after < before+flood/4 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d goroutines before %d connections closed unread, %d after", before, flood, after)
 }

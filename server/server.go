@@ -148,10 +148,10 @@ func (s *Server) Serve(ctx context.Context, l transport.Listener) error {
 		sess := s.newSession(ctx, conn)
 		switch s.register(sess, &mine) {
 		case registerShutdown:
-			conn.Close()
+			sess.discard()
 			return ErrServerClosed
 		case registerFull:
-			conn.Close()
+			sess.discard()
 			continue
 		}
 		go sess.run()

@@ -117,6 +117,16 @@ func (s *Server) newSession(ctx context.Context, conn transport.Conn) *session {
 	return sess
 }
 
+// discard closes the connection of a session that register did not
+// admit, and releases the contexts newSession derived from Serve's (a
+// flood of connections closed so would otherwise keep one each).
+func (s *session) discard() {
+	s.conn.Close()
+	s.cancelDrop()
+	s.stopRead()
+	s.cancelHard()
+}
+
 // run is the session's reader goroutine.
 func (s *session) run() {
 	defer s.done()
