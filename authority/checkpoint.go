@@ -97,6 +97,10 @@ func Restore(name string, cfg Config, version uint64, objects []wire.Object, cha
 	if err != nil {
 		return nil, err
 	}
+	// The share that wrote the checkpoint looked for idle replicas when
+	// it decided the commit of version (remember), if not earlier since
+	// the last multiple of the step: the next look is at the next one.
+	s.nextRetire = s.retireAfterScan(version)
 	if meta != nil {
 		if err := s.restoreMeta(meta); err != nil {
 			return nil, fmt.Errorf("authority: restore %q: %w", name, err)
@@ -164,10 +168,17 @@ func (s *Share) restoreMeta(meta *wire.Object) error {
 		if _, err := fmt.Sscanf(key, "acked/%d", &replica); err != nil {
 			return fmt.Errorf("%w: key %q", errMeta, key)
 		}
+		var last uint64
 		if err := pairs(e.Value, func(seq, ver uint64) {
 			s.remember(wire.CommitID{Replica: replica, Seq: seq}, verdict{ack: true, version: ver})
+			last = max(last, ver)
 		}); err != nil {
 			return err
+		}
+		if rv := s.verdicts[replica]; rv != nil {
+			// Decided at its latest acknowledged version (its aborts are
+			// not kept), not now: it retires when it did (retireIdle).
+			rv.last = last
 		}
 	}
 	// A replica with a horizon and no verdict was retired (or had only

@@ -1,6 +1,8 @@
 package authority
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/weft-stm/weft/wire"
@@ -70,5 +72,58 @@ func TestRetireIdle(t *testing.T) {
 	}
 	if o, _ := r.Object(x); o.Counter != 1+300+100 {
 		t.Fatalf("counter %d", o.Counter)
+	}
+}
+
+// TestRetireAfterRestore: a share restored from a checkpoint retires its
+// replicas when the share that wrote the checkpoint does, given the same
+// commits after it (acknowledged ones: aborts are not kept): a resend
+// gets the same answer from both.
+func TestRetireAfterRestore(t *testing.T) {
+	for seed := range uint64(20) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { retireAfterRestore(t, seed) })
+	}
+}
+
+func retireAfterRestore(t *testing.T, seed uint64) {
+	cfg := Config{RetireAfter: 64}
+	rng := rand.New(rand.NewPCG(seed, 4))
+	x := wire.ObjectID{Replica: 1, Seq: 1}
+	seqs := map[uint64]uint64{1: 1}
+	commit := func() *wire.Commit {
+		r := 1 + rng.Uint64N(20)
+		if rng.IntN(4) == 0 {
+			r = 100 + rng.Uint64N(1000) // seldom back
+		}
+		seqs[r]++
+		return &wire.Commit{ID: wire.CommitID{Replica: r, Seq: seqs[r]}, Writes: []wire.Op{{Kind: wire.OpCounterAdd, Object: x, Delta: 1}}}
+	}
+	s := NewWithConfig("s", cfg)
+	if r := s.Apply(&wire.Commit{ID: wire.CommitID{Replica: 1, Seq: 1}, Writes: []wire.Op{{Kind: wire.OpCreate, Object: x, ObjectKind: wire.ObjectCounter}}}); !r.Ack {
+		t.Fatal(r)
+	}
+	for range 150 {
+		s.Apply(commit())
+	}
+	for round := range 5 {
+		version, objs := s.Checkpoint()
+		r, err := Restore("s", cfg, version, objs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 200 {
+			c := commit()
+			if a, b := s.Apply(c), r.Apply(c); !a.Ack || !b.Ack {
+				t.Fatalf("%v: %+v, restored %+v", c.ID, a, b)
+			}
+			for rep, top := range seqs {
+				id := wire.CommitID{Replica: rep, Seq: top}
+				_, _, fs := s.lookup(id)
+				_, _, fr := r.lookup(id)
+				if fs != fr {
+					t.Fatalf("round %d, commit %d after the checkpoint at %d: a resend of %v too old %v, restored %v", round, i, version, id, fs, fr)
+				}
+			}
+		}
 	}
 }

@@ -82,7 +82,7 @@ func (s *Share) remember(id wire.CommitID, v verdict) {
 	rv.top = max(rv.top, id.Seq)
 	rv.last = s.version
 	if s.version >= s.nextRetire {
-		s.nextRetire = s.version + max(s.cfg.RetireAfter/16, 1)
+		s.nextRetire = s.retireAfterScan(s.version)
 		s.retireIdle()
 	}
 	rv.order = append(rv.order, id.Seq)
@@ -115,6 +115,16 @@ func (s *Share) retireIdle() {
 			delete(s.verdicts, r)
 		}
 	}
+}
+
+// retireAfterScan returns the version at which remember next looks for
+// idle replicas once it looked at version v: the next multiple of
+// RetireAfter/16, so that the looks depend on the versions alone, and a
+// share restored from a checkpoint (Restore) looks when the share that
+// wrote it does.
+func (s *Share) retireAfterScan(v uint64) uint64 {
+	step := max(s.cfg.RetireAfter/16, 1)
+	return (v/step + 1) * step
 }
 
 // beyondGap reports whether id numbers further beyond the highest seq of
