@@ -187,40 +187,40 @@ func (c plainCtx) Err() error {
 // TestMaxSessionsFloodLeaksNothing: a connection closed at once because
 // MaxSessions and refusedSlots are taken keeps nothing of Serve's context
 // alive (a flood of them would otherwise grow the server without end).
+// Inside a synctest bubble, synctest.Wait finds the moments when every
+// goroutine is blocked, and so the goroutine counts to compare.
 func TestMaxSessionsFloodLeaksNothing(t *testing.T) {
-	cfg := openConfig(t)
-	cfg.MaxSessions = 1
-	n := transport.NewNetwork(1)
-	l, err := n.Listen("server")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := plainCtx{done: make(chan struct{})}
-	h := &harness{t: t, srv: New(cfg), net: n, addr: l.Addr(), errc: make(chan error, 1)}
-	go func() { h.errc <- h.srv.Serve(ctx, l) }()
-	defer func() {
-		close(ctx.done)
-		<-h.errc
-	}()
-	h.dial(1, "")
-	for range refusedSlots {
-		h.dialRaw()
-	}
-	h.dialRaw().expectEnd()
-	time.Sleep(100 * time.Millisecond) // the sessions holding the slots start
-	before := runtime.NumGoroutine()
-	const flood = 200
-	for range flood {
-		c := h.dialRaw()
-		c.expectEnd()
-		c.conn.Close()
-	}
-	var after int
-	for range 100 { // let the closed connections' goroutines end
-		if after = runtime.NumGoroutine(); after < before+flood/4 {
-			return
+	synctest.Test(t, func(t *testing.T) {
+		cfg := openConfig(t)
+		cfg.MaxSessions = 1
+		n := transport.NewNetwork(1)
+		l, err := n.Listen("server")
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%d goroutines before %d connections closed unread, %d after", before, flood, after)
+		ctx := plainCtx{done: make(chan struct{})}
+		h := &harness{t: t, srv: New(cfg), net: n, addr: l.Addr(), errc: make(chan error, 1)}
+		go func() { h.errc <- h.srv.Serve(ctx, l) }()
+		defer func() {
+			close(ctx.done)
+			<-h.errc
+		}()
+		h.dial(1, "")
+		for range refusedSlots {
+			h.dialRaw()
+		}
+		h.dialRaw().expectEnd()
+		synctest.Wait() // the sessions holding the slots wait for their Hellos
+		before := runtime.NumGoroutine()
+		const flood = 200
+		for range flood {
+			c := h.dialRaw()
+			c.expectEnd()
+			c.conn.Close()
+		}
+		synctest.Wait()
+		if after := runtime.NumGoroutine(); after > before {
+			t.Fatalf("%d goroutines before %d connections closed unread, %d after", before, flood, after)
+		}
+	})
 }
