@@ -111,8 +111,10 @@ func (s *Share) Apply(c *wire.Commit) Result {
 func (s *Share) decide(c *wire.Commit) verdict {
 	depVers := map[uint64]bool{}
 	for _, d := range c.Deps {
-		dv, ok, _ := s.lookup(d)
+		dv, ok, forgotten := s.lookup(d)
 		switch {
+		case forgotten:
+			return abort(wire.CodeDependency, "dependency %v is too old: its verdict is no longer kept", d)
 		case !ok:
 			return abort(wire.CodeDependency, "dependency %v is unknown", d)
 		case !dv.ack:
