@@ -156,7 +156,9 @@ type Options struct {
 	// (ConnErr then says why). Without it, a server that froze, or a
 	// connection a network silently lost, goes unnoticed until a write
 	// fails: TCP keeps a dead connection open. 0 (the default) watches
-	// nothing. Choose it above the longest the server may take to answer
+	// with twice the heartbeat the server announces in Welcome (a Weft
+	// server's is 15 s: a dead one is noticed in 60 to 90 s), or nothing
+	// if it announces none. Choose it above the longest the server may take to answer
 	// (a server writing a checkpoint of a share holds its commits meanwhile:
 	// seconds for a million objects) and the time one frame (the server's
 	// max_frame_size) takes to arrive: else a healthy connection is dropped
@@ -678,16 +680,16 @@ func (c *Client) serve(conn transport.Conn) error {
 		defer wg.Done()
 		c.writeLoop(conn, quit)
 	}()
-	if c.opts.Heartbeat > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.watch(conn, quit)
-		}()
-	}
 	c.mu.Lock()
 	hb := c.mu.heartbeat
 	c.mu.Unlock()
+	if period := c.watchPeriod(hb); period > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.watch(conn, quit, period)
+		}()
+	}
 	if hb > 0 {
 		wg.Add(1)
 		go func() {
@@ -702,12 +704,23 @@ func (c *Client) serve(conn transport.Conn) error {
 	return err
 }
 
-// watch is the heartbeat of conn (Options.Heartbeat): every Heartbeat it
-// looks whether a message came; after one silent period (no message, and
-// the reader waiting for one) it pings, after two it closes conn, which
-// ends the reader and so the connection.
-func (c *Client) watch(conn transport.Conn, quit chan struct{}) {
-	t := time.NewTicker(c.opts.Heartbeat)
+// watchPeriod is the period of watch for a connection whose server
+// announced the heartbeat hb: Options.Heartbeat if set, else twice hb (a
+// server that asks for one answers the Pings keepAlive sends at least
+// every heartbeat, so four of silence mean it is gone), else none.
+func (c *Client) watchPeriod(hb time.Duration) time.Duration {
+	if c.opts.Heartbeat > 0 {
+		return c.opts.Heartbeat
+	}
+	return 2 * hb
+}
+
+// watch is the heartbeat of conn (Options.Heartbeat, or the server's):
+// every period it looks whether a message came; after one silent period
+// (no message, and the reader waiting for one) it pings, after two it
+// closes conn, which ends the reader and so the connection.
+func (c *Client) watch(conn transport.Conn, quit chan struct{}, period time.Duration) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	last, silent := c.heard.Load(), 0
 	for {
@@ -727,7 +740,7 @@ func (c *Client) watch(conn transport.Conn, quit chan struct{}) {
 			continue
 		}
 		c.mu.Lock()
-		c.mu.connErr = fmt.Errorf("client: no message from the server for %v: connection dropped", time.Duration(silent)*c.opts.Heartbeat)
+		c.mu.connErr = fmt.Errorf("client: no message from the server for %v: connection dropped", time.Duration(silent)*period)
 		c.mu.Unlock()
 		conn.Close()
 		return

@@ -154,7 +154,8 @@
 //     received, for the life of the share.
 //   - Ping is answered. The client sends a Ping whenever it has sent
 //     nothing for the heartbeat its server announces in Welcome, so that
-//     the server does not take it for gone. It pings a silent server, and
-//     drops a connection that stays silent, only with Options.Heartbeat
-//     (off by default): without it a frozen server is not noticed.
+//     the server does not take it for gone, and drops a connection on
+//     which it heard nothing for four to six such heartbeats (or per
+//     Options.Heartbeat). A server that announces none, without
+//     Options.Heartbeat, is not watched: a frozen one is not noticed.
 package client

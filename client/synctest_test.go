@@ -167,3 +167,67 @@ func TestAnswersServerHeartbeat(t *testing.T) {
 		}
 	})
 }
+
+// TestWatchesAnnouncedHeartbeat: without Options.Heartbeat, a client
+// watches its connection with the heartbeat its server announces: a
+// server that answers its Pings keeps it for a minute, and one that goes
+// silent is dropped after four to six heartbeats, ConnErr saying why (TCP
+// would keep a dead server's connection open for as long as nothing is
+// written).
+func TestWatchesAnnouncedHeartbeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := transport.NewNetwork(1)
+		l, err := n.Listen("server")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		dialed := make(chan *client.Client, 1)
+		go func() {
+			c, err := client.Dial(context.Background(), n.Dialer("client"), "server", client.Options{Replica: 9, MinBackoff: time.Hour})
+			if err != nil {
+				t.Error(err)
+			}
+			dialed <- c
+		}()
+		conn, err := l.Accept(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &fakeServer{t: t, conn: conn}
+		if _, ok := f.recv().(*wire.Hello); !ok {
+			t.Fatal("no hello")
+		}
+		f.send(&wire.Welcome{Version: 1, Session: 1, HeartbeatMillis: 1000})
+		c := <-dialed
+		t.Cleanup(func() { c.Close() })
+
+		start := time.Now()
+		for time.Since(start) < time.Minute { // answered: kept
+			p, ok := f.recv().(*wire.Ping)
+			if !ok {
+				t.Fatal("not a ping")
+			}
+			f.send(&wire.Pong{Nonce: p.Nonce})
+		}
+		if c.State() != client.Connected {
+			t.Fatalf("state %v with a server that answers", c.State())
+		}
+		silent := time.Now()
+		for {
+			if _, err := f.conn.Recv(context.Background()); err != nil {
+				break // dropped
+			}
+			if time.Since(silent) > time.Minute {
+				t.Fatal("a silent server's connection kept for a minute")
+			}
+		}
+		if d := time.Since(silent); d < 4*time.Second || d > 6*time.Second {
+			t.Errorf("dropped after %v of silence, want 4 to 6 heartbeats", d)
+		}
+		synctest.Wait()
+		if c.State() != client.Reconnecting || c.ConnErr() == nil || !strings.Contains(c.ConnErr().Error(), "no message from the server") {
+			t.Fatalf("state %v, ConnErr %v: want reconnecting after a silent server", c.State(), c.ConnErr())
+		}
+	})
+}
