@@ -158,12 +158,13 @@ type Options struct {
 	// fails: TCP keeps a dead connection open. 0 (the default) watches
 	// with twice the heartbeat the server announces in Welcome (a Weft
 	// server's is 15 s: a dead one is noticed in 60 to 90 s), or nothing
-	// if it announces none. Choose it above the longest the server may take to answer
-	// (a server writing a checkpoint of a share holds its commits meanwhile:
-	// seconds for a million objects) and the time one frame (the server's
-	// max_frame_size) takes to arrive: else a healthy connection is dropped
-	// and opened again, repeatedly. A reader busy with what it received (a
-	// large snapshot being applied) does not count as silence.
+	// if it announces none. Choose it above the longest the server may
+	// take to answer (a server writing a checkpoint of a share holds its
+	// commits meanwhile: seconds for a million objects) and the time one
+	// frame (the server's max_frame_size) takes to arrive: else a healthy
+	// connection is dropped and opened again, repeatedly. A reader busy
+	// with what it received (a large snapshot being applied) does not
+	// count as silence.
 	Heartbeat time.Duration
 	// OnState, if set, is called with each new connection state, in order,
 	// on the client's connection goroutine: it must not block.
@@ -748,10 +749,10 @@ func (c *Client) watch(conn transport.Conn, quit chan struct{}, period time.Dura
 }
 
 // keepAlive answers the server's heartbeat (Welcome's heartbeat_millis):
-// it looks twice a heartbeat whether anything was sent since it last
-// looked, and sends a Ping if not, so that the server hears from the
-// client at least every one and a half heartbeats, and does not take it
-// for gone (it may close a session silent for three).
+// every half heartbeat it looks whether anything was sent since it last
+// looked, and sends a Ping if not (one at a time), so that the server
+// hears from the client at least every one and a half heartbeats, and
+// does not take it for gone (it may close a session silent for three).
 func (c *Client) keepAlive(quit chan struct{}, every time.Duration) {
 	t := time.NewTicker(max(every/2, time.Millisecond))
 	defer t.Stop()
