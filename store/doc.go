@@ -3,10 +3,10 @@
 // and the conformance suite they all pass. It holds no code itself.
 //
 //   - store/memstore keeps everything in memory: for tests, and for
-//     `weft serve` without --data, where nothing is meant to survive a
+//     `weft serve` without -data, where nothing is meant to survive a
 //     restart.
 //   - store/pebblestore keeps the shares in a Pebble database in a
-//     directory on local disk: the default of `weft serve --data DIR`.
+//     directory on local disk: the default of `weft serve -data DIR`.
 //   - store/redisstore keeps them in a Redis server, the networked NoSQL
 //     option; it refuses a Redis that does not fsync every write.
 //   - store/storetest is the conformance suite (crash cases included)

@@ -18,11 +18,11 @@ import (
 // total on consistent snapshots, a waiter blocked in Retry until a vault
 // fills, and an observer; it prints the commit and conflict rates each
 // second. No server, no network: the transactional core alone.
-func localDemo(dur time.Duration, accounts, tellers int, stdout io.Writer) error {
+func localDemo(interrupt context.Context, dur time.Duration, accounts, tellers int, stdout io.Writer) error {
 	if accounts < 2 || tellers < 1 {
 		return errors.New("need at least 2 accounts and 1 teller")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	ctx, cancel := context.WithTimeout(interrupt, dur)
 	defer cancel()
 
 	ws := stm.NewWorkspace()

@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/weft-stm/weft/client"
@@ -61,13 +63,20 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	// SIGINT or SIGTERM ends the transfers early: the demo then checks,
+	// shuts its server down and removes its temporary directory, as at
+	// the end of -d. A second one kills it.
+	interrupt, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(interrupt, stop)
 	if *local {
-		return localDemo(*dur, *accounts, *tellers, stdout)
+		return localDemo(interrupt, *dur, *accounts, *tellers, stdout)
 	}
 	if *accounts < 2 || *clients < 1 {
 		return errors.New("need at least 2 accounts and 1 client")
 	}
-	d := &netDemo{dur: *dur, nClients: *clients, nAccounts: *accounts, out: stdout, token: crand.Text(), dir: *dataDir}
+	d := &netDemo{dur: *dur, nClients: *clients, nAccounts: *accounts, out: stdout, token: crand.Text(), dir: *dataDir,
+		interrupt: interrupt.Done()}
 	if d.dir == "" {
 		dir, err := os.MkdirTemp("", "weft-demo-")
 		if err != nil {
@@ -85,7 +94,8 @@ type netDemo struct {
 	nClients, nAccounts int
 	out                 io.Writer
 	token               string
-	dir                 string // the server's Pebble store
+	dir                 string          // the server's Pebble store
+	interrupt           <-chan struct{} // closed by SIGINT or SIGTERM: the transfers end early
 
 	addr    string
 	conns   []*client.Client // every client, tellers first
@@ -350,6 +360,9 @@ func (d *netDemo) report(end <-chan time.Time) {
 	for {
 		select {
 		case <-end:
+			return
+		case <-d.interrupt:
+			fmt.Fprintln(d.out, "  interrupted: the transfers end here (again to kill)")
 			return
 		case <-tick.C:
 		}

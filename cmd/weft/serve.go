@@ -43,7 +43,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	verbose := fs.Bool("v", false, "log every commit's verdict (debug level)")
 	maxSessions := fs.Int("max-sessions", server.DefaultMaxSessions, "serve at most `n` sessions at once; the next clients are told to try again later (0: no bound)")
-	heartbeat := fs.Duration("heartbeat", server.DefaultHeartbeat, "ask clients to ping when they have sent nothing for this `long`, and close a session silent for three times as long (0: none)")
+	heartbeat := fs.Duration("heartbeat", server.DefaultHeartbeat, "ask clients to ping when they have sent nothing for this `duration`, and close a session silent for three times as long (0: none)")
 	dataDir := fs.String("data", "", "keep the shares durably in `dir` (Pebble; created if missing)")
 	storeURL := fs.String("store", "", "keep the shares in Redis at `url` (redis://host:port/db), which must run with appendfsync always")
 	unsafeFsync := fs.Bool("allow-unsafe-fsync", false, "use a Redis store even without appendfsync always (acknowledged commits may be lost)")

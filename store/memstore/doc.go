@@ -1,5 +1,5 @@
 // Package memstore is a server.Store that keeps everything in memory: for
-// tests, and for `weft serve` without --data, where nothing is meant to
+// tests, and for `weft serve` without -data, where nothing is meant to
 // survive the process.
 //
 // Append's wait returns nil at once: the change is as durable as the store

@@ -1,5 +1,5 @@
 // Package pebblestore is a server.Store in a Pebble database in a directory
-// on local disk: the default store of `weft serve --data DIR`.
+// on local disk: the default store of `weft serve -data DIR`.
 //
 // # Layout
 //

@@ -347,7 +347,7 @@ func check(dir string, fs vfs.FS, opts Options) error {
 		return fmt.Errorf("pebblestore: %s is not a readable Weft store (a corrupt or foreign Pebble database?): %w", dir, err)
 	}
 	if !desc.Exists {
-		return fmt.Errorf("pebblestore: %s is not a Weft store: it holds files but no Pebble database; give --data an empty or new directory", dir)
+		return fmt.Errorf("pebblestore: %s is not a Weft store: it holds files but no Pebble database; give -data an empty or new directory", dir)
 	}
 	ls, err := fs.List(dir)
 	if err != nil {
