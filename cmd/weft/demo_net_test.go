@@ -1,9 +1,11 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -70,4 +72,53 @@ func TestDemoFlags(t *testing.T) {
 			t.Errorf("weft demo %q: exit %d, want 1", args, code)
 		}
 	}
+}
+
+// TestDemoInterrupted: SIGINT during the transfers of an hour-long demo
+// ends them there; the checks, the server's shutdown and the removal of
+// its temporary store still run, and it exits 0.
+func TestDemoInterrupted(t *testing.T) {
+	var errb syncBuffer
+	out := &signalWriter{on: "commits/s", seen: make(chan struct{})}
+	code := make(chan int, 1)
+	go func() { code <- run([]string{"demo", "-d", "1h", "-clients", "2", "-accounts", "20"}, out, &errb) }()
+	<-out.seen // transferring: the demo catches the signal from now on
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-code; c != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", c, out.String(), errb.String())
+	}
+	got := out.String()
+	for _, want := range []string{"interrupted: the transfers end here", "audits all saw total 20000", "weft demo: server shut down", "as acknowledged"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	m := regexp.MustCompile(`shares kept in (\S+) \(Pebble\)`).FindStringSubmatch(got)
+	if m == nil {
+		t.Fatalf("no store directory in:\n%s", got)
+	}
+	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+		t.Errorf("the temporary store %s is still there: %v", m[1], err)
+	}
+}
+
+// signalWriter is a syncBuffer that closes seen once on is written.
+type signalWriter struct {
+	syncBuffer
+	on   string
+	seen chan struct{}
+	once bool
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	n, err := w.syncBuffer.Write(p)
+	w.mu.Lock()
+	if !w.once && strings.Contains(w.b.String(), w.on) {
+		w.once = true
+		close(w.seen)
+	}
+	w.mu.Unlock()
+	return n, err
 }
