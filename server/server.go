@@ -116,7 +116,14 @@ func (s *Server) Serve(ctx context.Context, l transport.Listener) error {
 		hs.SetHandshakeTimeout(s.cfg.HandshakeTimeout)
 	}
 	var mine sync.WaitGroup // this Serve's sessions, waited when ctx ends
-	s.log.Info("server listening", "addr", l.Addr())
+	maxSessions, heartbeat := any(s.cfg.MaxSessions), any(s.cfg.Heartbeat)
+	if s.cfg.MaxSessions <= 0 {
+		maxSessions = "none"
+	}
+	if s.cfg.Heartbeat <= 0 {
+		heartbeat = "none"
+	}
+	s.log.Info("server listening", "addr", l.Addr(), "max_sessions", maxSessions, "heartbeat", heartbeat)
 	var delay time.Duration // before the next Accept, after a temporary failure
 	for {
 		conn, err := l.Accept(actx)
