@@ -57,7 +57,7 @@ func TestSynctestBubble(t *testing.T) {
 // and dials again, saying why (ConnErr); a server that answers keeps it.
 func TestHeartbeat(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f, c, accept := heartbeatSession(t, client.Options{MinBackoff: time.Millisecond})
+		f, c, accept := heartbeatSession(t, client.Options{MinBackoff: time.Millisecond, Heartbeat: time.Second}, wire.Welcome{})
 
 		// Answered pings keep the connection.
 		for range 3 {
@@ -89,7 +89,7 @@ func TestHeartbeat(t *testing.T) {
 func TestHeartbeatBusyReader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
-		f, c, _ := heartbeatSession(t, client.Options{OnAcknowledge: func(string, wire.CommitID, uint64) { <-release }})
+		f, c, _ := heartbeatSession(t, client.Options{Heartbeat: time.Second, OnAcknowledge: func(string, wire.CommitID, uint64) { <-release }}, wire.Welcome{})
 		s := reopenFake(t, f, c)
 		o := record(t, s, 1)
 		if _, err := s.Run(context.Background(), func(tx *stm.Tx) error { hitsF.Of(o).Add(tx, 1); return nil }); err != nil {
@@ -111,17 +111,18 @@ func TestHeartbeatBusyReader(t *testing.T) {
 	})
 }
 
-// heartbeatSession dials a client with opts (replica 9, a heartbeat of a
-// second) to a test-driven server end, inside a synctest bubble; accept
-// takes the client's next connection, up to its Hello.
-func heartbeatSession(t *testing.T, opts client.Options) (f *fakeServer, c *client.Client, accept func() *fakeServer) {
+// heartbeatSession dials a client with opts (as replica 9) to a
+// test-driven server end that answers its Hello with welcome, inside a
+// synctest bubble; accept takes the client's next connection, up to its
+// Hello.
+func heartbeatSession(t *testing.T, opts client.Options, welcome wire.Welcome) (f *fakeServer, c *client.Client, accept func() *fakeServer) {
 	n := transport.NewNetwork(1)
 	l, err := n.Listen("server")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	opts.Replica, opts.Heartbeat = 9, time.Second
+	opts.Replica = 9
 	dialed := make(chan *client.Client, 1)
 	go func() {
 		c, err := client.Dial(context.Background(), n.Dialer("client"), "server", opts)
@@ -142,7 +143,8 @@ func heartbeatSession(t *testing.T, opts client.Options) (f *fakeServer, c *clie
 		return f
 	}
 	f = accept()
-	f.send(&wire.Welcome{Version: 1, Session: 1})
+	welcome.Version, welcome.Session = 1, 1
+	f.send(&welcome)
 	c = <-dialed
 	t.Cleanup(func() { c.Close() })
 	return f, c, accept
@@ -176,32 +178,7 @@ func TestAnswersServerHeartbeat(t *testing.T) {
 // written).
 func TestWatchesAnnouncedHeartbeat(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := transport.NewNetwork(1)
-		l, err := n.Listen("server")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		dialed := make(chan *client.Client, 1)
-		go func() {
-			c, err := client.Dial(context.Background(), n.Dialer("client"), "server", client.Options{Replica: 9, MinBackoff: time.Hour})
-			if err != nil {
-				t.Error(err)
-			}
-			dialed <- c
-		}()
-		conn, err := l.Accept(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := &fakeServer{t: t, conn: conn}
-		if _, ok := f.recv().(*wire.Hello); !ok {
-			t.Fatal("no hello")
-		}
-		f.send(&wire.Welcome{Version: 1, Session: 1, HeartbeatMillis: 1000})
-		c := <-dialed
-		t.Cleanup(func() { c.Close() })
-
+		f, c, _ := heartbeatSession(t, client.Options{MinBackoff: time.Hour}, wire.Welcome{HeartbeatMillis: 1000})
 		start := time.Now()
 		for time.Since(start) < time.Minute { // answered: kept
 			p, ok := f.recv().(*wire.Ping)
