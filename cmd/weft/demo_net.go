@@ -65,7 +65,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	// SIGINT or SIGTERM ends the transfers early: the demo then checks,
 	// shuts its server down and removes its temporary directory, as at
-	// the end of -d. A second one kills it.
+	// the end of -d. During the setup it stops the setup, and the demo
+	// fails, after the same shutdown and removal. A second one kills it.
 	interrupt, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(interrupt, stop)
@@ -76,7 +77,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		return errors.New("need at least 2 accounts and 1 client")
 	}
 	d := &netDemo{dur: *dur, nClients: *clients, nAccounts: *accounts, out: stdout, token: crand.Text(), dir: *dataDir,
-		interrupt: interrupt.Done()}
+		interrupt: interrupt}
 	if d.dir == "" {
 		dir, err := os.MkdirTemp("", "weft-demo-")
 		if err != nil {
@@ -95,7 +96,7 @@ type netDemo struct {
 	out                 io.Writer
 	token               string
 	dir                 string          // the server's Pebble store
-	interrupt           <-chan struct{} // closed by SIGINT or SIGTERM: the transfers end early
+	interrupt           context.Context // ended by SIGINT or SIGTERM: the setup stops, the transfers end early
 
 	addr    string
 	conns   []*client.Client // every client, tellers first
@@ -173,6 +174,45 @@ func (d *netDemo) connect(ctx context.Context, n int) (*client.Share, error) {
 func (d *netDemo) play() error {
 	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
 	defer cancel()
+	if err := d.setup(ctx); err != nil {
+		if d.interrupt.Err() != nil {
+			return errors.New("interrupted during the setup: no transfers to check")
+		}
+		return err
+	}
+
+	// stop ends the transfers, audits and watching; ctx still bounds
+	// what is in flight.
+	stop, halt := context.WithCancel(ctx)
+	defer halt()
+	var wg sync.WaitGroup
+	errs := make(chan error, d.nClients+2)
+	for i, s := range d.tellers {
+		wg.Go(func() { errs <- d.teller(ctx, stop, s, uint64(i)) })
+	}
+	wg.Go(func() { errs <- d.audit(ctx, stop) })
+	wg.Go(func() { errs <- d.watch(stop) })
+
+	d.report(time.After(d.dur))
+	halt()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return d.check(ctx)
+}
+
+// setup connects the clients and creates the accounts (unless the store
+// holds them). SIGINT or SIGTERM stops it, as it may take long (many
+// accounts): else a second signal, which kills, would leave the temporary
+// store.
+func (d *netDemo) setup(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(d.interrupt, cancel)()
 	for i := range d.nClients + 2 {
 		s, err := d.connect(ctx, i)
 		if err != nil {
@@ -201,29 +241,7 @@ func (d *netDemo) play() error {
 		fmt.Fprintf(d.out, "  %d accounts created by %d clients in %v (share version %d)\n",
 			d.nAccounts, d.nClients, time.Since(setup).Round(time.Millisecond), d.watcher.Version())
 	}
-
-	// stop ends the transfers, audits and watching; ctx still bounds
-	// what is in flight.
-	stop, halt := context.WithCancel(ctx)
-	defer halt()
-	var wg sync.WaitGroup
-	errs := make(chan error, d.nClients+2)
-	for i, s := range d.tellers {
-		wg.Go(func() { errs <- d.teller(ctx, stop, s, uint64(i)) })
-	}
-	wg.Go(func() { errs <- d.audit(ctx, stop) })
-	wg.Go(func() { errs <- d.watch(stop) })
-
-	d.report(time.After(d.dur))
-	halt()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return d.check(ctx)
+	return nil
 }
 
 // createAccounts has each teller create its part of the accounts, in
@@ -361,7 +379,7 @@ func (d *netDemo) report(end <-chan time.Time) {
 		select {
 		case <-end:
 			return
-		case <-d.interrupt:
+		case <-d.interrupt.Done():
 			fmt.Fprintln(d.out, "  interrupted: the transfers end here (again to kill)")
 			return
 		case <-tick.C:

@@ -122,3 +122,39 @@ func (w *signalWriter) Write(p []byte) (int, error) {
 	w.mu.Unlock()
 	return n, err
 }
+
+// TestDemoInterruptedSetup: SIGINT while the accounts are being created
+// (many: it takes seconds) stops the setup at once; the demo fails saying
+// so, after shutting its server down and removing its temporary store. A
+// user seeing the signal ignored would send a second one, which kills,
+// and leaves the store in the temporary directory.
+func TestDemoInterruptedSetup(t *testing.T) {
+	var errb syncBuffer
+	out := &signalWriter{on: "(Pebble)", seen: make(chan struct{})}
+	code := make(chan int, 1)
+	go func() {
+		code <- run([]string{"demo", "-d", "1h", "-clients", "2", "-accounts", "1000000"}, out, &errb)
+	}()
+	select {
+	case <-out.seen: // setting up: the demo catches the signal from now on
+	case c := <-code:
+		t.Fatalf("exit %d before the setup\nstdout:\n%s\nstderr:\n%s", c, out.String(), errb.String())
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-code; c != 1 || !strings.Contains(errb.String(), "interrupted during the setup") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", c, out.String(), errb.String())
+	}
+	got := out.String()
+	if strings.Contains(got, "accounts created") {
+		t.Errorf("the setup went on after the signal:\n%s", got)
+	}
+	m := regexp.MustCompile(`shares kept in (\S+) \(Pebble\)`).FindStringSubmatch(got)
+	if m == nil {
+		t.Fatalf("no store directory in:\n%s", got)
+	}
+	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+		t.Errorf("the temporary store %s is still there: %v", m[1], err)
+	}
+}
