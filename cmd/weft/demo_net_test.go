@@ -82,7 +82,11 @@ func TestDemoInterrupted(t *testing.T) {
 	out := &signalWriter{on: "commits/s", seen: make(chan struct{})}
 	code := make(chan int, 1)
 	go func() { code <- run([]string{"demo", "-d", "1h", "-clients", "2", "-accounts", "20"}, out, &errb) }()
-	<-out.seen // transferring: the demo catches the signal from now on
+	select {
+	case <-out.seen: // transferring: the demo catches the signal from now on
+	case c := <-code:
+		t.Fatalf("exit %d before the transfers\nstdout:\n%s\nstderr:\n%s", c, out.String(), errb.String())
+	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
