@@ -34,11 +34,15 @@ var (
 )
 
 const (
-	demoShare   = "bank"
-	demoStart   = 1000 // each account's opening balance
-	demoBatch   = 25   // accounts created per transaction
-	demoTimeout = 30 * time.Second
+	demoShare = "bank"
+	demoStart = 1000 // each account's opening balance
+	demoBatch = 25   // accounts created per transaction
 )
+
+// demoTimeout bounds each step of the demo but the transfers, which last
+// -d: the setup, what is in flight when the transfers end, the checks,
+// the shutdown and the restart. (A variable for the tests.)
+var demoTimeout = 30 * time.Second
 
 // runDemo is "weft demo": it starts a server in the process on a loopback
 // TCP port (default settings, access granted to the demo's token) and
@@ -172,17 +176,20 @@ func (d *netDemo) connect(ctx context.Context, n int) (*client.Share, error) {
 
 // play runs the demo against the server: setup, transfers, then checks.
 func (d *netDemo) play() error {
-	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
-	defer cancel()
-	if err := d.setup(ctx); err != nil {
+	sctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
+	err := d.setup(sctx)
+	cancel()
+	if err != nil {
 		if d.interrupt.Err() != nil {
 			return errors.New("interrupted during the setup: no transfers to check")
 		}
 		return err
 	}
 
-	// stop ends the transfers, audits and watching; ctx still bounds
-	// what is in flight.
+	// stop ends the transfers, audits and watching, after -d however
+	// long; ctx bounds what is in flight then by demoTimeout.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	stop, halt := context.WithCancel(ctx)
 	defer halt()
 	var wg sync.WaitGroup
@@ -195,14 +202,18 @@ func (d *netDemo) play() error {
 
 	d.report(time.After(d.dur))
 	halt()
+	bound := time.AfterFunc(demoTimeout, cancel)
 	wg.Wait()
+	bound.Stop()
 	close(errs)
 	for err := range errs {
 		if err != nil {
 			return err
 		}
 	}
-	return d.check(ctx)
+	cctx, ccancel := context.WithTimeout(context.Background(), demoTimeout)
+	defer ccancel()
+	return d.check(cctx)
 }
 
 // setup connects the clients and creates the accounts (unless the store

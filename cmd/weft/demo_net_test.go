@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestDemo runs the networked demo for a short while: a server on a
@@ -160,5 +161,26 @@ func TestDemoInterruptedSetup(t *testing.T) {
 	}
 	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
 		t.Errorf("the temporary store %s is still there: %v", m[1], err)
+	}
+}
+
+// TestDemoLongerThanTimeout: transfers that last longer than the bound of
+// the demo's steps (demoTimeout, 30 s; shortened here) go on until -d,
+// and the checks after them pass: that bound counted from the start had
+// the transfers stop silently at 30 s, and the checks fail, for every
+// -d above it (an hour-long demo ended by Ctrl-C, say).
+func TestDemoLongerThanTimeout(t *testing.T) {
+	defer func(d time.Duration) { demoTimeout = d }(demoTimeout)
+	demoTimeout = 2 * time.Second
+	var out, errb syncBuffer
+	if code := run([]string{"demo", "-d", "4s", "-clients", "2", "-accounts", "20"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+	rates := regexp.MustCompile(`(?m)^ +(\d+) commits/s`).FindAllStringSubmatch(out.String(), -1)
+	if len(rates) < 3 || rates[len(rates)-1][1] == "0" {
+		t.Errorf("the transfers did not last -d:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "as acknowledged") {
+		t.Errorf("no restart check in:\n%s", out.String())
 	}
 }
