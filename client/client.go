@@ -158,13 +158,14 @@ type Options struct {
 	// fails: TCP keeps a dead connection open. 0 (the default) watches
 	// with twice the heartbeat the server announces in Welcome (a Weft
 	// server's is 15 s: a dead one is noticed in 60 to 90 s), or nothing
-	// if it announces none. Choose it above the longest the server may
-	// take to answer (a server writing a checkpoint of a share holds its
-	// commits meanwhile: seconds for a million objects) and the time one
-	// frame (the server's max_frame_size) takes to arrive: else a healthy
-	// connection is dropped and opened again, repeatedly. A reader busy
-	// with what it received (a large snapshot being applied) does not
-	// count as silence.
+	// if it announces none; a negative Heartbeat watches nothing. Choose
+	// it above the longest the server may take to answer (a server
+	// writing a checkpoint of a share holds its commits meanwhile:
+	// seconds for a million objects) and the time one frame (the
+	// server's max_frame_size) takes to arrive: else a healthy connection
+	// is dropped and opened again, repeatedly. A reader busy with what it
+	// received (a large snapshot being applied) does not count as
+	// silence.
 	Heartbeat time.Duration
 	// OnState, if set, is called with each new connection state, in order,
 	// on the client's connection goroutine: it must not block.
@@ -710,8 +711,11 @@ func (c *Client) serve(conn transport.Conn) error {
 // server that asks for one answers the Pings keepAlive sends at least
 // every heartbeat, so four of silence mean it is gone), else none.
 func (c *Client) watchPeriod(hb time.Duration) time.Duration {
-	if c.opts.Heartbeat > 0 {
+	switch {
+	case c.opts.Heartbeat > 0:
 		return c.opts.Heartbeat
+	case c.opts.Heartbeat < 0:
+		return 0
 	}
 	return 2 * hb
 }

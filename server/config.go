@@ -122,8 +122,11 @@ type Config struct {
 	// (a machine switched off, a network lost: TCP keeps such a connection
 	// open, and the session's shares and queue with it). Choose it above
 	// the time one frame (max_frame_size) takes to arrive on the slowest
-	// link served. Default DefaultHeartbeat; negative: none (Welcome
-	// announces 0).
+	// link served, and above a quarter of the longest a share's lock may
+	// be held (a checkpoint of a million objects takes about a second):
+	// a session waiting for that lock answers no Ping meanwhile, and the
+	// Go client drops a connection silent for four heartbeats. Default
+	// DefaultHeartbeat; negative: none (Welcome announces 0).
 	Heartbeat time.Duration
 
 	// Logger receives the server's structured logs. Nil: slog.Default().
