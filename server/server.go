@@ -116,7 +116,8 @@ func (s *Server) Serve(ctx context.Context, l transport.Listener) error {
 		hs.SetHandshakeTimeout(s.cfg.HandshakeTimeout)
 	}
 	var mine sync.WaitGroup // this Serve's sessions, waited when ctx ends
-	maxSessions, heartbeat := any(s.cfg.MaxSessions), any(s.cfg.Heartbeat)
+	// One type each in the log, "none" too.
+	maxSessions, heartbeat := fmt.Sprint(s.cfg.MaxSessions), s.cfg.Heartbeat.String()
 	if s.cfg.MaxSessions <= 0 {
 		maxSessions = "none"
 	}
