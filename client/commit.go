@@ -295,9 +295,10 @@ func (s *Share) commit(tx *stm.Tx, w *txWork, self bool) (*spec, error) {
 		if cache := c.opts.Cache; cache != nil {
 			// Synced: this attempt must never be sent after a restart.
 			if derr := cache.DeletePending(cm.ID, true); derr != nil {
-				// It may be: run again, it could apply twice. The
-				// application is told it is in doubt (not a conflict,
-				// which Atomically would retry), and the cache's error.
+				// A restart may send it: run again as well, its intent
+				// could apply twice. So it is in doubt (not a conflict,
+				// which Atomically would run again), and CacheErr says
+				// why.
 				c.cacheErr(derr)
 				return nil, fmt.Errorf("%w: commit %v failed here (%v), and the cache could not forget it, so a restart may send it: %w",
 					ErrInDoubt, cm.ID, err, derr)
