@@ -143,7 +143,7 @@ func (s *Share) decide(c *wire.Commit) verdict {
 		return verdict{code: wire.CodeConflict, conflicts: conflicts,
 			message: fmt.Sprintf("%d read(s) overwritten, first %v", len(conflicts), describeRead(conflicts[0]))}
 	}
-	if err := s.checkWrites(c.Writes); err != nil {
+	if err := s.checkWrites(c.Writes, false); err != nil {
 		return abort(wire.CodeInvalid, "%v", err)
 	}
 	if err := checkCreators(c); err != nil {
@@ -156,6 +156,7 @@ func (s *Share) decide(c *wire.Commit) verdict {
 	for i := range c.Writes {
 		s.applyOp(&c.Writes[i], s.version, c.ID.Replica)
 	}
+	s.forgetTombs()
 	s.appendLog(wire.Change{Version: s.version, Origin: c.ID, Writes: c.Writes})
 	return verdict{ack: true, version: s.version}
 }
@@ -370,7 +371,10 @@ func opObjectKind(k wire.OpKind) (wire.ObjectKind, bool) {
 }
 
 // checkWrites validates ops against the current state without changing it.
-func (s *Share) checkWrites(ops []wire.Op) error {
+// decided (ApplyChange) lets a create take the id of a removed object: the
+// authority forgot its tombstone (forgetTombs) when this copy, keeping
+// them for longer (a client's TombstonesFor is not the server's), did not.
+func (s *Share) checkWrites(ops []wire.Op, decided bool) error {
 	var buf [8]shadow
 	ss := shadows{list: buf[:0]}
 	fail := func(i int, format string, args ...any) error {
@@ -385,7 +389,7 @@ func (s *Share) checkWrites(ops []wire.Op) error {
 				// (a checkpoint's bookkeeping, metaID).
 				return fail(i, "object ids of replica 0 are reserved")
 			}
-			if _, inShare := s.objects[op.Object]; inShare || ss.find(op.Object) >= 0 {
+			if o, inShare := s.objects[op.Object]; (inShare && !(decided && o.removed)) || ss.find(op.Object) >= 0 {
 				return fail(i, "object id already used")
 			}
 			if op.ObjectKind < wire.ObjectRecord || op.ObjectKind > wire.ObjectList {
@@ -447,10 +451,12 @@ func (s *Share) applyOp(op *wire.Op, v, replica uint64) {
 	o.whole.write(v, replica)
 	switch op.Kind {
 	case wire.OpRemove:
-		// A tombstone: its id is never reused, and reads of it conflict.
+		// A tombstone, for TombstonesFor versions (forgetTombs): reads of it
+		// conflict with the removal, and its id is not created again.
 		s.countRefsOf(o, -1)
 		*o = object{id: o.id, kind: o.kind, class: o.class, removed: true, life: o.life, whole: o.whole}
 		o.life.write(v, replica)
+		s.tombs = append(s.tombs, tomb{ver: v, id: o.id})
 	case wire.OpSetField:
 		s.setField(o, op.Field, op.Value, v, replica)
 	case wire.OpVarSet:
@@ -521,6 +527,36 @@ func (s *Share) setEntry(o *object, k wire.Value, present bool, x wire.Value, v,
 // pruneAbsentMin is how many absent entries an object keeps at least
 // before pruneAbsent drops them (a variable for tests).
 var pruneAbsentMin = 64
+
+// forgetTombs drops the tombstones of objects removed TombstonesFor
+// versions ago or more: a share whose objects come and go (the entities
+// of a game, the sessions of a service) keeps a bounded number of them,
+// in memory and in checkpoints. A read of a forgotten object still
+// conflicts (as one of an object the share never had), a write to it is
+// still invalid, and no ref can name it (refs.go); only its id may be
+// created again, which a client numbering its objects, as the protocol
+// asks, never does, and which is harmless if one did: nothing refers to
+// the old object, and a read of it conflicts with the new one's creation.
+// It depends on the versions alone, so the nodes of a cluster, and a
+// share restored from a checkpoint (which keeps the removals' versions),
+// forget alike.
+func (s *Share) forgetTombs() {
+	n := 0
+	for n < len(s.tombs) && s.version-s.tombs[n].ver >= s.cfg.TombstonesFor {
+		t := s.tombs[n]
+		if o := s.objects[t.id]; o != nil && o.removed && o.life.ver == t.ver {
+			delete(s.objects, t.id)
+		}
+		n++
+	}
+	if n > 0 {
+		// The dead prefix goes when append next copies the array.
+		s.tombs = s.tombs[n:]
+		if len(s.tombs) == 0 {
+			s.tombs = nil
+		}
+	}
+}
 
 // pruneAbsent drops o's absent entries (keys deleted, elements removed),
 // which were kept only for their stamps: a map whose keys come and go

@@ -31,7 +31,7 @@ func TestCheckWrites(t *testing.T) {
 		ops = append(ops,
 			wire.Op{Kind: wire.OpListAppend, Object: list, Values: []wire.Value{wire.Int(1), wire.Int(2)}},
 			wire.Op{Kind: wire.OpListSet, Object: list, Index: 1, Value: wire.Int(3)})
-		if err := s.checkWrites(ops); err != nil {
+		if err := s.checkWrites(ops, false); err != nil {
 			t.Fatalf("%d objects: %v", n, err)
 		}
 		bad := []struct {
@@ -45,7 +45,7 @@ func TestCheckWrites(t *testing.T) {
 		}
 		for _, b := range bad {
 			at := len(ops)
-			err := s.checkWrites(append(ops[:at:at], b.op))
+			err := s.checkWrites(append(ops[:at:at], b.op), false)
 			if err == nil || !strings.Contains(err.Error(), b.want) || !strings.HasPrefix(err.Error(), "writes["+strconv.Itoa(at)+"]") {
 				t.Errorf("%d objects, then %v: %v, want writes[%d] ... %s", n, b.op.Kind, err, at, b.want)
 			}
@@ -53,7 +53,7 @@ func TestCheckWrites(t *testing.T) {
 		removed := append(ops[:len(ops):len(ops)],
 			wire.Op{Kind: wire.OpRemove, Object: id(0)},
 			wire.Op{Kind: wire.OpVarSet, Object: id(0), Value: wire.Int(0)})
-		if err := s.checkWrites(removed); err == nil || !strings.Contains(err.Error(), "no such object") {
+		if err := s.checkWrites(removed, false); err == nil || !strings.Contains(err.Error(), "no such object") {
 			t.Errorf("%d objects: a write after the object's removal: %v", n, err)
 		}
 	}

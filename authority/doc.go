@@ -14,8 +14,10 @@
 // elements and a list's indexes; besides, each object has the version of the
 // last write to any part ("whole": also a collection's size, a list's
 // length) and of its creation or removal. A part never written has the
-// version of its object's creation. A removed object stays as a tombstone:
-// its id is never reused.
+// version of its object's creation. A removed object stays as a tombstone
+// for Config.TombstonesFor versions (default 2^20): reads of it are
+// validated against its removal, and its id is not created again; then it
+// is forgotten (see Memory).
 //
 // # Verdicts
 //
@@ -46,8 +48,11 @@
 //  4. Writes are checked in order against the state the ops before them
 //     leave: an op on an object not in the share, of the wrong kind for the
 //     object, a list_set past the end, a create of an id already used (even
-//     by a removed object or with replica 0), an unknown op kind or object
-//     kind abort the commit with wire.CodeInvalid. Nothing is applied
+//     by a removed object whose tombstone is kept, or with replica 0), an
+//     unknown op kind or object kind abort the commit with
+//     wire.CodeInvalid. (ApplyChange, applying what was decided, lets a
+//     create take a removed object's id: the authority may have forgotten
+//     the tombstone this copy keeps.) Nothing is applied
 //     unless all pass.
 //  5. References (refs.go): a ref written to an object not in the share
 //     after the commit, or the removal of an object a ref still names
@@ -79,8 +84,14 @@
 // log keeps the last Config.LogSize changes (default 1024), of at most
 // Config.LogBytes of memory (default 8 MiB), for DeltaSince; a negative
 // LogSize keeps none.
-// Tombstones of removed objects are kept (their versions are needed to
-// validate reads): a share's memory grows with every id it ever had.
+// Tombstones of removed objects are kept for TombstonesFor versions, then
+// forgotten (forgetTombs), so a share whose objects come and go (a game's
+// entities) holds the removals of the last TombstonesFor versions, not of
+// its whole life. A forgotten object reads as one the share never had (a
+// read of it conflicts, even at a version after its removal, where its
+// tombstone let it pass; no client copy still holds such an object to
+// read), and its id could be created again (clients number their objects
+// and never do; nothing refers to the old object).
 // Those of deleted map keys and set elements are kept until they are more
 // than half of their object's entries (and at least 64); then they are
 // all dropped, and a key without an entry reads as written at the latest
@@ -107,8 +118,14 @@
 //     Duplicate is answered again but not broadcast.
 //  4. Do not modify a commit's Writes after Apply: the log and
 //     Result.Change keep them. Do not modify what DeltaSince returns.
-//  5. To bring a client up to date, use DeltaSince(have) when it returns
-//     true, else Snapshot(limits of the session); both are at Version.
+//  5. To bring a client up to date, first check that its copy is in the
+//     share's history (InHistory(have, the epoch it names); else refuse
+//     it, code diverged), then use DeltaSince(have) when it returns true,
+//     else Snapshot(limits of the session); both are at Version. Before
+//     the first commit of each life of the share (created, or loaded from
+//     a store), commit an epoch change (BeginEpoch, with a random id: the
+//     caller draws it, this package draws none) and persist it as any
+//     change (epoch.go says why).
 //  6. To restart, Load the last snapshot and Apply the commits after it in
 //     their order. Load forgets part versions (all parts are taken as
 //     written at the snapshot's version, so older reads conflict once),

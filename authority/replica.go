@@ -10,20 +10,23 @@ import (
 // Delta's change, or an Ack of one's own commit with its writes) to a copy
 // of the share, as a client keeps the acknowledged state: no reads are
 // validated and no verdict is remembered, but ch.Version must be the next
-// version, and the writes must apply (as for Apply). On an error nothing
+// version, and the writes must apply (as for Apply, but for a create of
+// the id of a removed object: see checkWrites). On an error nothing
 // changes. ch.Writes is kept in the log: the caller must not modify it.
 func (s *Share) ApplyChange(ch wire.Change) error {
 	if ch.Version != s.version+1 {
 		return fmt.Errorf("authority: change to version %d after version %d", ch.Version, s.version)
 	}
-	if err := s.checkWrites(ch.Writes); err != nil {
+	if err := s.checkWrites(ch.Writes, true); err != nil {
 		return fmt.Errorf("authority: change to version %d: %w", ch.Version, err)
 	}
 	s.version++
 	for i := range ch.Writes {
 		s.applyOp(&ch.Writes[i], s.version, ch.Origin.Replica)
 	}
+	s.forgetTombs()
 	s.appendLog(ch)
+	s.noteEpoch(ch)
 	return nil
 }
 

@@ -20,6 +20,9 @@ const (
 	// DefaultRetireAfter: a replica idle for a million versions of a
 	// share is forgotten but for its highest seq (Config.RetireAfter).
 	DefaultRetireAfter = 1 << 20
+	// DefaultTombstonesFor: a removed object's tombstone is kept for a
+	// million versions of the share (Config.TombstonesFor).
+	DefaultTombstonesFor = 1 << 20
 )
 
 // Config bounds the memory of a Share. A zero field means its default.
@@ -56,6 +59,11 @@ type Config struct {
 	// doubt): a client that lost its connection before a verdict came
 	// and resends it more than that many versions later.
 	RetireAfter uint64
+	// TombstonesFor is how many versions a removed object's tombstone is
+	// kept (forgetTombs); 0 means DefaultTombstonesFor. Within it, a read
+	// of the object at a version at or after its removal is current; after
+	// it, such a read conflicts, as one of an object the share never had.
+	TombstonesFor uint64
 
 	// InjectSkipReads is a fault for testing the history checker (issue
 	// #6) and nothing else: commits are acknowledged without validating
@@ -78,6 +86,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetireAfter == 0 {
 		c.RetireAfter = DefaultRetireAfter
+	}
+	if c.TombstonesFor == 0 {
+		c.TombstonesFor = DefaultTombstonesFor
 	}
 	return c
 }
@@ -103,7 +114,11 @@ type Share struct {
 	retired    map[uint64]uint64
 	nextRetire uint64
 	refs       map[wire.ObjectID]int // live slots holding a ref to each object (refs.go)
-	scratch    []byte                // digest's buffer
+	epochs     []wire.Epoch          // the epoch changes held, in version order (epoch.go)
+	// tombs are the removals whose tombstones are kept, in version order
+	// (forgetTombs).
+	tombs   []tomb
+	scratch []byte // digest's buffer
 }
 
 // New returns an empty share at version 0 with the default Config.
@@ -155,6 +170,12 @@ type entry struct {
 	present bool
 	val     wire.Value // map value
 	st      stamp
+}
+
+// tomb is the removal of object id at version ver.
+type tomb struct {
+	ver uint64
+	id  wire.ObjectID
 }
 
 // object is one object of the share, or the tombstone of a removed one.

@@ -111,7 +111,7 @@ func uvarintLen(x uint64) int {
 	return binary.PutUvarint(buf[:], x)
 }
 
-func valueLen(v wire.Value) int { return len(wire.AppendValue(nil, v)) }
+func valueLen(v wire.Value) int { return wire.ValueSize(v) }
 
 func compareValues(a, b wire.Value) int {
 	return bytes.Compare(wire.AppendValue(nil, a), wire.AppendValue(nil, b))
@@ -130,7 +130,8 @@ func (o *object) pieces(b *chunker) {
 	p := b.start(o, 0)
 	switch o.kind {
 	case wire.ObjectRecord:
-		ids := make([]uint32, 0, len(o.fields))
+		var few [8]uint32 // most records: no allocation
+		ids := few[:0]
 		for id := range o.fields {
 			ids = append(ids, id)
 		}

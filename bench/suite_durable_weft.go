@@ -315,8 +315,9 @@ func weftRestart() (*Instance, error) {
 	}
 
 	// Phase 1: create the shares; the big share's checkpoint is written
-	// by its last seeding commit.
-	e, err := openStored(st, seedCommits)
+	// by its last seeding commit (its changes: the open's epoch change,
+	// then the seeding commits).
+	e, err := openStored(st, seedCommits+1)
 	if err != nil {
 		closeStore(st)
 		release()
@@ -344,7 +345,7 @@ func weftRestart() (*Instance, error) {
 	case got == nil:
 		err = skipRow("%v", errNotPersisted)
 	case got.checkpoint == 0:
-		err = fmt.Errorf("store holds no checkpoint of share %s after %d commits with CheckpointEvery %d", restartBig, seedCommits, seedCommits)
+		err = fmt.Errorf("store holds no checkpoint of share %s after %d commits with CheckpointEvery %d", restartBig, seedCommits, seedCommits+1)
 	case got.version != seeded || len(got.cells) != restartObjects:
 		err = fmt.Errorf("store holds share %s at version %d with %d cells, the server acknowledged version %d with %d",
 			restartBig, got.version, len(got.cells), seeded, restartObjects)
@@ -377,7 +378,8 @@ func weftRestart() (*Instance, error) {
 		}
 		cp, pre = got.checkpoint, got.changes
 	}
-	logEvery := 2*(pre+restartLog) + seedCommits // no checkpoint while the log is written or restored
+	// The log's server adds its epoch change to the changes after cp.
+	logEvery := 2*(pre+1+restartLog) + seedCommits // no checkpoint while the log is written or restored
 
 	// Phase 2: a restored server commits the log.
 	counts, err := writeLog(st, logEvery, seeded, seq)
@@ -388,7 +390,7 @@ func weftRestart() (*Instance, error) {
 		release()
 		return nil, err
 	}
-	want, err := checkRestartStore(dir, cp, pre+restartLog, counts)
+	want, err := checkRestartStore(dir, cp, pre+1+restartLog, counts)
 	if err != nil {
 		release()
 		return nil, err
@@ -414,6 +416,7 @@ func weftRestart() (*Instance, error) {
 			return 0, nil, nil, errors.Join(err, stop())
 		}
 		took := time.Since(start)
+		smallVer++ // the open's epoch change (authority/epoch.go), kept in the store
 		if s.Version() != smallVer {
 			return 0, nil, nil, errors.Join(fmt.Errorf("restarted server opened share %s at version %d, want %d", restartSmall, s.Version(), smallVer), stop())
 		}
@@ -441,7 +444,7 @@ func weftRestart() (*Instance, error) {
 			}
 			// The ops must have left the store as setup made it, or
 			// the later ones measured another restart.
-			if _, err := checkRestartStore(dir, cp, pre+restartLog, counts); err != nil {
+			if _, err := checkRestartStore(dir, cp, pre+1+restartLog, counts); err != nil {
 				return fmt.Errorf("after %d restarts: %w", ops[0], err)
 			}
 			_, e, stop, err := restart()
@@ -475,8 +478,9 @@ func writeHistory(st server.Store, from, seq uint64) (uint64, uint64, error) {
 	}, func(n int) {
 		fmt.Fprintf(setupProgress, "durable/restart-1m setup: %d of %d history commits (%.0f/s)\n", n, restartHistory, float64(n)/time.Since(start).Seconds())
 	})
-	if err == nil && ver != from+uint64(restartHistory) {
-		err = fmt.Errorf("history reached version %d, want %d", ver, from+uint64(restartHistory))
+	// The open's epoch change (authority/epoch.go), then the history.
+	if want := from + 1 + uint64(restartHistory); err == nil && ver != want {
+		err = fmt.Errorf("history reached version %d, want %d", ver, want)
 	}
 	return ver, e.seedCommits, errors.Join(err, e.closeWithin(restartTimeout))
 }
@@ -504,8 +508,9 @@ func writeLog(st server.Store, checkpointEvery int, seeded, seq uint64) ([]int64
 			Field: uint32(CellFields.Value.ID()), Value: wire.Int(counts[c])}}
 	}
 	ver, err := e.seedWindow(restartBig, logWindow, restartTimeout, batches...)
-	if err == nil && ver != seeded+uint64(restartLog) {
-		err = fmt.Errorf("log commits reached version %d, want %d: share %s not restored at version %d?", ver, seeded+uint64(restartLog), restartBig, seeded)
+	// The open's epoch change (authority/epoch.go), then the log.
+	if want := seeded + 1 + uint64(restartLog); err == nil && ver != want {
+		err = fmt.Errorf("log commits reached version %d, want %d: share %s not restored at version %d?", ver, want, restartBig, seeded)
 	}
 	return counts, errors.Join(err, e.closeWithin(restartTimeout))
 }
@@ -553,8 +558,8 @@ func (e *weftEnv) checkBig(version uint64, counts []int64) error {
 	if err != nil {
 		return err
 	}
-	if s.Version() != version {
-		return fmt.Errorf("restarted server opened share %s at version %d, want %d", restartBig, s.Version(), version)
+	if s.Version() != version+1 { // and the open's epoch change
+		return fmt.Errorf("restarted server opened share %s at version %d, want %d", restartBig, s.Version(), version+1)
 	}
 	if _, err := cellsOf(s, restartObjects); err != nil {
 		return err

@@ -29,6 +29,9 @@ type Cache interface {
 	// Checkpoint records share's whole acknowledged state at version,
 	// replacing what came before, synced.
 	Checkpoint(share string, version uint64, objects []wire.Object) error
+	// Forget drops share's state and changes, synced: Load no longer
+	// holds it.
+	Forget(share string) error
 	// Load calls fn for every share held (see server.Store's Load).
 	Load(fn func(share string, version uint64, objects []wire.Object, changes []wire.Change) error) error
 	// Replica returns the replica id and the highest commit number

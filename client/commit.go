@@ -558,8 +558,9 @@ func (s *Share) acked(p *spec, v uint64) {
 	s.c.forget(p)
 	if err != nil {
 		err = fmt.Errorf("client: share %q: %w", s.name, err)
-		p.handle.Abandon(fmt.Errorf("%w: %w", ErrInDoubt, err))
+		// The share fails first: whoever the handle wakes sees it failed.
 		s.fail(err)
+		p.handle.Abandon(fmt.Errorf("%w: %w", ErrInDoubt, err))
 		return
 	}
 	if s.inDelta {

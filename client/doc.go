@@ -123,6 +123,21 @@
 // it is reported, so that a rejected commit is never sent again (a server
 // that crashed since has forgotten it, and could acknowledge it).
 //
+// A copy is only as good as the history it came from. A server restored
+// from a backup of its data, or started again on empty data, gives the
+// versions a copy holds to other changes; it tells such a copy by the
+// epoch change it names (protocol.md §9, epochs) and refuses it with
+// ShareClosed code diverged. The share then fails with a
+// *ShareClosedError of that code (Share.Err; Open returns it if it came
+// before Open returned, as it always does without a cache); its
+// unanswered commits are aborted
+// with an *AbortError of code diverged (their handles, Options.OnAbort),
+// since the server's history holds none of them (but for those a resync's
+// snapshot came after while they were unanswered: that snapshot may hold
+// one, so they are in doubt, ErrInDoubt); and the cache forgets
+// the share and those commits before the failure shows. The next Open
+// of the share starts from the server's state.
+//
 // # Flow control
 //
 // A client keeps at most the server's max_pending_commits commits in

@@ -25,7 +25,7 @@ func Example() {
 
 	// Two accounts, created by some other replica's commit.
 	conn, _ := n.Dial(ctx, "seed", "server")
-	conn.Send(ctx, &wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: 1})
+	conn.Send(ctx, &wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion, Replica: 1})
 	conn.Recv(ctx)
 	conn.Send(ctx, &wire.OpenShare{Share: 1, Name: "bank"})
 	conn.Recv(ctx) // opened
@@ -58,7 +58,10 @@ func Example() {
 		fmt.Println(balanceF.Of(from).Get(tx), balanceF.Of(to).Get(tx))
 		return nil
 	})
+	// Version 1 of the share is the server's epoch change, 2 the
+	// accounts, 3 the transfer.
+
 	// Output:
-	// transfer: <nil> version 2
+	// transfer: <nil> version 3
 	// 70 30
 }

@@ -75,7 +75,7 @@ func fakeSessionOpts(t *testing.T, lim wire.Limits, opts client.Options) (*fakeS
 	if h, ok := f.recv().(*wire.Hello); !ok || h.Replica != 9 {
 		t.Fatalf("hello: %+v", h)
 	}
-	f.send(&wire.Welcome{Version: 1, Session: 1, Limits: lim})
+	f.send(&wire.Welcome{Version: wire.ProtocolVersion, Session: 1, Limits: lim})
 	d := <-dc
 	if d.err != nil {
 		t.Fatal(d.err)
@@ -583,7 +583,7 @@ func (fl *fakeListener) accept(lim wire.Limits) *fakeServer {
 	if _, ok := f.recv().(*wire.Hello); !ok {
 		t.Fatal("the client did not say Hello")
 	}
-	f.send(&wire.Welcome{Version: 1, Session: 1, Limits: lim})
+	f.send(&wire.Welcome{Version: wire.ProtocolVersion, Session: 1, Limits: lim})
 	return f
 }
 

@@ -145,7 +145,7 @@ func (e *env) raw(name string, ops ...wire.Op) uint64 {
 		return m
 	}
 	e.seed++
-	must(conn.Send(ctx, &wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: 1, Agent: "seed"}))
+	must(conn.Send(ctx, &wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion, Replica: 1, Agent: "seed"}))
 	recv()
 	must(conn.Send(ctx, &wire.OpenShare{Share: 1, Name: name}))
 	op := recv().(*wire.Opened)

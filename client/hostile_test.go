@@ -229,7 +229,7 @@ func tcpFakeSession(t *testing.T, lim wire.Limits) (*fakeServer, *client.Client,
 	t.Cleanup(func() { conn.Close() })
 	f := &fakeServer{t: t, conn: conn}
 	f.recv()
-	f.send(&wire.Welcome{Version: 1, Session: 1, Limits: lim})
+	f.send(&wire.Welcome{Version: wire.ProtocolVersion, Session: 1, Limits: lim})
 	c := <-dc
 	if c == nil {
 		t.FailNow()
@@ -575,8 +575,10 @@ func TestResendOverNewLimits(t *testing.T) {
 	if err := h.Wait(testCtx(t)); !errors.Is(err, client.ErrInDoubt) || !strings.Contains(err.Error(), "limits") {
 		t.Fatalf("the commit that no longer fits: %v, want in doubt, the limits named", err)
 	}
-	if st := c.State(); st != client.Closed {
-		t.Fatalf("client %v, want closed", st)
+	// The handles are resolved as the session ends, before the state
+	// says so: wait for it.
+	if err := c.WaitState(testCtx(t), client.Closed); err != nil {
+		t.Fatalf("client %v (%v), want closed", c.State(), err)
 	}
 }
 

@@ -126,7 +126,7 @@ func TestRestoreRefToRemoved(t *testing.T) {
 	}
 	f := &fakeServer{t: t, conn: conn}
 	f.recv()
-	f.send(&wire.Welcome{Version: 1, Session: 1})
+	f.send(&wire.Welcome{Version: wire.ProtocolVersion, Session: 1})
 	c := <-dc
 	sc := make(chan *client.Share, 1)
 	go func() {

@@ -30,6 +30,9 @@ func (s *Share) load(v uint64, objs []wire.Object) (err error) {
 		}
 	}()
 	acked, err := authority.Load(s.name, ackedConfig, v, []wire.SnapshotChunk{{Objects: objs}})
+	if err == nil {
+		err = acked.AdoptEpoch(s.epochOf)
+	}
 	if err != nil {
 		return fmt.Errorf("client: share %q snapshot: %w", s.name, err)
 	}
@@ -263,6 +266,9 @@ func (s *Share) internalLocked(fn func(tx *stm.Tx) error) (uint64, error) {
 func (s *Share) advanceLocked(local, v uint64) {
 	local = max(local, s.mu.top)
 	s.mu.top = local
+	if e, cur := s.mu.acked.Epoch(), s.epoch.Load(); cur == nil || *cur != e {
+		s.epoch.Store(&e)
+	}
 	s.have.Store(v)
 	if n := len(s.mu.vmap); n > 0 && s.mu.vmap[n-1].local == local {
 		s.mu.vmap[n-1].share = v

@@ -34,12 +34,16 @@ type Share struct {
 	announced bool
 
 	// have is the version of the acknowledged state (the last vmap
-	// entry's), readable without the share's lock.
-	have atomic.Uint64
+	// entry's), readable without the share's lock; epoch is the last
+	// epoch change in that state (authority.Share.Epoch), stored before
+	// have, and only when it changes.
+	have  atomic.Uint64
+	epoch atomic.Pointer[wire.Epoch]
 
 	// Used by the reader goroutine only.
 	transfer []wire.Object
 	opened   uint64        // Opened's version
+	epochOf  wire.Epoch    // Opened's epoch: a snapshot's (load)
 	expect   wire.Transfer // the transfer Opened announced, until its last frame
 	// deferred: verdicts of the share's commits that arrived during a
 	// transfer (protocol.md section 9 lets them), handled after it, on
@@ -224,7 +228,11 @@ var hookAfterFromCache func()
 // reopenMessage is the OpenShare that (re)opens s from the version it
 // holds. It does not take the share's lock (the client's may be held).
 func (s *Share) reopenMessage() *wire.OpenShare {
-	return &wire.OpenShare{Share: s.handle, Name: s.name, Have: s.have.Load()}
+	m := &wire.OpenShare{Share: s.handle, Name: s.name, Have: s.have.Load()}
+	if e := s.epoch.Load(); e != nil {
+		m.Epoch = *e
+	}
+	return m
 }
 
 // Name returns the share's name.
@@ -370,34 +378,102 @@ func (s *Share) Close(ctx context.Context) error {
 // commits are resolved as in doubt, and its objects retired.
 func (s *Share) fail(err error) {
 	s.mu.Lock()
-	var pending []*spec
-	if s.mu.err == nil {
-		s.mu.err = err
-		pending = s.mu.pending
-		s.mu.pending, s.mu.hidden = nil, 0
-		s.changedLocked()
-		// The share's objects are retired: a later opening of the share
-		// has objects of the same ids, and one kept from this opening
-		// must not pass for one of them (its writes would reach the
-		// server but not that replica).
-		for _, o := range s.mu.index {
+	pending, first := s.stopLocked(err)
+	s.mu.Unlock()
+	if first {
+		s.resolveStopped(pending, err, nil, nil)
+	}
+}
+
+// stopLocked records err as the share's error, unless it has one already
+// (then it reports false), retires its objects and takes its unanswered
+// commits out, for resolveStopped. Commits made from now on fail with err.
+// s.mu is locked.
+func (s *Share) stopLocked(err error) ([]*spec, bool) {
+	if s.mu.err != nil {
+		return nil, false
+	}
+	s.mu.err = err
+	pending := s.mu.pending
+	s.mu.pending, s.mu.hidden = nil, 0
+	s.changedLocked()
+	// The share's objects are retired: a later opening of the share
+	// has objects of the same ids, and one kept from this opening
+	// must not pass for one of them (its writes would reach the
+	// server but not that replica).
+	for _, o := range s.mu.index {
+		stm.Retire(o)
+	}
+	for _, p := range pending {
+		for _, o := range p.own {
 			stm.Retire(o)
 		}
-		for _, p := range pending {
-			for _, o := range p.own {
-				stm.Retire(o)
-			}
-			for _, o := range p.removed { // out of the index until the verdict
-				stm.Retire(o)
-			}
+		for _, o := range p.removed { // out of the index until the verdict
+			stm.Retire(o)
 		}
 	}
-	s.mu.Unlock()
+	return pending, true
+}
+
+// resolveStopped resolves the commits stopLocked took out as in doubt, or,
+// if abort is not nil, as aborted with abort (telling Options.OnAbort),
+// but for those unforgotten names (in doubt), and ends Open's wait.
+func (s *Share) resolveStopped(pending []*spec, err, abort error, unforgotten []wire.CommitID) {
 	s.c.forget(pending...)
 	for _, p := range pending {
-		p.handle.Abandon(fmt.Errorf("%w: commit %v: %w", ErrInDoubt, p.commit.ID, err))
+		if abort == nil || slices.Contains(unforgotten, p.commit.ID) {
+			p.handle.Abandon(fmt.Errorf("%w: commit %v: %w", ErrInDoubt, p.commit.ID, err))
+			continue
+		}
+		p.handle.Resolve(0, abort)
+		if s.c.opts.OnAbort != nil {
+			s.c.opts.OnAbort(s.name, p.commit.ID, abort)
+		}
 	}
 	s.readyOnce.Do(func() { close(s.ready) })
+}
+
+// diverged handles ShareClosed code diverged: the copy this replica holds
+// is not in the server's history of the share (its data was restored from
+// a backup, or replaced, since). Neither the copy nor the commits made on
+// it can go on: the server refuses the copy, and would validate the
+// commits' reads against versions that now mean other states. So the
+// share fails with the server's message; its unanswered commits, which
+// the server's history does not hold (the copy would hold their epoch's
+// changes), are aborted with code diverged, but for those a resync's
+// snapshot came after (snapshotted), which are in doubt: the snapshot
+// may hold one, decided before a backup the server was restored from;
+// and the cache forgets both first, so that the next Open of the share
+// starts from a snapshot of the server's history, and no later life of
+// the client sends them again.
+func (s *Share) diverged(m *wire.ShareClosed) {
+	err := &ShareClosedError{Name: s.name, Code: m.Code, Message: m.Message}
+	// The cache forgets under the share's lock: no commit is added
+	// meanwhile, and the failure is seen (Err) only once a next Open
+	// would find none of it.
+	s.mu.Lock()
+	if s.mu.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	var unforgotten []wire.CommitID // in doubt
+	for _, p := range s.mu.pending {
+		if p.snapshotted {
+			unforgotten = append(unforgotten, p.commit.ID)
+		}
+	}
+	if cache := s.c.opts.Cache; cache != nil {
+		for i, p := range s.mu.pending {
+			if err := cache.DeletePending(p.commit.ID, i == len(s.mu.pending)-1); err != nil {
+				s.c.cacheErr(err)
+				unforgotten = append(unforgotten, p.commit.ID)
+			}
+		}
+		s.c.cacheErr(cache.Forget(s.name))
+	}
+	pending, _ := s.stopLocked(err)
+	s.mu.Unlock()
+	s.resolveStopped(pending, err, &AbortError{Code: wire.CodeDiverged, Message: m.Message}, unforgotten)
 }
 
 // untilFailed returns a context that ends with ctx, or when the share
@@ -452,7 +528,7 @@ func (s *Share) receive(m wire.Message) {
 		s.mu.access = m.Access
 		first := s.mu.acked == nil
 		s.mu.Unlock()
-		s.opened = m.Version
+		s.opened, s.epochOf = m.Version, m.Epoch
 		s.transfer = nil
 		s.expect = m.Transfer
 		if m.Transfer == wire.TransferNone {
@@ -508,6 +584,10 @@ func (s *Share) receive(m wire.Message) {
 	case *wire.Update:
 		err = s.change(wire.Change{Version: m.Version, Origin: m.Origin, Writes: m.Writes})
 	case *wire.ShareClosed:
+		if m.Code == wire.CodeDiverged {
+			s.diverged(m)
+			break
+		}
 		err = &ShareClosedError{Name: s.name, Code: m.Code, Message: m.Message}
 	}
 	if err != nil {

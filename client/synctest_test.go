@@ -76,7 +76,7 @@ func TestHeartbeat(t *testing.T) {
 		if c.State() != client.Reconnecting || c.ConnErr() == nil || !strings.Contains(c.ConnErr().Error(), "no message from the server") {
 			t.Fatalf("state %v, ConnErr %v: want reconnecting after a silent server", c.State(), c.ConnErr())
 		}
-		f2.send(&wire.Welcome{Version: 1, Session: 2})
+		f2.send(&wire.Welcome{Version: wire.ProtocolVersion, Session: 2})
 		if err := c.WaitState(context.Background(), client.Connected); err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func heartbeatSession(t *testing.T, opts client.Options, welcome wire.Welcome) (
 		return f
 	}
 	f = accept()
-	welcome.Version, welcome.Session = 1, 1
+	welcome.Version, welcome.Session = wire.ProtocolVersion, 1
 	f.send(&welcome)
 	c = <-dialed
 	t.Cleanup(func() { c.Close() })

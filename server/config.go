@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/weft-stm/weft/authority"
@@ -47,6 +48,7 @@ const (
 	DefaultFlushTimeout     = 5 * time.Second
 	DefaultMaxSessions      = 10_000
 	DefaultHeartbeat        = 15 * time.Second
+	DefaultReplicaBinding   = 24 * time.Hour
 )
 
 // Config configures a Server. The zero Config accepts any token as the
@@ -129,6 +131,16 @@ type Config struct {
 	// DefaultHeartbeat; negative: none (Welcome announces 0).
 	Heartbeat time.Duration
 
+	// ReplicaBinding is how long a replica id stays bound to the
+	// principal whose Hello first used it (with Tokens set; see
+	// protocol.md section 5) once the replica has no session: a server
+	// serving clients with a new replica id each (a page load each)
+	// otherwise keeps a binding of every one for its whole life. After
+	// it (and within a quarter of it more), the id is bound again by its
+	// next Hello, as after a restart.
+	// Default DefaultReplicaBinding; negative: for the life of the server.
+	ReplicaBinding time.Duration
+
 	// Logger receives the server's structured logs. Nil: slog.Default().
 	Logger *slog.Logger
 
@@ -151,6 +163,21 @@ type Config struct {
 	// if one comes before twice as many), bounding what a restart
 	// replays. Default DefaultCheckpointEvery.
 	CheckpointEvery int
+
+	// NewEpochID returns the id of each epoch change the server commits
+	// (authority.Share.BeginEpoch: one per share, on the share's first
+	// open after the server created or loaded it), never 0. Nil: random.
+	// A simulation that replays a run sets it.
+	NewEpochID func() uint64
+}
+
+// randomEpochID is the default Config.NewEpochID.
+func randomEpochID() uint64 {
+	for {
+		if id := rand.Uint64(); id != 0 {
+			return id
+		}
+	}
 }
 
 func (c Config) withDefaults() Config {
@@ -176,11 +203,17 @@ func (c Config) withDefaults() Config {
 	if c.Heartbeat == 0 {
 		c.Heartbeat = DefaultHeartbeat
 	}
+	if c.ReplicaBinding == 0 {
+		c.ReplicaBinding = DefaultReplicaBinding
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	if c.CheckpointEvery <= 0 {
 		c.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if c.NewEpochID == nil {
+		c.NewEpochID = randomEpochID
 	}
 	return c
 }

@@ -43,7 +43,10 @@
 //     announced limits apply both ways.
 //   - OpenShare: ShareClosed forbidden (access none), not_found (no such
 //     share, and NoCreate or only read access: creating takes write),
-//     limit (max_open_shares); else Opened with the access, then nothing
+//     limit (max_open_shares), diverged (the copy, have and epoch, is not
+//     in the share's history; the first open of a share since the server
+//     created or loaded it commits its epoch change: protocol.md §9,
+//     epochs); else Opened with the access, then nothing
 //     (have equals the version), Deltas (0 < have < version and the change
 //     log still reaches have), or SnapshotChunks; then the share's Updates.
 //     Reopening a handle that is open, or whose CloseShare is not answered

@@ -25,13 +25,14 @@ func Example() {
 
 	c, _ := n.Dial(ctx, "client", "server")
 	defer c.Close()
-	c.Send(ctx, &wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: 7, Token: "t0ken"})
+	c.Send(ctx, &wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion, Replica: 7, Token: "t0ken"})
 	w, _ := c.Recv(ctx)
 	fmt.Println("version", w.(*wire.Welcome).Version)
 
 	c.Send(ctx, &wire.OpenShare{Share: 1, Name: "board"})
 	op, _ := c.Recv(ctx)
-	fmt.Println(op.(*wire.Opened).Transfer, op.(*wire.Opened).Access)
+	// The new share is at version 1: the server's epoch change.
+	fmt.Println(op.(*wire.Opened).Transfer, op.(*wire.Opened).Access, op.(*wire.Opened).Version)
 	c.Recv(ctx) // the snapshot: one empty chunk
 
 	note := wire.ObjectID{Replica: 7, Seq: 1}
@@ -46,8 +47,8 @@ func Example() {
 	e, _ := c.Recv(ctx)
 	fmt.Println(e.(*wire.Error).Code, <-done)
 	// Output:
-	// version 1
-	// snapshot write
-	// acknowledged at version 1
+	// version 2
+	// snapshot write 1
+	// acknowledged at version 2
 	// shutdown server: closed
 }

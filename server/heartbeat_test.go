@@ -136,7 +136,7 @@ func TestMaxSessions(t *testing.T) {
 	a := h.dial(1, "")
 	h.dial(2, "")
 	over := h.dialRaw()
-	over.send(&wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: 3})
+	over.send(&wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion, Replica: 3})
 	if e := over.expectError(wire.CodeLimit); !strings.Contains(e.Message, "2 sessions") {
 		t.Errorf("error %q does not say the limit", e.Message)
 	}
@@ -155,7 +155,7 @@ func TestMaxSessions(t *testing.T) {
 	a.expectEnd()
 	for i := 0; ; i++ {
 		c := h.dialRaw()
-		_ = c.conn.Send(t.Context(), &wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: 4})
+		_ = c.conn.Send(t.Context(), &wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion, Replica: 4})
 		m, err := c.recvErr()
 		if _, ok := m.(*wire.Welcome); ok {
 			break

@@ -81,9 +81,14 @@ func (h *harness) shutdown() {
 	}
 }
 
+// e0 is the version of a new share after its first open: its epoch
+// change (authority/epoch.go). A test's commits on it follow.
+const e0 = 1
+
 // client is a raw protocol client.
 type client struct {
 	t       testing.TB
+	srv     *Server
 	conn    transport.Conn
 	replica uint64
 	seq     uint64
@@ -107,7 +112,7 @@ func (h *harness) dialRaw() *client {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() { conn.Close() })
-	return &client{t: h.t, conn: conn}
+	return &client{t: h.t, srv: h.srv, conn: conn}
 }
 
 // dial connects and completes the handshake as replica with token.
@@ -115,7 +120,7 @@ func (h *harness) dial(replica uint64, token string) *client {
 	h.t.Helper()
 	c := h.dialRaw()
 	c.replica = replica
-	c.send(&wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: replica, Token: token, Agent: "test"})
+	c.send(&wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion, Replica: replica, Token: token, Agent: "test"})
 	c.welcome = expect[*wire.Welcome](c)
 	if ls, ok := c.conn.(transport.LimitSetter); ok {
 		ls.SetLimits(c.welcome.Limits)
@@ -201,7 +206,11 @@ func (c *client) quiet() {
 // open opens name under handle h and returns Opened and the transfer.
 func (c *client) open(h wire.ShareHandle, name string, have uint64) (*wire.Opened, []wire.Message) {
 	c.t.Helper()
-	c.send(&wire.OpenShare{Share: h, Name: name, Have: have})
+	m := &wire.OpenShare{Share: h, Name: name, Have: have}
+	if have > 0 {
+		m.Epoch = c.srv.epochOf(name)
+	}
+	c.send(m)
 	op := expect[*wire.Opened](c)
 	var frames []wire.Message
 	more := op.Transfer != wire.TransferNone
@@ -218,6 +227,21 @@ func (c *client) open(h wire.ShareHandle, name string, have uint64) (*wire.Opene
 		}
 	}
 	return op, frames
+}
+
+// epochOf returns the last epoch change of the share name (zero if there
+// is no such share): what a client that holds a copy of it since then
+// names in OpenShare.
+func (s *Server) epochOf(name string) wire.Epoch {
+	s.mu.Lock()
+	sh := s.mu.shares[name]
+	s.mu.Unlock()
+	if sh == nil {
+		return wire.Epoch{}
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.st.Epoch()
 }
 
 // commit sends a commit with the next CommitID and returns it.

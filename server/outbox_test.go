@@ -22,7 +22,7 @@ func TestBurstAnsweredInOrder(t *testing.T) {
 			}
 			h := start(t, openConfig(t))
 			w := h.dial(2, "")
-			w.open(1, "s", 0)
+			base, _ := w.open(1, "s", 0) // at its epoch change
 			r := h.dial(3, "")
 			r.open(7, "s", 0)
 			w.ack(w.commit(1, 0, nil, createVar(oid(2, 1), 0)...).ID)
@@ -38,13 +38,13 @@ func TestBurstAnsweredInOrder(t *testing.T) {
 			}
 			for i := range n {
 				a := w.ack(msgs[i].(*wire.Commit).ID)
-				if a.Version != uint64(i)+2 {
+				if a.Version != base.Version+uint64(i)+2 {
 					t.Fatalf("ack %d at version %d", i, a.Version)
 				}
 			}
 			for i := range n + 1 {
 				u := expect[*wire.Update](r)
-				if u.Share != 7 || u.Version != uint64(i)+1 {
+				if u.Share != 7 || u.Version != base.Version+uint64(i)+1 {
 					t.Fatalf("update %d: handle %d version %d", i, u.Share, u.Version)
 				}
 			}
@@ -102,12 +102,12 @@ func TestShutdownReaderStuckSending(t *testing.T) {
 	entered := make(chan struct{}, 1)
 	h := serveOn(t, cfg, &ackGateListener{Listener: l, entered: entered}, n)
 	stuck := h.dial(1, "")
-	stuck.open(1, "s", 0)
+	base, _ := stuck.open(1, "s", 0) // at its epoch change
 	other := h.dial(2, "")
 	other.open(1, "s", 0)
 	stuck.commit(1, 0, nil, createVar(oid(1, 1), 1)...)
 	<-entered // the stuck session's reader is sending the Ack
-	if u := expect[*wire.Update](other); u.Version != 1 {
+	if u := expect[*wire.Update](other); u.Version != base.Version+1 {
 		t.Fatalf("update %d", u.Version)
 	}
 	h.shutdown() // fails the test unless it returns nil

@@ -32,7 +32,9 @@ func newGatedStore(share string, fail error) *gatedStore {
 
 func (s *gatedStore) Append(share string, ch wire.Change) (func() error, error) {
 	wait, err := s.Store.Append(share, ch)
-	if err != nil || share != s.share {
+	if err != nil || share != s.share || ch.Origin.Replica == 0 {
+		// An epoch change, on the share's first open, is not gated: the
+		// tests gate commits.
 		return wait, err
 	}
 	return func() error {
@@ -185,7 +187,7 @@ func TestHelloUnderDefaultLimits(t *testing.T) {
 	cfg.Limits.MaxNameLen = 8
 	h := startTCP(t, cfg)
 	c := h.dialRaw()
-	c.send(&wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: 1, Agent: "weft-go/0.1.0"}) // 13 bytes: within the default 256
+	c.send(&wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion, Replica: 1, Agent: "weft-go/0.1.0"}) // 13 bytes: within the default 256
 	if m := c.recv(); m.Type() != wire.TypeWelcome {
 		t.Fatalf("got %T %+v, want Welcome", m, m)
 	}
@@ -267,13 +269,15 @@ func (loadFailing) Load(func(string, uint64, []wire.Object, []wire.Change) error
 func TestNewRestoresOnServe(t *testing.T) {
 	st := memstore.New()
 	h, c := startStored(t, st, 0)
-	c.open(1, "s", 0)
+	first, _ := c.open(1, "s", 0) // at its epoch change
 	c.ack(c.commit(1, 0, nil, createVar(oid(1, 1), 7)...).ID)
 	h.shutdown()
 
 	_, c = startStored(t, st, 0) // New, then Serve
-	if op, _ := c.open(1, "s", 0); op.Version != 1 {
-		t.Fatalf("share s opened at version %d after a restart on its store, want 1", op.Version)
+	// The commit, then this life's epoch change.
+	if op, _ := c.open(1, "s", 0); op.Version != first.Version+2 || op.Epoch.Version != op.Version || op.Epoch.ID == first.Epoch.ID {
+		t.Fatalf("share s opened at version %d, epoch %+v, after a restart on its store; want version %d, a new epoch change there (the first life's: %+v)",
+			op.Version, op.Epoch, first.Version+2, first.Epoch)
 	}
 
 	cfg := openConfig(t)
@@ -293,7 +297,7 @@ func TestProtocolMisuse(t *testing.T) {
 	t.Run("replica 0", func(t *testing.T) {
 		h := startMem(t, openConfig(t))
 		c := h.dialRaw()
-		c.send(&wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: 0, Agent: "test"})
+		c.send(&wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion, Replica: 0, Agent: "test"})
 		c.expectError(wire.CodeProtocol)
 	})
 	t.Run("read beyond the share's version", func(t *testing.T) {
@@ -301,7 +305,7 @@ func TestProtocolMisuse(t *testing.T) {
 		// would be lost without a conflict.
 		h := startMem(t, openConfig(t))
 		a, b := h.dial(1, ""), h.dial(2, "")
-		a.open(1, "s", 0)
+		base, _ := a.open(1, "s", 0) // at its epoch change
 		b.open(1, "s", 0)
 		x := oid(1, 1)
 		a.ack(a.commit(1, 0, nil, createVar(x, 0)...).ID)
@@ -315,8 +319,8 @@ func TestProtocolMisuse(t *testing.T) {
 				break
 			}
 		}
-		if v, vars := h.state("s"); v != 2 || vars[x] != 1 {
-			t.Fatalf("share s at version %d with %v, want version 2 with x = 1", v, vars)
+		if v, vars := h.state("s"); v != base.Version+2 || vars[x] != 1 {
+			t.Fatalf("share s at version %d with %v, want version %d with x = 1", v, vars, base.Version+2)
 		}
 	})
 	t.Run("handle reused before its close is answered", func(t *testing.T) {

@@ -206,6 +206,30 @@ func (sh *share) appendLocked(ch wire.Change) (func() error, error) {
 	return wait, nil
 }
 
+// beginEpochLocked commits the share's epoch change before its first
+// transfer since the server created or loaded it (see authority/epoch.go),
+// so that a copy of the share made before a restore from a backup is told
+// from one of this history. It waits for nothing: the transfer queued
+// after it waits for it to be durable. A share nobody opens gets none,
+// and needs none: nothing commits on it. sh is locked.
+func (sh *share) beginEpochLocked() error {
+	if sh.epoch {
+		return nil
+	}
+	id := sh.srv.cfg.NewEpochID()
+	if id == 0 { // taken as no epoch change by the share and its clients
+		return errors.New("server: Config.NewEpochID returned 0")
+	}
+	ch := sh.st.BeginEpoch(id)
+	wait, err := sh.appendLocked(ch)
+	if err != nil {
+		return err
+	}
+	sh.epoch = true
+	sh.publishLocked(wait, func() {}, nil)
+	return nil
+}
+
 // failLocked stops the share after its store failed: the commits waiting
 // for durability are never answered (they may or may not be durable: in
 // doubt), every session with the share open gets ShareClosed code

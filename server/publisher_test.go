@@ -42,13 +42,13 @@ func (s *stallingStore) Checkpoint(share string, version uint64, objects []wire.
 // checkpoint, commits on another are acknowledged.
 func TestCheckpointLeavesOtherSharesServed(t *testing.T) {
 	st := &stallingStore{Store: memstore.New(), started: make(chan struct{}), release: make(chan struct{})}
-	h, c := startStored(t, st, 2)
-	c.open(1, "stall", 0)
+	h, c := startStored(t, st, 3)
+	base, _ := c.open(1, "stall", 0) // the first change: its epoch change
 	c.open(2, "other", 0)
 
 	x, y := oid(1, 1), oid(1, 2)
 	c.ack(c.commit(1, 0, nil, createVar(x, 0)...).ID)
-	c.ack(c.commit(1, 1, nil, setVar(x, 1)).ID) // the second change: a checkpoint starts
+	c.ack(c.commit(1, 1, nil, setVar(x, 1)).ID) // the third change: a checkpoint starts
 	<-st.started
 
 	// The stalled checkpoint holds share "stall"; share "other" is served.
@@ -59,8 +59,8 @@ func TestCheckpointLeavesOtherSharesServed(t *testing.T) {
 	// Share "stall" answers again once its checkpoint is written.
 	close(st.release)
 	c.ack(c.commit(1, 2, nil, setVar(x, 2)).ID)
-	if v, vars := h.state("stall"); v != 3 || vars[x] != 2 {
-		t.Fatalf("share stall at version %d with %v, want version 3 with x = 2", v, vars)
+	if v, vars := h.state("stall"); v != base.Version+3 || vars[x] != 2 {
+		t.Fatalf("share stall at version %d with %v, want version %d with x = 2", v, vars, base.Version+3)
 	}
 }
 
@@ -100,8 +100,8 @@ type steppedStore struct {
 
 func (s *steppedStore) Append(share string, ch wire.Change) (func() error, error) {
 	wait, err := s.Store.Append(share, ch)
-	if err != nil {
-		return nil, err
+	if err != nil || ch.Origin.Replica == 0 { // an epoch change is not stepped: the test steps commits
+		return wait, err
 	}
 	var once sync.Once
 	return func() error { once.Do(func() { <-s.release }); return wait() }, nil
@@ -118,22 +118,22 @@ func (s *steppedStore) Checkpoint(share string, version uint64, objects []wire.O
 func TestCheckpointUnderSteadyLoad(t *testing.T) {
 	st := &steppedStore{Store: memstore.New(), release: make(chan struct{}), cps: make(chan uint64, 8)}
 	_, c := startStored(t, st, 2)
-	c.open(1, "s", 0)
+	base, _ := c.open(1, "s", 0) // its epoch change, durable at once
 	x := oid(1, 1)
 	ids := []wire.CommitID{c.commit(1, 0, nil, createVar(x, 0)...).ID}
 	for v := range 7 {
 		ids = append(ids, c.commit(1, 0, nil, setVar(x, int64(v))).ID) // blind: none conflicts
 	}
 	c.quiet() // the session has decided all 8
-	// Versions 1 to 8 are decided and queued. Once version 1 is durable
-	// and published, 8 changes since the last checkpoint (none) exceed
+	// The 8 commits are decided and queued. Once the first is durable
+	// and published, 9 changes since the last checkpoint (none) exceed
 	// twice CheckpointEvery: the checkpoint is due although 7 still wait.
 	st.release <- struct{}{}
 	c.ack(ids[0])
 	select {
 	case v := <-st.cps:
-		if v != 8 {
-			t.Fatalf("checkpoint at version %d, want 8", v)
+		if v != base.Version+8 {
+			t.Fatalf("checkpoint at version %d, want %d", v, base.Version+8)
 		}
 	case <-time.After(testTimeout):
 		t.Fatal("no checkpoint while changes kept waiting")
@@ -171,14 +171,14 @@ func TestShutdownWaitsForCheckpoint(t *testing.T) {
 	st := &checkpointGate{gatedStore: newGatedStore("s", nil), release: make(chan struct{})}
 	var release sync.Once
 	t.Cleanup(func() { release.Do(func() { close(st.release) }) })
-	h, c := startStored(t, st, 1)
-	c.open(1, "s", 0)
+	h, c := startStored(t, st, 2)
+	c.open(1, "s", 0)                               // its epoch change: one change, no checkpoint due
 	c.commit(1, 0, nil, createVar(oid(1, 1), 0)...) // its sync waits for the gate
 	c.send(&wire.CloseShare{Share: 1})
 	c.quiet() // the session has handled both, and holds the share no more
 
 	// The change becomes durable during Shutdown, and its publication
-	// starts a checkpoint (every change is due one).
+	// starts a checkpoint (the second change since none).
 	h.srv.hookSyncWait = func() { close(st.gate) }
 	h.srv.hookCheckpointWait = func() { release.Do(func() { close(st.release) }) }
 	h.shutdown()

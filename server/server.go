@@ -47,13 +47,15 @@ type Server struct {
 		shares map[string]*share
 		failed map[string]struct{} // shares whose store failed: opens restore them
 		// replicas binds each replica id to the principal whose Hello
-		// first used it (with Tokens set; see bindReplica).
-		replicas map[uint64]string
-		live     map[*session]struct{}
-		admitted int                              // live sessions not refused (Config.MaxSessions)
-		refusing int                              // live sessions being refused (refusedSlots)
-		accepts  map[*context.CancelFunc]struct{} // the accept loops of Serve calls
-		shutdown bool
+		// first used it (with Tokens set; see bindReplica); nextRelease
+		// is when bindReplica next releases the idle ones.
+		replicas    map[uint64]*binding
+		nextRelease time.Time
+		live        map[*session]struct{}
+		admitted    int                              // live sessions not refused (Config.MaxSessions)
+		refusing    int                              // live sessions being refused (refusedSlots)
+		accepts     map[*context.CancelFunc]struct{} // the accept loops of Serve calls
+		shutdown    bool
 	}
 }
 
@@ -65,7 +67,7 @@ func New(cfg Config) *Server {
 	s.log = s.cfg.Logger
 	s.mu.shares = map[string]*share{}
 	s.mu.failed = map[string]struct{}{}
-	s.mu.replicas = map[uint64]string{}
+	s.mu.replicas = map[uint64]*binding{}
 	s.mu.live = map[*session]struct{}{}
 	s.mu.accepts = map[*context.CancelFunc]struct{}{}
 	for _, name := range s.cfg.Shares {
@@ -166,14 +168,25 @@ func (s *Server) Serve(ctx context.Context, l transport.Listener) error {
 	}
 }
 
-// bindReplica reports whether principal may use replica: the first
-// principal to say Hello with a replica id owns it for the life of the
-// server, so that no other can commit under it (its CommitIDs, and so the
-// verdicts the authority keeps for it, are the replica's own). Replica
-// ids are not secret (every Update names its origin), so the binding is
-// what stops a principal from claiming another's. Without Tokens every
-// client is the same principal, and nothing is bound. The binding lives
-// in memory: after a restart a replica is bound again by its first Hello
+// binding is a replica id's principal, the replica's sessions that use
+// it, and since when it has had none.
+type binding struct {
+	principal string
+	sessions  int
+	idle      time.Time
+}
+
+// bindReplica reports whether principal may use replica, and if so counts
+// a session of it (a session counted is counted off when it ends,
+// unbindReplicaLocked): the first principal to say
+// Hello with a replica id owns it while the replica has sessions, and
+// for Config.ReplicaBinding after the last, so that no other can commit
+// under it (its CommitIDs, and so the verdicts the authority keeps for
+// it, are the replica's own). Replica ids are not secret (every Update
+// names its origin), so the binding is what stops a principal from
+// claiming another's. Without Tokens every client is the same principal,
+// and nothing is bound. The binding lives in memory: after a restart, or
+// once released, a replica is bound again by its next Hello
 // (docs/protocol.md section 5).
 func (s *Server) bindReplica(replica uint64, principal string) bool {
 	if len(s.cfg.Tokens) == 0 {
@@ -181,12 +194,45 @@ func (s *Server) bindReplica(replica uint64, principal string) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	owner, ok := s.mu.replicas[replica]
-	if !ok {
-		s.mu.replicas[replica] = principal
-		return true
+	s.releaseReplicasLocked()
+	b := s.mu.replicas[replica]
+	if b == nil {
+		b = &binding{principal: principal}
+		s.mu.replicas[replica] = b
 	}
-	return owner == principal
+	if b.principal != principal {
+		return false
+	}
+	b.sessions++
+	return true
+}
+
+// unbindReplicaLocked counts off a session of replica that bindReplica
+// counted. s.mu is locked.
+func (s *Server) unbindReplicaLocked(replica uint64) {
+	if b := s.mu.replicas[replica]; b != nil {
+		if b.sessions--; b.sessions == 0 {
+			b.idle = time.Now()
+		}
+	}
+}
+
+// releaseReplicasLocked drops the bindings of replicas without a session
+// for Config.ReplicaBinding, at most every quarter of it (and every
+// second): a look at every binding, paid for by the Hellos of that time.
+// s.mu is locked.
+func (s *Server) releaseReplicasLocked() {
+	after := s.cfg.ReplicaBinding
+	now := time.Now()
+	if after < 0 || now.Before(s.mu.nextRelease) {
+		return
+	}
+	for r, b := range s.mu.replicas {
+		if b.sessions == 0 && now.Sub(b.idle) >= after {
+			delete(s.mu.replicas, r)
+		}
+	}
+	s.mu.nextRelease = now.Add(max(after/4, time.Second))
 }
 
 // Bounds of Serve's wait before it accepts again after a temporary failure.
@@ -247,6 +293,9 @@ func (s *Server) register(sess *session, mine *sync.WaitGroup) int {
 	sess.done = func() {
 		s.mu.Lock()
 		delete(s.mu.live, sess)
+		if sess.bound {
+			s.unbindReplicaLocked(sess.replica)
+		}
 		if sess.refused {
 			s.mu.refusing--
 		} else {
@@ -376,6 +425,8 @@ type share struct {
 	failed        error  // the store failed: the share is closed
 	checkpointed  uint64 // version of the last checkpoint
 	checkpointing bool   // a checkpoint goroutine runs
+
+	epoch bool // the epoch change of this life of the share is committed (beginEpochLocked)
 }
 
 // snapshot is a share's snapshot at one version, shared by the transfers

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/weft-stm/weft/transport"
@@ -49,10 +50,10 @@ func TestHandshakeRefused(t *testing.T) {
 		hello wire.Message
 		code  wire.Code
 	}{
-		{"version too new", &wire.Hello{MinVersion: 2, MaxVersion: 5, Token: "s3cret"}, wire.CodeVersion},
+		{"version too new", &wire.Hello{MinVersion: wire.ProtocolVersion + 1, MaxVersion: wire.ProtocolVersion + 4, Token: "s3cret"}, wire.CodeVersion},
 		{"empty range", &wire.Hello{MinVersion: 1, MaxVersion: 0, Token: "s3cret"}, wire.CodeVersion},
-		{"wrong token", &wire.Hello{MinVersion: 1, MaxVersion: 1, Token: "guess"}, wire.CodeAuth},
-		{"anonymous", &wire.Hello{MinVersion: 1, MaxVersion: 1}, wire.CodeAuth},
+		{"wrong token", &wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion, Token: "guess"}, wire.CodeAuth},
+		{"anonymous", &wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion}, wire.CodeAuth},
 		{"no hello", &wire.Ping{Nonce: 1}, wire.CodeUnexpected},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,7 +65,7 @@ func TestHandshakeRefused(t *testing.T) {
 	// The right token is accepted, and a newer client range negotiates down.
 	c := h.dialRaw()
 	c.send(&wire.Hello{MinVersion: 1, MaxVersion: 9, Replica: 1, Token: "s3cret"})
-	if w := expect[*wire.Welcome](c); w.Version != 1 {
+	if w := expect[*wire.Welcome](c); w.Version != wire.ProtocolVersion {
 		t.Fatalf("version %d", w.Version)
 	}
 }
@@ -72,12 +73,13 @@ func TestHandshakeRefused(t *testing.T) {
 func TestSecondHelloUnexpected(t *testing.T) {
 	h := startMem(t, openConfig(t))
 	c := h.dial(1, "")
-	c.send(&wire.Hello{MinVersion: 1, MaxVersion: 1})
+	c.send(&wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion})
 	c.expectError(wire.CodeUnexpected)
 }
 
-// setup commits three versions of share "s": x and y created at 1, x set
-// at 2 and 3. It returns the writer client with "s" open under handle 1.
+// setup commits three versions of share "s" after its epoch change: x and
+// y created at e0+1, x set at e0+2 and e0+3. It returns the writer client
+// with "s" open under handle 1.
 func setup(t *testing.T, h *harness) *client {
 	t.Helper()
 	w := h.dial(1, h.token)
@@ -85,8 +87,8 @@ func setup(t *testing.T, h *harness) *client {
 	c := w.commit(1, 0, nil, append(createVar(oid(1, 1), 10), createVar(oid(1, 2), 20)...)...)
 	w.ack(c.ID)
 	for v := range uint64(2) {
-		c := w.commit(1, v+1, nil, setVar(oid(1, 1), 11+int64(v)))
-		if a := w.ack(c.ID); a.Version != v+2 {
+		c := w.commit(1, e0+v+1, nil, setVar(oid(1, 1), 11+int64(v)))
+		if a := w.ack(c.ID); a.Version != e0+v+2 {
 			t.Fatalf("ack version %d", a.Version)
 		}
 	}
@@ -98,7 +100,7 @@ func TestOpenSnapshot(t *testing.T) {
 	setup(t, h)
 	r := h.dial(2, "")
 	op, frames := r.open(5, "s", 0)
-	if op.Share != 5 || op.Version != 3 || op.Transfer != wire.TransferSnapshot || op.Access != wire.AccessWrite {
+	if op.Share != 5 || op.Version != e0+3 || op.Transfer != wire.TransferSnapshot || op.Access != wire.AccessWrite {
 		t.Fatalf("opened %+v", op)
 	}
 	for _, f := range frames {
@@ -112,13 +114,13 @@ func TestOpenSnapshot(t *testing.T) {
 	}
 	// A new, empty share: one empty chunk.
 	op, frames = r.open(6, "empty", 0)
-	if op.Version != 0 || op.Transfer != wire.TransferSnapshot || len(frames) != 1 || len(frames[0].(*wire.SnapshotChunk).Objects) != 0 {
+	if op.Version != e0 || op.Transfer != wire.TransferSnapshot || len(frames) != 1 || len(frames[0].(*wire.SnapshotChunk).Objects) != 0 {
 		t.Fatalf("empty share: %+v %+v", op, frames)
 	}
-	// A cache ahead of the server gets a snapshot.
-	op, _ = r.open(7, "s", 99)
-	if op.Transfer != wire.TransferSnapshot {
-		t.Fatalf("have ahead: %+v", op)
+	// A copy ahead of the server is of another history: refused.
+	r.send(&wire.OpenShare{Share: 7, Name: "s", Have: 99, Epoch: wire.Epoch{Version: e0, ID: h.srv.epochOf("s").ID}})
+	if sc := expect[*wire.ShareClosed](r); sc.Share != 7 || sc.Code != wire.CodeDiverged {
+		t.Fatalf("have ahead: %+v", sc)
 	}
 	r.quiet()
 }
@@ -127,8 +129,8 @@ func TestOpenDelta(t *testing.T) {
 	h := startMem(t, openConfig(t))
 	setup(t, h)
 	r := h.dial(2, "")
-	op, frames := r.open(1, "s", 1)
-	if op.Version != 3 || op.Transfer != wire.TransferDelta {
+	op, frames := r.open(1, "s", e0+1)
+	if op.Version != e0+3 || op.Transfer != wire.TransferDelta {
 		t.Fatalf("opened %+v", op)
 	}
 	var vers []uint64
@@ -140,11 +142,11 @@ func TestOpenDelta(t *testing.T) {
 			}
 		}
 	}
-	if fmt.Sprint(vers) != "[2 3]" {
+	if fmt.Sprint(vers) != fmt.Sprint([]uint64{e0 + 2, e0 + 3}) {
 		t.Fatalf("delta versions %v", vers)
 	}
 	// Up to date: nothing follows.
-	op, frames = r.open(2, "s", 3)
+	op, frames = r.open(2, "s", e0+3)
 	if op.Transfer != wire.TransferNone || len(frames) != 0 {
 		t.Fatalf("opened %+v %v", op, frames)
 	}
@@ -158,14 +160,14 @@ func TestOpenDeltaSplit(t *testing.T) {
 	h := startMem(t, cfg)
 	w := setup(t, h)
 	for v := uint64(3); v < 8; v++ {
-		w.ack(w.commit(1, v, nil, setVar(oid(1, 2), int64(v))).ID)
+		w.ack(w.commit(1, e0+v, nil, setVar(oid(1, 2), int64(v))).ID)
 	}
 	r := h.dial(2, "")
-	op, frames := r.open(1, "s", 1)
-	if op.Transfer != wire.TransferDelta || op.Version != 8 || len(frames) != 4 {
+	op, frames := r.open(1, "s", e0+1)
+	if op.Transfer != wire.TransferDelta || op.Version != e0+8 || len(frames) != 4 {
 		t.Fatalf("opened %+v, %d frames", op, len(frames))
 	}
-	next := uint64(2)
+	next := uint64(e0 + 2)
 	for i, f := range frames {
 		d := f.(*wire.Delta)
 		if d.More != (i < len(frames)-1) || len(d.Changes) > 2 {
@@ -186,11 +188,11 @@ func TestCommitBroadcast(t *testing.T) {
 	a.open(1, "s", 0)
 	b.open(9, "s", 0)
 	c := a.commit(1, 0, nil, createVar(oid(1, 1), 5)...)
-	if ack := a.ack(c.ID); ack.Version != 1 {
+	if ack := a.ack(c.ID); ack.Version != e0+1 {
 		t.Fatalf("ack %+v", ack)
 	}
 	u := expect[*wire.Update](b)
-	if u.Share != 9 || u.Version != 1 || u.Origin != c.ID || len(u.Writes) != 2 {
+	if u.Share != 9 || u.Version != e0+1 || u.Origin != c.ID || len(u.Writes) != 2 {
 		t.Fatalf("update %+v", u)
 	}
 	a.quiet() // no Update back to the committer
@@ -198,9 +200,9 @@ func TestCommitBroadcast(t *testing.T) {
 
 	// A commit that writes nothing is acknowledged and broadcast too, so
 	// versions have no gaps.
-	c = b.commit(9, 1, []wire.Read{readWhole(oid(1, 1), 1)})
+	c = b.commit(9, e0+1, []wire.Read{readWhole(oid(1, 1), e0+1)})
 	b.ack(c.ID)
-	if u := expect[*wire.Update](a); u.Version != 2 || len(u.Writes) != 0 {
+	if u := expect[*wire.Update](a); u.Version != e0+2 || len(u.Writes) != 0 {
 		t.Fatalf("update %+v", u)
 	}
 }
@@ -211,17 +213,17 @@ func TestConflictAborted(t *testing.T) {
 	a.open(1, "s", 0)
 	a.ack(a.commit(1, 0, nil, createVar(oid(1, 1), 5)...).ID)
 	b.open(1, "s", 0)
-	// Both read x at version 1; a writes first.
-	ca := a.commit(1, 1, []wire.Read{readWhole(oid(1, 1), 1)}, setVar(oid(1, 1), 6))
+	// Both read x at version e0+1; a writes first.
+	ca := a.commit(1, e0+1, []wire.Read{readWhole(oid(1, 1), e0+1)}, setVar(oid(1, 1), 6))
 	a.ack(ca.ID)
 	expect[*wire.Update](b)
-	cb := b.commit(1, 1, []wire.Read{readWhole(oid(1, 1), 1)}, setVar(oid(1, 1), 7))
+	cb := b.commit(1, e0+1, []wire.Read{readWhole(oid(1, 1), e0+1)}, setVar(oid(1, 1), 7))
 	ab := b.abort(cb.ID, wire.CodeConflict)
-	if len(ab.Conflicts) != 1 || ab.Conflicts[0].Object != oid(1, 1) || ab.Conflicts[0].Version != 2 {
+	if len(ab.Conflicts) != 1 || ab.Conflicts[0].Object != oid(1, 1) || ab.Conflicts[0].Version != e0+2 {
 		t.Fatalf("conflicts %+v", ab.Conflicts)
 	}
 	a.quiet() // nothing broadcast for an abort
-	if v, vars := h.state("s"); v != 2 || vars[oid(1, 1)] != 6 {
+	if v, vars := h.state("s"); v != e0+2 || vars[oid(1, 1)] != 6 {
 		t.Fatalf("state v%d %v", v, vars)
 	}
 	// An invalid write (unknown object) is aborted too.
@@ -278,12 +280,12 @@ func TestPermissions(t *testing.T) {
 	n.abort(n.commit(1, 1, nil, setVar(oid(1, 1), 98)).ID, wire.CodeClosed)
 	// The writer's commit reaches the reader, not nobody.
 	w.ack(w.commit(1, 1, nil, setVar(oid(1, 1), 2)).ID)
-	if u := expect[*wire.Update](r); u.Version != 2 {
+	if u := expect[*wire.Update](r); u.Version != e0+2 {
 		t.Fatalf("update %+v", u)
 	}
 	n.quiet()
 	w.quiet()
-	if v, vars := h.state("s"); v != 2 || vars[oid(1, 1)] != 2 {
+	if v, vars := h.state("s"); v != e0+2 || vars[oid(1, 1)] != 2 {
 		t.Fatalf("state v%d %v", v, vars)
 	}
 }
@@ -331,7 +333,7 @@ func TestCloseShare(t *testing.T) {
 	b.open(2, "s", 0)
 	c := b.commit(1, 1, nil, setVar(oid(1, 1), 4))
 	b.ack(c.ID)
-	if u := expect[*wire.Update](b); u.Share != 2 || u.Version != 2 {
+	if u := expect[*wire.Update](b); u.Share != 2 || u.Version != e0+2 {
 		t.Fatalf("update %+v", u)
 	}
 	expect[*wire.Update](a)
@@ -360,12 +362,12 @@ func TestResentCommit(t *testing.T) {
 	// Resent in the same session and after a reconnection: same verdicts,
 	// applied once, broadcast once.
 	a.send(c)
-	if ack := a.ack(c.ID); ack.Version != 1 {
+	if ack := a.ack(c.ID); ack.Version != e0+1 {
 		t.Fatalf("ack %+v", ack)
 	}
 	a.conn.Close()
 	a2 := h.dial(1, "")
-	a2.open(1, "s", 1)
+	a2.open(1, "s", e0+1)
 	a2.send(c)
 	a2.ack(c.ID)
 	a2.send(bad)
@@ -373,7 +375,7 @@ func TestResentCommit(t *testing.T) {
 		t.Fatalf("abort %+v, was %+v", again, first)
 	}
 	b.quiet()
-	if v, _ := h.state("s"); v != 1 {
+	if v, _ := h.state("s"); v != e0+1 {
 		t.Fatalf("version %d", v)
 	}
 }
@@ -399,7 +401,7 @@ func TestMalformedFrameTCP(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer nc.Close()
-			hello := wire.AppendFrame(nil, &wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: 5})
+			hello := wire.AppendFrame(nil, &wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion, Replica: 5})
 			open := wire.AppendFrame(nil, &wire.OpenShare{Share: 1, Name: "s"})
 			if _, err := nc.Write(append(append(hello, open...), tc.frame...)); err != nil {
 				t.Fatal(err)
@@ -422,7 +424,7 @@ func TestMalformedFrameTCP(t *testing.T) {
 		})
 	}
 	c := good.commit(1, 1, nil, setVar(oid(1, 1), 2))
-	if a := good.ack(c.ID); a.Version != 2 {
+	if a := good.ack(c.ID); a.Version != e0+2 {
 		t.Fatalf("ack %+v", a)
 	}
 	good.quiet()
@@ -444,7 +446,7 @@ func TestOversized(t *testing.T) {
 		t.Errorf("error %v", e)
 	}
 	other.quiet()
-	if v, _ := h.state("s"); v != 0 {
+	if v, _ := h.state("s"); v != e0 {
 		t.Fatalf("version %d", v)
 	}
 }
@@ -501,7 +503,7 @@ func TestReplicaBoundToPrincipal(t *testing.T) {
 	alice.open(1, "s", 0)
 
 	bob := h.dialRaw()
-	bob.send(&wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: 5, Token: "b", Agent: "test"})
+	bob.send(&wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion, Replica: 5, Token: "b", Agent: "test"})
 	if e := bob.expectError(wire.CodeAuth); strings.Contains(e.Message, "alice") {
 		t.Errorf("the refusal names the owner: %q", e.Message)
 	}
@@ -529,11 +531,11 @@ func TestReadOnlyCommitForbidden(t *testing.T) {
 
 	r := h.dial(2, "r")
 	r.open(1, "s", 0)
-	r.abort(r.commit(1, 1, []wire.Read{readWhole(oid(1, 1), 1)}).ID, wire.CodeForbidden)
-	r.abort(r.commit(1, 1, nil).ID, wire.CodeForbidden)
+	r.abort(r.commit(1, e0+1, []wire.Read{readWhole(oid(1, 1), e0+1)}).ID, wire.CodeForbidden)
+	r.abort(r.commit(1, e0+1, nil).ID, wire.CodeForbidden)
 	w.quiet() // no Update
-	if v, _ := h.state("s"); v != 1 {
-		t.Fatalf("version %d after the reader's commits, want 1", v)
+	if v, _ := h.state("s"); v != e0+1 {
+		t.Fatalf("version %d after the reader's commits, want %d", v, e0+1)
 	}
 }
 
@@ -562,7 +564,7 @@ func TestReaderDoesNotCreateShares(t *testing.T) {
 	if op, _ := w.open(1, "new", 0); op.Access != wire.AccessWrite {
 		t.Fatalf("writer opened %+v", op)
 	}
-	if op, _ := r.open(1, "new", 0); op.Access != wire.AccessRead || op.Version != 0 {
+	if op, _ := r.open(1, "new", 0); op.Access != wire.AccessRead || op.Version != e0 {
 		t.Fatalf("reader opened %+v", op)
 	}
 }
@@ -634,4 +636,56 @@ func TestAcceptRetriesTemporaryErrors(t *testing.T) {
 		t.Fatalf("Serve returned %v", err)
 	default:
 	}
+}
+
+// TestReplicaBindingReleased: a replica id stays bound to its principal
+// while the replica has a session and for Config.ReplicaBinding after its
+// last; then (within a quarter of that more) the binding is released,
+// bound again by the next Hello, so
+// a server serving a new replica id per client keeps no binding of the
+// ones gone.
+func TestReplicaBindingReleased(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := openConfig(t)
+		cfg.Tokens = map[string]string{"a": "alice", "b": "bob"}
+		cfg.ReplicaBinding = time.Hour
+		cfg.Heartbeat = -1 // sessions idle for hours here
+		h := startMem(t, cfg)
+		bobHello := func(replica uint64) wire.Message {
+			bob := h.dialRaw()
+			bob.send(&wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion, Replica: replica, Token: "b", Agent: "test"})
+			m := bob.recv()
+			bob.conn.Close()
+			return m
+		}
+		held := h.dial(5, "a") // keeps a session for the whole test
+		gone := h.dial(6, "a")
+		gone.conn.Close()
+		for i := range uint64(1000) { // short-lived replicas, a page load each
+			c := h.dial(1000+i, "a")
+			c.conn.Close()
+		}
+		synctest.Wait() // every session that closed has ended
+		time.Sleep(59 * time.Minute)
+		for _, r := range []uint64{5, 6} {
+			if e, ok := bobHello(r).(*wire.Error); !ok || e.Code != wire.CodeAuth {
+				t.Fatalf("bob's Hello as alice's replica %d before the binding's time: %v, want refused", r, e)
+			}
+		}
+		time.Sleep(17 * time.Minute) // released within a quarter of the time more
+		if _, ok := bobHello(5).(*wire.Error); !ok {
+			t.Fatal("bob's Hello as a replica alice holds a session of: accepted")
+		}
+		if w, ok := bobHello(6).(*wire.Welcome); !ok {
+			t.Fatalf("bob's Hello as alice's replica gone for an hour: %v, want accepted", w)
+		}
+		synctest.Wait()
+		h.srv.mu.Lock()
+		n := len(h.srv.mu.replicas)
+		h.srv.mu.Unlock()
+		if n > 2 { // 5, held; 6, now bob's
+			t.Fatalf("%d replica bindings kept, want 2", n)
+		}
+		held.quiet()
+	})
 }

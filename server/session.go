@@ -45,6 +45,7 @@ type session struct {
 	// Set by the handshake, then read-only.
 	principal string
 	replica   uint64
+	bound     bool // bindReplica counted the session: done counts it off
 
 	// For the heartbeat (watchHeard): messages received, and whether the
 	// reader waits for the next one.
@@ -341,6 +342,7 @@ func (s *session) handshake(m wire.Message) *wire.Error {
 		return &wire.Error{Code: wire.CodeAuth, Message: fmt.Sprintf("replica %d belongs to another principal: each client needs its own replica id", hello.Replica)}
 	}
 	s.principal, s.replica = principal, hello.Replica
+	s.bound = len(s.srv.cfg.Tokens) > 0
 	s.push(&wire.Welcome{Version: v, Session: s.id, Limits: s.lim, HeartbeatMillis: heartbeatMillis(s.srv.cfg.Heartbeat)})
 	if ls, ok := s.conn.(transport.LimitSetter); ok {
 		ls.SetLimits(s.lim)
@@ -407,6 +409,26 @@ func (s *session) open(m *wire.OpenShare) *wire.Error {
 		refuse(wire.CodeInternal, sh.failed.Error())
 		return nil
 	}
+	if err := sh.beginEpochLocked(); err != nil {
+		sh.mu.Unlock()
+		delete(s.handles, m.Share)
+		refuse(wire.CodeInternal, err.Error())
+		return nil
+	}
+	if !sh.st.InHistory(m.Have, m.Epoch) {
+		// Served a delta, or its commits validated, the copy would mix two
+		// histories under one numbering.
+		e := sh.st.Epoch()
+		sh.mu.Unlock()
+		delete(s.handles, m.Share)
+		s.log.Warn("share refused: the client's copy is of another history", "principal", s.principal,
+			"share", m.Name, "have", m.Have, "epoch", fmt.Sprintf("%d:%d", m.Epoch.Version, m.Epoch.ID),
+			"version", sh.st.Version(), "server_epoch", fmt.Sprintf("%d:%d", e.Version, e.ID))
+		s.push(&wire.ShareClosed{Share: m.Share, Code: wire.CodeDiverged, Message: fmt.Sprintf(
+			"the copy at version %d is not in this server's history of share %q (at version %d): its data was restored from a backup or replaced since the copy was made; the copy and its unanswered commits must be dropped, and the share opened again without them",
+			m.Have, m.Name, sh.st.Version())})
+		return nil
+	}
 	msgs := s.transfer(sh, m, acc)
 	if sh.store == nil {
 		if s.push(msgs...) {
@@ -437,7 +459,7 @@ func (s *session) open(m *wire.OpenShare) *wire.Error {
 // transfer returns Opened and the frames that bring a client holding
 // m.Have up to date. sh is locked.
 func (s *session) transfer(sh *share, m *wire.OpenShare, acc Access) []wire.Message {
-	op := &wire.Opened{Share: m.Share, Version: sh.st.Version(), Access: wire.AccessRead}
+	op := &wire.Opened{Share: m.Share, Version: sh.st.Version(), Access: wire.AccessRead, Epoch: sh.st.Epoch()}
 	if acc == AccessWrite {
 		op.Access = wire.AccessWrite
 	}

@@ -37,13 +37,13 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	a.expectEnd()
 	for i, v := range acks {
-		if v != uint64(i+1) {
+		if v != e0+uint64(i+1) {
 			t.Fatalf("acks %v", acks)
 		}
 	}
 	for i := range acks {
-		if u := expect[*wire.Update](b); u.Version != uint64(i+1) {
-			t.Fatalf("update %d, want %d", u.Version, i+1)
+		if u := expect[*wire.Update](b); u.Version != e0+uint64(i+1) {
+			t.Fatalf("update %d, want %d", u.Version, e0+i+1)
 		}
 	}
 	b.expectError(wire.CodeShutdown)
@@ -128,7 +128,7 @@ func TestSlowSession(t *testing.T) {
 	}
 	slow.expectError(wire.CodeLimit)
 	fast.quiet()
-	if v, _ := h.state("s"); v != 10 {
+	if v, _ := h.state("s"); v != e0+10 {
 		t.Fatalf("version %d", v)
 	}
 }
@@ -158,7 +158,7 @@ func TestSlowSessionBytes(t *testing.T) {
 		t.Fatalf("error %q, want the byte limit named", e.Message)
 	}
 	fast.quiet()
-	if v, _ := h.state("s"); v != 20 {
+	if v, _ := h.state("s"); v != e0+20 {
 		t.Fatalf("version %d", v)
 	}
 }

@@ -67,7 +67,7 @@ func TestSnapshotSharedBetweenOpens(t *testing.T) {
 		return after.TotalAlloc - before.TotalAlloc
 	}
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	hello := wire.AppendFrame(nil, &wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: 2})
+	hello := wire.AppendFrame(nil, &wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion, Replica: 2})
 	one := opens(hello, 1) // Welcome, and the first snapshot of the share
 	const n = 10
 	more := opens(nil, n)

@@ -124,6 +124,10 @@ func (c *simCache) Checkpoint(share string, version uint64, objects []wire.Objec
 	return c.write(true, func(d *cacheDisk) error { return d.shares.Checkpoint(share, version, objects) })
 }
 
+func (c *simCache) Forget(share string) error {
+	return c.write(true, func(d *cacheDisk) error { return d.shares.Forget(share) })
+}
+
 func (c *simCache) Load(fn func(share string, version uint64, objects []wire.Object, changes []wire.Change) error) error {
 	return c.read(func(d *cacheDisk) error { return d.shares.Load(fn) })
 }

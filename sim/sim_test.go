@@ -354,9 +354,17 @@ func simulate(t *testing.T, seed uint64, budget int, bug string) outcome {
 			CheckpointEvery: 100} // power losses restore from checkpoints, and replay little
 		cfg.Share.InjectSkipReads = bug == injectSkipReads
 		if bug == injectDrop {
-			cfg.InjectDropBroadcast = 50 // past the setup's Updates
+			cfg.InjectDropBroadcast = 20 // past the setup's Updates, early in a server's life (a power loss restarts the count)
 		}
 		cfg.InjectAckBeforeSync = bug == injectAckEarly
+		// Epoch ids go into Opened: drawn from the seed, the run replays.
+		var epochMu sync.Mutex
+		epochs := rand.New(rand.NewPCG(seed, 0xe90c))
+		cfg.NewEpochID = func() uint64 {
+			epochMu.Lock()
+			defer epochMu.Unlock()
+			return epochs.Uint64() | 1
+		}
 		r.store = newSimStore()
 		cfg.Store = r.store
 		r.cfg = cfg

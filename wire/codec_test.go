@@ -392,3 +392,20 @@ func TestDecodedDoesNotAlias(t *testing.T) {
 		t.Errorf("decoded message changed with its input: %#v", got)
 	}
 }
+
+// TestValueSize: ValueSize is the length of AppendValue's encoding, for
+// every kind (generated values, and the varints' edges).
+func TestValueSize(t *testing.T) {
+	vs := []Value{{}, Bool(true), Int(0), Int(-1), Int(63), Int(-64), Int(64), Int(math.MinInt64), Int(math.MaxInt64),
+		Uint(0), Uint(127), Uint(128), Uint(math.MaxUint64), String(""), String(strings.Repeat("x", 200)), Bytes(nil),
+		Ref(ObjectID{Replica: math.MaxUint64, Seq: 1})}
+	g := randGen(7, false)
+	for range 10_000 {
+		vs = append(vs, g.value())
+	}
+	for _, v := range vs {
+		if got, want := ValueSize(v), len(AppendValue(nil, v)); got != want {
+			t.Fatalf("ValueSize(%v) = %d, want %d", v, got, want)
+		}
+	}
+}

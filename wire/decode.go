@@ -419,6 +419,11 @@ func (m *OpenShare) decodePayload(d *decoder) {
 	m.Share = ShareHandle(d.u32("share"))
 	m.Name = d.string("name", d.lim.MaxNameLen)
 	m.Have = d.uvarint("have")
+	m.Epoch = d.epoch()
+}
+
+func (d *decoder) epoch() Epoch {
+	return Epoch{Version: d.uvarint("epoch.version"), ID: d.uvarint("epoch.id")}
 }
 
 func (m *Opened) decodePayload(d *decoder) {
@@ -434,6 +439,7 @@ func (m *Opened) decodePayload(d *decoder) {
 	if d.err == nil && !m.Transfer.valid() {
 		d.failAt(start, "transfer", ErrInvalid)
 	}
+	m.Epoch = d.epoch()
 }
 
 func (m *SnapshotChunk) decodePayload(d *decoder) {

@@ -50,6 +50,27 @@ func AppendValue(b []byte, v Value) []byte {
 	return b
 }
 
+// ValueSize returns the length of v's encoding (AppendValue), without
+// encoding it.
+func ValueSize(v Value) int {
+	switch v.kind {
+	case KindBool:
+		return 2
+	case KindInt:
+		x := int64(v.num)
+		return 1 + uvarintLen(uint64(x<<1)^uint64(x>>63))
+	case KindUint:
+		return 1 + uvarintLen(v.num)
+	case KindFloat:
+		return 9
+	case KindString, KindBytes:
+		return 1 + uvarintLen(uint64(len(v.str))) + len(v.str)
+	case KindRef:
+		return 1 + uvarintLen(v.num) + uvarintLen(v.seq)
+	}
+	return 1
+}
+
 func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 
 func appendUvarint(b []byte, x uint64) []byte { return binary.AppendUvarint(b, x) }
@@ -204,13 +225,20 @@ func (m *Pong) appendPayload(b []byte) []byte { return appendUvarint(b, m.Nonce)
 func (m *OpenShare) appendPayload(b []byte) []byte {
 	b = appendUvarint(b, uint64(m.Share))
 	b = appendString(b, m.Name)
-	return appendUvarint(b, m.Have)
+	b = appendUvarint(b, m.Have)
+	return appendEpoch(b, m.Epoch)
 }
 
 func (m *Opened) appendPayload(b []byte) []byte {
 	b = appendUvarint(b, uint64(m.Share))
 	b = appendUvarint(b, m.Version)
-	return append(b, byte(m.Access), byte(m.Transfer))
+	b = append(b, byte(m.Access), byte(m.Transfer))
+	return appendEpoch(b, m.Epoch)
+}
+
+func appendEpoch(b []byte, e Epoch) []byte {
+	b = appendUvarint(b, e.Version)
+	return appendUvarint(b, e.ID)
 }
 
 func (m *SnapshotChunk) appendPayload(b []byte) []byte {

@@ -128,12 +128,13 @@ const (
 	CodeInvalid    Code = 12 // Abort: writes that cannot apply (unknown object, wrong kind)
 	CodeClosed     Code = 13 // ShareClosed: closed as asked; Abort: the share is not open
 	CodeReplaced   Code = 14 // Error: a newer session of the same replica took over
+	CodeDiverged   Code = 15 // ShareClosed: the client's copy is not in the server's history of the share
 )
 
 var codeNames = []string{
 	"none", "protocol", "version", "auth", "forbidden", "not_found", "limit",
 	"unexpected", "shutdown", "internal", "conflict", "dependency", "invalid",
-	"closed", "replaced",
+	"closed", "replaced", "diverged",
 }
 
 func (c Code) String() string {

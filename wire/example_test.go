@@ -33,7 +33,7 @@ func Example() {
 	hello := m.(*wire.Hello)
 	v, ok := wire.Negotiate(hello.MinVersion, hello.MaxVersion, wire.MinProtocolVersion, wire.ProtocolVersion)
 	fmt.Println("replica", hello.Replica, "speaks version", v, ok)
-	// Output: replica 42 speaks version 1 true
+	// Output: replica 42 speaks version 2 true
 }
 
 // Encoding a message into a buffer, and what a decoder says of bad input.

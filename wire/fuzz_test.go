@@ -133,6 +133,9 @@ func FuzzDecodeValue(f *testing.F) {
 		if enc := AppendValue(nil, v); !bytes.Equal(enc, b[:n]) {
 			t.Fatalf("%v re-encodes to %x, not %x", v, enc, b[:n])
 		}
+		if got := ValueSize(v); got != n {
+			t.Fatalf("ValueSize(%v) = %d, its encoding takes %d", v, got, n)
+		}
 		js, err := json.Marshal(v)
 		if err != nil {
 			t.Fatal(err)

@@ -268,9 +268,9 @@ func (g *gen) message() Message {
 	case TypePong:
 		return &Pong{Nonce: g.u64()}
 	case TypeOpenShare:
-		return &OpenShare{Share: ShareHandle(g.u32()), Name: g.str(), Have: g.u64()}
+		return &OpenShare{Share: ShareHandle(g.u32()), Name: g.str(), Have: g.u64(), Epoch: Epoch{g.u64(), g.u64()}}
 	case TypeOpened:
-		m := &Opened{Share: ShareHandle(g.u32()), Version: g.u64(), Access: Access(1 + g.n(2)), Transfer: Transfer(g.n(3))}
+		m := &Opened{Share: ShareHandle(g.u32()), Version: g.u64(), Access: Access(1 + g.n(2)), Transfer: Transfer(g.n(3)), Epoch: Epoch{g.u64(), g.u64()}}
 		if g.rare() {
 			m.Access = Access([]int{0, 3}[g.n(2)])
 		}

@@ -179,6 +179,11 @@ type OpenShare struct {
 	// Have is the version of the share the client already holds (from a
 	// cache); 0 if none.
 	Have uint64 `json:"have,string"`
+	// Epoch is the last epoch change in the history of the copy the
+	// client holds (zero if it holds none, or its copy has none): the
+	// server checks that Have is in its own history of the share
+	// (protocol.md §9, epochs).
+	Epoch Epoch `json:"epoch"`
 }
 
 // Opened says a share is open. The transfer it announces follows it, then
@@ -188,6 +193,9 @@ type Opened struct {
 	Version  uint64      `json:"version,string"` // the version the client holds after the transfer
 	Access   Access      `json:"access"`
 	Transfer Transfer    `json:"transfer"`
+	// Epoch is the last epoch change at or before Version: a client that
+	// takes a snapshot records it as its copy's.
+	Epoch Epoch `json:"epoch"`
 }
 
 // SnapshotChunk carries part of a share's objects at Opened.Version.

@@ -216,6 +216,18 @@ type Change struct {
 	Writes  []Op     `json:"writes,omitempty"`
 }
 
+// Epoch names an epoch change of a share: the change a server commits, with
+// no writes and the origin {0, ID}, each time it creates the share or loads
+// it from its store, before any other. Two histories of a share that split
+// (a server restored from a backup, or recreated empty, and committing
+// again) differ at the next epoch change, so the last one a client's copy
+// holds tells the server whether that copy is in its history (protocol.md
+// §9, epochs).
+type Epoch struct {
+	Version uint64 `json:"version,string"` // the share version the epoch change created
+	ID      uint64 `json:"id,string"`      // random, never 0
+}
+
 // Access is what a session may do with an open share. Its number is the byte
 // on the wire; 0 is not an access.
 type Access uint8

@@ -10,10 +10,15 @@ package wire
 //	1 (2026-11-21): first version: framing, handshake, shares (open with
 //	  snapshot or delta, close), commit/ack/abort with conflicting reads,
 //	  update broadcast, ping/pong, error.
-const ProtocolVersion uint32 = 1
+//	2 (2026-11-22): epochs: OpenShare and Opened carry the last epoch
+//	  change of the copy (Epoch); ShareClosed code diverged refuses a
+//	  copy that is not in the server's history. Version 1 is no longer
+//	  spoken: a version 1 client would be served a delta onto a copy of
+//	  another history.
+const ProtocolVersion uint32 = 2
 
 // MinProtocolVersion is the oldest protocol version this package speaks.
-const MinProtocolVersion uint32 = 1
+const MinProtocolVersion uint32 = 2
 
 // Negotiate returns the version a server speaking [serverMin, serverMax]
 // chooses for a client speaking [clientMin, clientMax]: the highest version

@@ -118,7 +118,7 @@ func dialHello(ctx context.Context, t *testing.T, addr string, cfg *tls.Config, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if err := c.Send(ctx, &wire.Hello{MinVersion: 1, MaxVersion: 1, Replica: replica, Token: token}); err != nil {
+	if err := c.Send(ctx, &wire.Hello{MinVersion: wire.ProtocolVersion, MaxVersion: wire.ProtocolVersion, Replica: replica, Token: token}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := c.Recv(ctx)

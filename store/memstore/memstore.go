@@ -101,6 +101,32 @@ func (s *Store) Checkpoint(name string, version uint64, objects []wire.Object) e
 	return nil
 }
 
+// Backup returns a new Store holding a copy of what s holds now, as a
+// copy of a server's data directory would (for tests of a server restored
+// from a backup).
+func (s *Store) Backup() *Store {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	b := New()
+	for name, sh := range s.d.shares {
+		cp := *sh
+		cp.changes = slices.Clone(sh.changes) // the encodings are never modified
+		b.d.shares[name] = &cp
+	}
+	return b
+}
+
+// Forget drops the share: its checkpoint and its changes.
+func (s *Store) Forget(name string) error {
+	if s.isClosed() {
+		return ErrClosed
+	}
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	delete(s.d.shares, name)
+	return nil
+}
+
 // Load calls fn for every share in name order. It decodes under no lock,
 // from a copy of the share's state taken under it.
 func (s *Store) Load(fn func(share string, version uint64, objects []wire.Object, changes []wire.Change) error) error {

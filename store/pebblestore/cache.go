@@ -41,6 +41,22 @@ func (s *Store) AppendLazy(share string, ch wire.Change) error {
 	return nil
 }
 
+// Forget drops share, its checkpoint and its changes, synced: the next
+// Load does not hold it. (A client's cache forgets a share whose copy is
+// not in its server's history.)
+func (s *Store) Forget(share string) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	p := appendShare(nil, share)
+	if err := s.db.DeleteRange(p, append(p, 0xff), pebble.Sync); err != nil {
+		return s.fail(err)
+	}
+	return nil
+}
+
 // Replica returns the replica id recorded by SetReplica (0 if none) and the
 // highest commit sequence number recorded (by SetReplica or PutPending),
 // or of a pending commit, whichever is higher.
