@@ -17,6 +17,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"bench", "run the benchmark harness: Weft beside the systems a user would pick instead", runBench},
 		{"demo", "start a server and clients over TCP, printing live commit rates (-local: the core alone)", runDemo},
 		{"gen", "generate Go types from a .weft schema", runGen},
 		{"serve", "run a Weft server", runServe},
@@ -49,11 +50,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		err := c.run(args[1:], stdout, stderr)
+		var code exitCode
 		switch {
 		case err == nil:
 			return 0
 		case errors.Is(err, flag.ErrHelp):
 			return 0
+		case errors.As(err, &code):
+			return int(code)
 		default:
 			fmt.Fprintf(stderr, "weft %s: %v\n", c.name, err)
 			return 1
