@@ -507,6 +507,14 @@ func (set *objectSet) add(ids []wire.ObjectID, id wire.ObjectID) []wire.ObjectID
 	return append(ids, id)
 }
 
+// has reports whether ids, built by add, holds id.
+func (set objectSet) has(ids []wire.ObjectID, id wire.ObjectID) bool {
+	if set != nil {
+		return set[id]
+	}
+	return slices.Contains(ids, id)
+}
+
 // acked handles the Ack of p with share version v (or a Delta's change
 // that reports it). It runs on the reader.
 func (s *Share) acked(p *spec, v uint64) {

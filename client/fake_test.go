@@ -337,6 +337,76 @@ func TestDependsOnCreator(t *testing.T) {
 	}
 }
 
+// TestUpdateRunOfManyObjects: Updates that arrive together and write
+// different objects (many writers on many records) are applied as one
+// local commit when nobody observes those objects; once one is observed,
+// Update by Update, so that its observer counts only the commits that
+// changed it.
+func TestUpdateRunOfManyObjects(t *testing.T) {
+	f, c, s := fakeSession(t)
+	ctx := testCtx(t)
+	ws := c.Workspace()
+	var create []wire.Op
+	for n := uint64(2); n <= 4; n++ {
+		create = append(create, createAccount(n, 0)...)
+	}
+	f.send(&wire.Update{Share: 1, Version: 4, Origin: wire.CommitID{Replica: 2, Seq: 1}, Writes: create})
+	if err := s.WaitVersion(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	// run sends 8 Updates from version from, the i-th setting account
+	// 1+i%4's balance to 100*from+i, and returns the local commits they took.
+	run := func(from uint64) uint64 {
+		local := ws.Version()
+		msgs := make([]wire.Message, 8)
+		for i := range msgs {
+			v := from + uint64(i)
+			msgs[i] = &wire.Update{Share: 1, Version: v, Origin: wire.CommitID{Replica: 2, Seq: v}, Writes: []wire.Op{
+				{Kind: wire.OpSetField, Object: oid(3 * (1 + uint64(i)%4)), Field: 1, Value: wire.Int(int64(100*from) + int64(i))},
+			}}
+		}
+		if err := f.conn.SendBatch(ctx, msgs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.WaitVersion(ctx, from+7); err != nil {
+			t.Fatal(err)
+		}
+		_, got := snapshot(t, s)
+		for n := uint64(1); n <= 4; n++ {
+			if want := int64(100*from) + int64(n+3); got[oid(3*n)].Balance != want {
+				t.Fatalf("account %d: balance %d after the run from %d, want %d", n, got[oid(3*n)].Balance, from, want)
+			}
+		}
+		return ws.Version() - local
+	}
+	if got := run(5); got != 1 {
+		t.Fatalf("8 Updates of 4 unobserved records sent together took %d local commits, want 1", got)
+	}
+
+	counts := make(chan int, 16)
+	defer ws.Subscribe(record(t, s, 2), func(ch stm.Change) { counts <- ch.Commits }).Close()
+	if got := run(13); got != 8 {
+		t.Fatalf("8 Updates of 4 records, one observed, took %d local commits, want 8", got)
+	}
+	seen := 0
+	for seen < 2 { // the observer runs after the commits
+		select {
+		case n := <-counts:
+			seen += n
+		case <-ctx.Done():
+			t.Fatalf("the observer counted %d commits, want 2", seen)
+		}
+	}
+	if seen != 2 {
+		t.Fatalf("the observer counted %d commits, want the 2 that changed its record", seen)
+	}
+	select {
+	case n := <-counts:
+		t.Fatalf("the observer counted %d commits more than the 2 that changed its record", n)
+	default:
+	}
+}
+
 // TestUpdateRun: Updates of a share that arrive together and write the
 // same objects are applied to the replica as one local commit, which
 // observers count as one commit per Update; a run that also touches

@@ -329,16 +329,18 @@ func (s *Share) change(ch wire.Change) error {
 
 // updates handles a run of Updates of the share, in version order, that
 // arrived together. A run that only changes objects the replica shows,
-// all of them in every Update (a stream of writes to the same objects, as
-// quotes or game state are), none of which a shown pending commit of
-// this client read or writes (but for increments of a counter that they
-// only increment: see onTopLocked), is applied to the replica as one local
-// commit that counts as one commit per Update (stm.Tx.SetCommits): the
-// per-commit work of the workspace is paid once per run, and observers
-// see what they would have seen had they been slower. Such a run hides
-// no pending commit and rebuilds nothing, so Update by Update it would
-// have been applied as it is too. Any other run is handled Update by
-// Update.
+// none of which a shown pending commit of this client read or writes (but
+// for increments of a counter that they only increment: see onTopLocked),
+// is applied to the replica as one local commit: the per-commit work of
+// the workspace is paid once per run. Such a run hides no pending commit
+// and rebuilds nothing, so Update by Update it would have been applied as
+// it is too. Observers see what they would have seen had they been slower:
+// the local commit counts as one commit per Update (stm.Tx.SetCommits),
+// which is what each observer counts when every Update writes the same
+// objects (a stream of quotes or game state); a run of Updates of
+// different objects (many writers on many objects) is applied together
+// only when no observer watches the objects, as each would count the
+// Updates of the others too. Any other run is handled Update by Update.
 func (s *Share) updates(us []*wire.Update) {
 	if len(us) > 1 && s.Err() == nil {
 		done, err := s.applyRun(us)
@@ -363,33 +365,30 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 	if s.mu.acked == nil {
 		return false, nil
 	}
-	var objs []wire.ObjectID // the objects of the first Update
-	for _, op := range us[0].Writes {
-		if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || s.mu.foreign[op.Object] {
-			return false, nil
-		}
-		if !s.onTopLocked(op) {
-			return false, nil
-		}
-		if _, ok := s.mu.index[op.Object]; !ok {
-			return false, nil
-		}
-		if !slices.Contains(objs, op.Object) {
-			objs = append(objs, op.Object)
-		}
-	}
-	for _, u := range us {
+	// objs holds the objects of the run; same says that every Update
+	// writes all of them.
+	objs := s.mu.runObjs[:0]
+	defer func() { s.mu.runObjs = objs[:0] }()
+	var set objectSet // objs, indexed once it is long
+	same := true
+	for i, u := range us {
 		if u.Origin.Replica == s.c.replica {
 			return false, nil // ours (after a reconnection): an Ack
 		}
 		for _, op := range u.Writes {
-			// The first Update's objects passed the checks above.
-			if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || !slices.Contains(objs, op.Object) || !s.onTopLocked(op) {
+			if op.Kind == wire.OpCreate || op.Kind == wire.OpRemove || s.mu.foreign[op.Object] || !s.onTopLocked(op) {
 				return false, nil
 			}
+			n := len(objs)
+			if objs = set.add(objs, op.Object); len(objs) > n {
+				if _, ok := s.mu.index[op.Object]; !ok {
+					return false, nil
+				}
+				same = same && i == 0
+			}
 		}
-		if !sameObjects(u.Writes, objs) {
-			return false, nil
+		if same && i > 0 && !sameObjects(u.Writes, objs) {
+			same = false
 		}
 		for _, id := range refsOf(u.Writes, nil) {
 			if _, ok := s.mu.index[id]; !ok {
@@ -397,8 +396,15 @@ func (s *Share) applyRun(us []*wire.Update) (bool, error) {
 			}
 		}
 	}
+	if !same {
+		for _, id := range objs {
+			if stm.Observed(s.mu.index[id]) {
+				return false, nil // its observers count the Updates that change it
+			}
+		}
+	}
 	for _, p := range s.mu.pending {
-		if !p.hidden && slices.ContainsFunc(p.reads, func(id wire.ObjectID) bool { return slices.Contains(objs, id) }) {
+		if !p.hidden && slices.ContainsFunc(p.reads, func(id wire.ObjectID) bool { return set.has(objs, id) }) {
 			return false, nil // the run dooms it: hideLocked's work
 		}
 	}

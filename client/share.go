@@ -94,6 +94,9 @@ type Share struct {
 		// runOps is applyRun's list of the ops of each Update, kept
 		// between runs (emptied) so that a run does not allocate it.
 		runOps [][]wire.Op
+		// runObjs is applyRun's list of the objects a run writes, kept
+		// as runOps is.
+		runObjs []wire.ObjectID
 	}
 }
 

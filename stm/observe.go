@@ -46,6 +46,16 @@ type subscribers struct {
 
 func (s *subscribers) any() bool { return s.list.Load() != nil }
 
+// Observed reports whether a subscription would hear of a change of x:
+// one to x itself or, for a field or collection of a record, to the
+// record. A replica applying other replicas' commits together may then
+// count them as it likes (Tx.SetCommits), as no observer counts them.
+// A Subscribe that runs concurrently is not seen.
+func Observed(x Observable) bool {
+	b := x.observed()
+	return b.subs.any() || (b.owner != nil && b.owner.subs.any())
+}
+
 // Subscribe calls fn after each commit that changed obj, with what changed.
 // Calls for one subscription never overlap; while fn runs, later commits are
 // coalesced into the next call. A commit never waits for an observer.
@@ -155,9 +165,7 @@ type changeItem struct {
 }
 
 // wants reports whether anyone observes b (directly or through its record).
-func (cs *changeSet) wants(b *base) bool {
-	return b.subs.any() || (b.owner != nil && b.owner.subs.any())
-}
+func (cs *changeSet) wants(b *base) bool { return Observed(b) }
 
 func (cs *changeSet) add(b *base, keys []any) {
 	cs.items = append(cs.items, changeItem{b: b, keys: keys})
