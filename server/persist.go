@@ -240,6 +240,7 @@ func (sh *share) failLocked(err error) {
 		return
 	}
 	sh.failed = err
+	sh.left.Store(true)
 	sh.srv.log.Error("share store failed; share closed", "share", sh.name, "err", err)
 	for h := range sh.subs {
 		h.gone.Store(true)
@@ -247,7 +248,7 @@ func (sh *share) failLocked(err error) {
 	}
 	clear(sh.subs)
 	// Server.mu is never held with a share's lock: leave the server from
-	// another goroutine. Until then, opens find the failed share, and
+	// another goroutine (or the next open, which sees left). Until then,
 	// commits on it are aborted (code closed).
 	go func() {
 		sh.srv.mu.Lock()

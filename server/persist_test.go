@@ -201,6 +201,86 @@ func powerLoss(t *testing.T, seed uint64) {
 	t.Logf("acknowledged before the loss %v, restored %v", want, got)
 }
 
+// TestFullDiskThenFreed: the disk fills (first where the store's reserve
+// lies, which it gives up to finish what it writes, then everywhere):
+// commits fail, never acknowledged, and the share closes; once space is
+// freed, the same server takes the share back from its store, and commits
+// go on, every acknowledged one counted.
+func TestFullDiskThenFreed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mem := vfs.NewMem()
+	reserve := mem.PathJoin("data", "WEFT-RESERVE")
+	var full atomic.Bool
+	fsys := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if !full.Load() || op.Kind.ReadOrWrite() != errorfs.OpIsWrite {
+			return nil
+		}
+		switch _, err := mem.Stat(reserve); {
+		case op.Path == reserve:
+			if op.Kind == errorfs.OpRemove {
+				return nil
+			}
+			return syscall.ENOSPC // no room to set it aside again
+		case err != nil:
+			return nil // the room the reserve held
+		}
+		return syscall.ENOSPC
+	}))
+	e := startDurable(t, fsys)
+	defer e.stop(t)
+	c, s := e.open(t, ctx, 1)
+	defer c.Close()
+	var o *stm.Object
+	if err := s.Atomically(ctx, func(tx *stm.Tx) error { o = s.Create(tx, counter); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	acked := 0
+	add := func(s *client.Share, o *stm.Object) error {
+		n := countF.Of(o)
+		err := s.Atomically(ctx, func(tx *stm.Tx) error { n.Set(tx, n.Get(tx)+1); return nil })
+		if err == nil {
+			acked++
+		}
+		return err
+	}
+	for range 5 {
+		if err := add(s, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full.Store(true)
+	var err error
+	for i := 0; err == nil; i++ {
+		if i == 10 {
+			t.Fatal("10 commits acknowledged on a full disk")
+		}
+		err = add(s, o)
+	}
+	if !errors.Is(err, client.ErrShareClosed) {
+		t.Fatalf("commit on a full disk: %v, want the share closed", err)
+	}
+	t.Logf("commit on a full disk, after %d acknowledged: %v", acked, err)
+	if _, err := c.Open(ctx, "counters", counter); err == nil {
+		t.Fatal("the share opened again while the disk is full: its first commit (the epoch) should have failed")
+	}
+
+	full.Store(false) // space freed
+	s2, err := c.Open(ctx, "counters", counter)
+	if err != nil {
+		t.Fatalf("opening the share once space was freed: %v", err)
+	}
+	o2 := s2.Records()[0]
+	if err := add(s2, o2); err != nil {
+		t.Fatalf("a commit once space was freed: %v", err)
+	}
+	var got int64
+	s2.View(ctx, func(tx *stm.Tx) error { got = countF.Of(o2).Get(tx); return nil })
+	if got != int64(acked) {
+		t.Fatalf("the counter is %d, want the %d acknowledged increments", got, acked)
+	}
+}
+
 // TestFullDisk: when the disk fills, the commit that could not be made
 // durable is not acknowledged (it stays in doubt), the share closes for
 // its sessions with an error, and everything acknowledged before is

@@ -421,10 +421,11 @@ type share struct {
 	snap weak.Pointer[snapshot]
 
 	// With a store (see persist.go).
-	waiting       int    // items on the publisher, not yet published
-	failed        error  // the store failed: the share is closed
-	checkpointed  uint64 // version of the last checkpoint
-	checkpointing bool   // a checkpoint goroutine runs
+	waiting       int         // items on the publisher, not yet published
+	failed        error       // the store failed: the share is closed
+	left          atomic.Bool // failed: the next open restores it (Server.share)
+	checkpointed  uint64      // version of the last checkpoint
+	checkpointing bool        // a checkpoint goroutine runs
 
 	epoch bool // the epoch change of this life of the share is committed (beginEpochLocked)
 }
@@ -472,6 +473,13 @@ func (s *Server) share(name string, create bool) (*share, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sh := s.mu.shares[name]
+	if sh != nil && sh.left.Load() {
+		// Its failure has not made it leave yet (failLocked): it leaves
+		// now, so that this open restores it rather than find it failed.
+		delete(s.mu.shares, name)
+		s.mu.failed[name] = struct{}{}
+		sh = nil
+	}
 	if _, failed := s.mu.failed[name]; sh == nil && failed {
 		// A share whose store failed left the server: take it back from
 		// what the store holds. (Every other share of the store was

@@ -37,4 +37,9 @@
 //     what was acknowledged before stays intact. The server must restart
 //     on a store that works again, since it cannot know which of the
 //     unacknowledged changes were written.
+//   - A store may instead refuse a write before it starts it (pebblestore,
+//     its disk full: see its reserve): Append or Checkpoint returns an
+//     error and nothing was written, so the store keeps working: Load
+//     works, and later writes may succeed. The server closes the share
+//     as for a failure, and the next open takes it back from the store.
 package store

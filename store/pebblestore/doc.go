@@ -59,4 +59,16 @@
 // A failed write (a full disk, an I/O error) fails the store: that wait and
 // every later Append and Checkpoint return the error; what was synced before
 // stays intact for the next Open.
+//
+// A full disk should not get that far. Pebble cannot go on without the
+// next write-ahead log, and stops the process when it cannot make one; so
+// the store sets disk space aside (Options.Reserve, 16 MiB or three
+// memtables by default, in the file WEFT-RESERVE, allocated but empty)
+// and gives it up at the first write that finds the disk full, which is
+// then retried into that space (vfs.OnDiskFull). From then on the store
+// refuses writes, before starting them, with an error wrapping
+// syscall.ENOSPC, while the writes it accepted finish and Load still
+// works; each write tries to set the reserve aside again, and once that
+// succeeds (space was freed) the store accepts writes again. Open fails
+// with a clear error if it cannot set the reserve aside.
 package pebblestore

@@ -33,8 +33,16 @@ type Options struct {
 	// must not change FS or the format settings.
 	Pebble func(*pebble.Options)
 	// Logger receives the store's warnings (a write-ahead log that could
-	// not be recorded, a damaged one); nil is slog.Default().
+	// not be recorded, a damaged one, a full disk); nil is slog.Default().
 	Logger *slog.Logger
+	// Reserve is the disk space, in bytes, that the store sets aside in
+	// its directory (the file WEFT-RESERVE) and gives up when the disk
+	// fills, so that Pebble can finish the writes it started: without it,
+	// Pebble stops the process when it cannot write a log. The store then
+	// refuses writes with an error wrapping syscall.ENOSPC until the space
+	// can be set aside again. 0 is three memtables' worth, at least 16
+	// MiB; a negative Reserve sets none aside.
+	Reserve int64
 }
 
 // walFile names the file in which the store records the number of the
@@ -69,6 +77,9 @@ type Store struct {
 	// failed holds the first error of a write: the store then refuses
 	// every write (see the package doc).
 	failed atomic.Pointer[error]
+	// reserve is the space set aside for a full disk (reserve.go); nil if
+	// none.
+	reserve *reserve
 
 	// As a client's cache (cache.go): seqMu orders the records of the
 	// highest commit sequence number, which seqMax holds once seqKnown.
@@ -104,7 +115,13 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		warnDamagedWAL(dir, fs, logger(opts))
 	}
-	o := options(dir, fs, opts, false)
+	var res *reserve
+	pfs := fs
+	if opts.Reserve >= 0 {
+		res = &reserve{fs: fs, path: fs.PathJoin(dir, reserveFile), log: logger(opts)}
+		pfs = res.wrap(fs)
+	}
+	o := options(dir, pfs, opts, false)
 	if walHere(dir, o) {
 		rec := &walRecorder{fs: fs, dir: dir, log: logger(opts)}
 		created := o.EventListener.WALCreated
@@ -121,10 +138,24 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: cannot open %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, db: db}
+	s := &Store{dir: dir, db: db, reserve: res}
 	if err := s.ensureMarker(); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if res != nil {
+		res.size = opts.Reserve
+		if res.size == 0 {
+			mem := int64(o.MemTableSize)
+			if mem == 0 {
+				mem = 4 << 20 // Pebble's default
+			}
+			res.size = max(minReserve, 3*mem)
+		}
+		if err := res.make(); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("pebblestore: %s: cannot set aside %d bytes of disk for when it fills (the disk is full? free space, or open the store with a smaller Options.Reserve): %w", dir, res.size, err)
+		}
 	}
 	return s, nil
 }
@@ -478,7 +509,8 @@ func parseKey(k []byte) (share string, tag byte, rest []byte, ok bool) {
 	return "", 0, nil, false
 }
 
-func (s *Store) writable() error {
+// readable returns nil unless the store is closed or failed.
+func (s *Store) readable() error {
 	if s.closed {
 		return ErrClosed
 	}
@@ -486,6 +518,15 @@ func (s *Store) writable() error {
 		return fmt.Errorf("pebblestore: %s failed earlier: %w", s.dir, *p)
 	}
 	return nil
+}
+
+// writable returns nil if the store may write: it is readable and its
+// reserve is in place.
+func (s *Store) writable() error {
+	if err := s.readable(); err != nil {
+		return err
+	}
+	return s.reserve.check(s.dir)
 }
 
 func (s *Store) fail(err error) error {
@@ -589,7 +630,7 @@ func (s *Store) Load(fn func(share string, version uint64, objects []wire.Object
 	// After a failed write the database may hold changes that were never
 	// synced (Pebble shows its memtable): loading them would hand out a
 	// state a crash can take back.
-	if err := s.writable(); err != nil {
+	if err := s.readable(); err != nil {
 		return err
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte("s"), UpperBound: []byte("t")})

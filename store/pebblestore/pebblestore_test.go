@@ -266,6 +266,140 @@ func TestFullDisk(t *testing.T) {
 	}
 }
 
+// TestDiskFullAtLogRotation: the disk fills just as Pebble needs its next
+// write-ahead log, which Pebble cannot do without (it stops the process).
+// The store gives up its reserve, the log is made in the space it held,
+// and the write goes through; the store then refuses writes with ENOSPC,
+// still loads, accepts writes again once space is freed, and everything
+// acknowledged is there when reopened.
+func TestDiskFullAtLogRotation(t *testing.T) {
+	mem := vfs.NewMem()
+	const dir = "/weft"
+	reserve := mem.PathJoin(dir, "WEFT-RESERVE")
+	var full atomic.Bool
+	var refused atomic.Int32
+	fsys := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if !full.Load() || op.Kind.ReadOrWrite() != errorfs.OpIsWrite {
+			return nil
+		}
+		if op.Path == reserve && op.Kind != errorfs.OpRemove {
+			return syscall.ENOSPC // no room to set it aside again
+		}
+		if _, err := mem.Stat(reserve); err != nil {
+			return nil // the space the reserve held
+		}
+		switch op.Kind {
+		case errorfs.OpCreate, errorfs.OpReuseForWrite, errorfs.OpFilePreallocate:
+			if strings.HasSuffix(op.Path, ".log") {
+				refused.Add(1)
+				return syscall.ENOSPC
+			}
+		}
+		return nil
+	}))
+	opts := pebblestore.Options{FS: fsys, Pebble: func(o *pebble.Options) { o.MemTableSize = 64 << 10 }}
+	s, err := pebblestore.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mem.Stat(reserve); err != nil {
+		t.Fatalf("no reserve: %v", err)
+	}
+	big := wire.String(strings.Repeat("x", 8<<10))
+	change := func(v uint64) wire.Change {
+		return wire.Change{Version: v, Writes: []wire.Op{{Kind: wire.OpSetField, Object: wire.ObjectID{Replica: 1, Seq: 1}, Field: 1, Value: big}}}
+	}
+	appendOne := func(v uint64) error {
+		wait, err := s.Append("s", change(v))
+		if err == nil {
+			err = wait()
+		}
+		return err
+	}
+	v := uint64(1)
+	for ; v <= 5; v++ {
+		if err := appendOne(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full.Store(true)
+	var acked []uint64
+	for ; ; v++ {
+		err := appendOne(v)
+		if err == nil {
+			acked = append(acked, v)
+			continue
+		}
+		if !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("v%d on a full disk: %v, want an error wrapping ENOSPC", v, err)
+		}
+		t.Logf("v%d on a full disk: %v", v, err)
+		break
+	}
+	if refused.Load() == 0 || len(acked) == 0 {
+		t.Fatalf("the disk filled at no log rotation (%d refused; %v acknowledged)", refused.Load(), acked)
+	}
+	if err := s.Checkpoint("s", v-1, nil); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Checkpoint on a full disk: %v, want ENOSPC", err)
+	}
+	var loaded int
+	if err := s.Load(func(_ string, _ uint64, _ []wire.Object, chs []wire.Change) error { loaded = len(chs); return nil }); err != nil {
+		t.Fatalf("Load on a full disk: %v", err)
+	}
+	if want := int(v - 1); loaded != want {
+		t.Fatalf("Load on a full disk: %d changes, want %d", loaded, want)
+	}
+
+	full.Store(false) // space freed
+	if err := appendOne(v); err != nil {
+		t.Fatalf("v%d once space was freed: %v", v, err)
+	}
+	if _, err := mem.Stat(reserve); err != nil {
+		t.Fatalf("the reserve was not set aside again: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = pebblestore.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got []uint64
+	if err := s.Load(func(_ string, _ uint64, _ []wire.Object, chs []wire.Change) error {
+		for _, c := range chs {
+			got = append(got, c.Version)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != int(v) || got[len(got)-1] != v {
+		t.Fatalf("after reopening: versions %v, want 1..%d", got, v)
+	}
+}
+
+// TestReserveRefusedAtOpen: a store that cannot set its reserve aside does
+// not open, and says why.
+func TestReserveRefusedAtOpen(t *testing.T) {
+	mem := vfs.NewMem()
+	fsys := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind == errorfs.OpFilePreallocate && strings.HasSuffix(op.Path, "WEFT-RESERVE") {
+			return syscall.ENOSPC
+		}
+		return nil
+	}))
+	_, err := pebblestore.Open("/weft", pebblestore.Options{FS: fsys})
+	if err == nil || !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "/weft") {
+		t.Fatalf("Open without room for the reserve: %v, want an error naming the directory and wrapping ENOSPC", err)
+	}
+	s, err := pebblestore.Open("/weft", pebblestore.Options{FS: fsys, Reserve: -1})
+	if err != nil {
+		t.Fatalf("Open with no reserve: %v", err)
+	}
+	s.Close()
+}
+
 // TestCorruptTable: a data file damaged outside the format marker makes
 // Open or Load return an error naming the store, rather than Pebble
 // ending the process.
