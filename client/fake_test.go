@@ -383,27 +383,31 @@ func TestUpdateRunOfManyObjects(t *testing.T) {
 		t.Fatalf("8 Updates of 4 unobserved records sent together took %d local commits, want 1", got)
 	}
 
-	counts := make(chan int, 16)
-	defer ws.Subscribe(record(t, s, 2), func(ch stm.Change) { counts <- ch.Commits }).Close()
-	if got := run(13); got != 8 {
-		t.Fatalf("8 Updates of 4 records, one observed, took %d local commits, want 8", got)
-	}
-	seen := 0
-	for seen < 2 { // the observer runs after the commits
-		select {
-		case n := <-counts:
-			seen += n
-		case <-ctx.Done():
-			t.Fatalf("the observer counted %d commits, want 2", seen)
+	// Observed: a record, or one field of one.
+	from := uint64(13)
+	for _, x := range []stm.Observable{record(t, s, 2), balanceF.Of(record(t, s, 3))} {
+		counts := make(chan int, 16)
+		sub := ws.Subscribe(x, func(ch stm.Change) { counts <- ch.Commits })
+		if got := run(from); got != 8 {
+			t.Fatalf("8 Updates of 4 records, %T observed, took %d local commits, want 8", x, got)
 		}
+		from += 8
+		seen := 0
+		for seen < 2 { // the observer runs after the commits
+			select {
+			case n := <-counts:
+				seen += n
+			case <-ctx.Done():
+				t.Fatalf("the observer of %T counted %d commits, want 2", x, seen)
+			}
+		}
+		if seen != 2 {
+			t.Fatalf("the observer of %T counted %d commits, want the 2 that changed it", x, seen)
+		}
+		sub.Close()
 	}
-	if seen != 2 {
-		t.Fatalf("the observer counted %d commits, want the 2 that changed its record", seen)
-	}
-	select {
-	case n := <-counts:
-		t.Fatalf("the observer counted %d commits more than the 2 that changed its record", n)
-	default:
+	if got := run(from); got != 1 {
+		t.Fatalf("8 Updates of 4 records no longer observed took %d local commits, want 1", got)
 	}
 }
 

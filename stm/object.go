@@ -1,6 +1,9 @@
 package stm
 
-import "fmt"
+import (
+	"fmt"
+	"sync/atomic"
+)
 
 // ClassID identifies a class across schema versions.
 type ClassID uint32
@@ -189,6 +192,9 @@ type Object struct {
 	class   *Class
 	cells   []any         // one per field: *Var[T], *Counter, *Map[K,V], *Set[T] or *List[T]
 	unknown unknownFields // fields of other versions of the class (record.go)
+	// partSubs counts the subscriptions to its fields and collections
+	// (Observed).
+	partSubs atomic.Int32
 }
 
 // NewObject returns a new object of class c in ws with every field at its

@@ -47,11 +47,15 @@ type subscribers struct {
 func (s *subscribers) any() bool { return s.list.Load() != nil }
 
 // Observed reports whether a subscription would hear of a change of x:
-// one to x itself or, for a field or collection of a record, to the
-// record. A replica applying other replicas' commits together may then
-// count them as it likes (Tx.SetCommits), as no observer counts them.
-// A Subscribe that runs concurrently is not seen.
+// one to x itself, for a field or collection of a record one to the
+// record, and for a record one to any of its fields or collections. A
+// replica applying other replicas' commits together may then count them
+// as it likes (Tx.SetCommits), as no observer counts them. A Subscribe
+// that runs concurrently is not seen.
 func Observed(x Observable) bool {
+	if o, ok := x.(*Object); ok && o.partSubs.Load() > 0 {
+		return true
+	}
 	b := x.observed()
 	return b.subs.any() || (b.owner != nil && b.owner.subs.any())
 }
@@ -74,6 +78,9 @@ func (ws *Workspace) Subscribe(obj Observable, fn func(Change)) *Subscription {
 	}
 	l = append(l, sub)
 	b.subs.list.Store(&l)
+	if b.owner != nil {
+		b.owner.partSubs.Add(1)
+	}
 	ws.subMu.Unlock()
 	return sub
 }
@@ -81,18 +88,24 @@ func (ws *Workspace) Subscribe(obj Observable, fn func(Change)) *Subscription {
 // Close ends the subscription; a call already running finishes.
 func (s *Subscription) Close() {
 	s.ws.subMu.Lock()
-	if old := s.b.subs.list.Load(); old != nil {
-		l := slices.DeleteFunc(slices.Clone(*old), func(x *Subscription) bool { return x == s })
-		if len(l) == 0 {
-			s.b.subs.list.Store(nil)
-		} else {
-			s.b.subs.list.Store(&l)
+	s.mu.Lock()
+	closed := s.closed
+	s.closed = true
+	s.mu.Unlock()
+	if !closed {
+		if old := s.b.subs.list.Load(); old != nil {
+			l := slices.DeleteFunc(slices.Clone(*old), func(x *Subscription) bool { return x == s })
+			if len(l) == 0 {
+				s.b.subs.list.Store(nil)
+			} else {
+				s.b.subs.list.Store(&l)
+			}
+		}
+		if s.b.owner != nil {
+			s.b.owner.partSubs.Add(-1)
 		}
 	}
 	s.ws.subMu.Unlock()
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
 }
 
 // post merges a change of the commit at version ver into the pending one,
