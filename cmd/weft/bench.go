@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -54,12 +56,17 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		cache = os.TempDir()
 	}
-	bin := filepath.Join(cache, "weft", "bench-harness")
+	// One binary per source tree: weft bench from two trees at once runs
+	// each its own harness.
+	sum := sha256.Sum256([]byte(dir))
+	bin := filepath.Join(cache, "weft", "bench-"+hex.EncodeToString(sum[:6]))
 	if runtime.GOOS == "windows" {
 		bin += ".exe"
 	}
 	build := exec.Command(goTool, "build", "-o", bin, ".")
 	build.Dir, build.Stdout, build.Stderr = dir, stderr, stderr
+	// For this machine, whatever GOOS or GOARCH the environment says.
+	build.Env = append(os.Environ(), "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("building the harness in %s: %w", dir, err)
 	}
@@ -112,7 +119,15 @@ func benchDir() (string, error) {
 // isBenchModule reports whether dir holds the harness's go.mod.
 func isBenchModule(dir string) bool {
 	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-	return err == nil && strings.HasPrefix(string(b), "module github.com/weft-stm/weft/bench\n")
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`) == "github.com/weft-stm/weft/bench"
+		}
+	}
+	return false
 }
 
 // exitCode is an error that only sets the process's exit code: what went

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +19,19 @@ func TestBench(t *testing.T) {
 		t.Skip("builds the bench module")
 	}
 	t.Chdir(t.TempDir()) // found from where the binary was built
+	// The harness is built into a cache of the test's own (the Go build
+	// cache stays the user's: the harness's packages are built once).
+	// HOME moves, so the Go settings that default beneath it are pinned
+	// first (the module cache too: nothing is downloaded again).
+	env, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOPATH").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range strings.Split(strings.TrimSpace(string(env)), "\n") {
+		t.Setenv([]string{"GOCACHE", "GOMODCACHE", "GOPATH"}[i], v)
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
 	var out, errb bytes.Buffer
 	args := []string{"bench", "-json", "-cases", "commit-rtt", "-systems", "tcp-echo", "-count", "1", "-duration", "50ms", "-warmup", "0", "replication"}
 	if code := run(args, &out, &errb); code != 0 {
