@@ -95,7 +95,11 @@ func (s *Share) applyAckedLocked(ch wire.Change) error {
 func (s *Share) cacheChangeLocked(ch wire.Change) {
 	if cache := s.c.opts.Cache; cache != nil {
 		if s.mu.uncacheable > 0 || s.mu.acked.Version()-s.mu.cached >= uint64(s.c.opts.CacheCheckpointEvery) {
-			s.checkpointCacheLocked()
+			// (No change is appended meanwhile, even when it fails: the
+			// cache's log of changes must have no gap.)
+			if s.mu.acked.Version() >= s.mu.cacheRetry {
+				s.checkpointCacheLocked()
+			}
 		} else {
 			s.c.cacheErr(cache.AppendLazy(s.name, ch))
 		}
@@ -119,6 +123,7 @@ func (s *Share) checkpointCacheLocked() {
 	v, objs := s.mu.acked.Checkpoint()
 	if err := cache.Checkpoint(s.name, v, objs); err != nil {
 		s.c.cacheErr(err)
+		s.mu.cacheRetry = v + uint64(s.c.opts.CacheCheckpointEvery)
 		return
 	}
 	s.mu.cached = v

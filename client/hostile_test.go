@@ -5,9 +5,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/weft-stm/weft/client"
 	"github.com/weft-stm/weft/stm"
 	"github.com/weft-stm/weft/store/pebblestore"
@@ -613,5 +617,72 @@ func TestLocalConflictNotForgottenInDoubt(t *testing.T) {
 	}
 	if got := pendingInCache(t, st); len(got) != 2 {
 		t.Fatalf("cache holds %v, want the other commit and the attempt", got)
+	}
+}
+
+// checkpointCounter is a cache that counts the checkpoints asked of it.
+type checkpointCounter struct {
+	*pebblestore.Store
+	n atomic.Int32
+}
+
+func (c *checkpointCounter) Checkpoint(share string, version uint64, objects []wire.Object) error {
+	c.n.Add(1)
+	return c.Store.Checkpoint(share, version, objects)
+}
+
+// TestCacheCheckpointRetriedSparingly: once its cache fails (its disk
+// full), a share does not copy itself for a checkpoint at every change it
+// receives (each a copy of the whole share), only every
+// CacheCheckpointEvery changes; and the cache, failed, takes no change
+// after one it refused (its log would have a gap).
+func TestCacheCheckpointRetriedSparingly(t *testing.T) {
+	mem := vfs.NewMem()
+	reserve := mem.PathJoin("/cache", "WEFT-RESERVE")
+	var full atomic.Bool
+	fsys := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if !full.Load() || op.Kind.ReadOrWrite() != errorfs.OpIsWrite {
+			return nil
+		}
+		switch _, err := mem.Stat(reserve); {
+		case op.Path == reserve:
+			if op.Kind == errorfs.OpRemove {
+				return nil
+			}
+			return syscall.ENOSPC // no room to set it aside again
+		case err != nil:
+			return nil // the room the reserve held
+		}
+		return syscall.ENOSPC
+	}))
+	st, err := pebblestore.Open("/cache", pebblestore.Options{FS: fsys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cc := &checkpointCounter{Store: st}
+	f, c, s := fakeSessionOpts(t, wire.Limits{}, client.Options{Replica: 9, Cache: cc, CacheCheckpointEvery: 5})
+	ctx := testCtx(t)
+	full.Store(true)
+	before := cc.n.Load()
+	const n = 40
+	for i := range uint64(n) {
+		v := 4 + i
+		f.send(&wire.Update{Share: 1, Version: v, Origin: wire.CommitID{Replica: 2, Seq: v}, Writes: []wire.Op{
+			{Kind: wire.OpSetField, Object: oid(3), Field: 1, Value: wire.Int(int64(i))},
+		}})
+		if err := s.WaitVersion(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !errors.Is(c.CacheErr(), syscall.ENOSPC) {
+		t.Fatalf("cache error %v on a full disk, want ENOSPC", c.CacheErr())
+	}
+	if got := cc.n.Load() - before; got < 1 || got > n/5+1 {
+		t.Fatalf("%d checkpoints tried in %d changes on a failed cache, want 1 to %d", got, n, n/5+1)
+	}
+	full.Store(false) // space freed: the cache stays failed all the same
+	if err := st.AppendLazy("s", wire.Change{Version: 4 + n}); err == nil {
+		t.Fatal("the cache took a change after one it refused")
 	}
 }

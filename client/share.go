@@ -85,6 +85,10 @@ type Share struct {
 		writers map[wire.ObjectID][]*spec
 		changed chan struct{} // closed when the replica changes; nil while no one waits
 		cached  uint64        // the version of the cache's last checkpoint
+		// cacheRetry is the version from which a checkpoint the cache
+		// refused (its disk full) is tried again: not at every change,
+		// each a copy of the whole share.
+		cacheRetry uint64
 		// uncacheable: the acknowledged state may hold commits of ours
 		// numbered up to this one that are still pending (a snapshot
 		// came while they were unanswered), so the cache takes it only

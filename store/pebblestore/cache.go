@@ -23,13 +23,30 @@ func pendingKey(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), pendingLo...), seq)
 }
 
+// cacheWritable is writable for the cache's own writes, except that a
+// refusal (the disk full: see reserve) fails the store as a failed write
+// does. A cache goes on after an error, and one that skipped a change, or
+// the forgetting of a commit, and then wrote again would hold a wrong
+// history for the next start: with the store failed, it holds an older
+// one.
+func (s *Store) cacheWritable() error {
+	if err := s.readable(); err != nil {
+		return err
+	}
+	if err := s.reserve.check(s.dir); err != nil {
+		s.failed.CompareAndSwap(nil, &err)
+		return err
+	}
+	return nil
+}
+
 // AppendLazy writes ch like Append but does not wait for a sync: a client
 // caching what its server already keeps loses nothing it cannot fetch
 // again if the last changes do not survive a crash.
 func (s *Store) AppendLazy(share string, ch wire.Change) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.writable(); err != nil {
+	if err := s.cacheWritable(); err != nil {
 		return err
 	}
 	key := appendShare(make([]byte, 0, len(share)+12), share)
@@ -47,7 +64,7 @@ func (s *Store) AppendLazy(share string, ch wire.Change) error {
 func (s *Store) Forget(share string) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.writable(); err != nil {
+	if err := s.cacheWritable(); err != nil {
 		return err
 	}
 	p := appendShare(nil, share)
@@ -117,7 +134,7 @@ func (s *Store) highestLocked(seq uint64) (uint64, error) {
 func (s *Store) SetReplica(replica, seq uint64) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.writable(); err != nil {
+	if err := s.cacheWritable(); err != nil {
 		return err
 	}
 	s.seqMu.Lock()
@@ -144,7 +161,7 @@ func (s *Store) SetReplica(replica, seq uint64) error {
 func (s *Store) PutPending(share string, c *wire.Commit) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.writable(); err != nil {
+	if err := s.cacheWritable(); err != nil {
 		return err
 	}
 	val := binary.AppendUvarint(nil, uint64(len(share)))
@@ -187,7 +204,7 @@ func (s *Store) PutPending(share string, c *wire.Commit) error {
 func (s *Store) DeletePending(id wire.CommitID, sync bool) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.writable(); err != nil {
+	if err := s.cacheWritable(); err != nil {
 		return err
 	}
 	opt := pebble.NoSync

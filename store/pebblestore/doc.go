@@ -70,5 +70,10 @@
 // syscall.ENOSPC, while the writes it accepted finish and Load still
 // works; each write tries to set the reserve aside again, and once that
 // succeeds (space was freed) the store accepts writes again. Open fails
-// with a clear error if it cannot set the reserve aside.
+// with a clear error if it cannot set the reserve aside. The space goes to
+// whichever write finds the disk full first, a flush or a compaction as
+// well as a log, which is why it is three memtables' worth; logs kept on
+// another disk (Pebble's WALDir) are not covered. A client's cache
+// (cache.go) is failed by the refusal instead, as by a failed write: it
+// must not take a change after skipping one.
 package pebblestore

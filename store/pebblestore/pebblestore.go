@@ -80,6 +80,9 @@ type Store struct {
 	// reserve is the space set aside for a full disk (reserve.go); nil if
 	// none.
 	reserve *reserve
+	// waits counts the Appends whose wait has not returned: their changes
+	// may not be synced yet (see Load).
+	waits atomic.Int64
 
 	// As a client's cache (cache.go): seqMu orders the records of the
 	// highest commit sequence number, which seqMax holds once seqKnown.
@@ -118,10 +121,17 @@ func Open(dir string, opts Options) (*Store, error) {
 	var res *reserve
 	pfs := fs
 	if opts.Reserve >= 0 {
-		res = &reserve{fs: fs, path: fs.PathJoin(dir, reserveFile), log: logger(opts)}
+		res = &reserve{fs: fs, path: fs.PathJoin(dir, reserveFile), size: opts.Reserve, log: logger(opts)}
 		pfs = res.wrap(fs)
 	}
 	o := options(dir, pfs, opts, false)
+	if res != nil && res.size == 0 {
+		mem := int64(o.MemTableSize)
+		if mem == 0 {
+			mem = 4 << 20 // Pebble's default
+		}
+		res.size = max(minReserve, 3*mem)
+	}
 	if walHere(dir, o) {
 		rec := &walRecorder{fs: fs, dir: dir, log: logger(opts)}
 		created := o.EventListener.WALCreated
@@ -144,18 +154,14 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if res != nil {
-		res.size = opts.Reserve
-		if res.size == 0 {
-			mem := int64(o.MemTableSize)
-			if mem == 0 {
-				mem = 4 << 20 // Pebble's default
-			}
-			res.size = max(minReserve, 3*mem)
-		}
 		if err := res.make(); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("pebblestore: %s: cannot set aside %d bytes of disk for when it fills (the disk is full? free space, or open the store with a smaller Options.Reserve): %w", dir, res.size, err)
 		}
+		res.full.Store(false) // (given up while Pebble opened, if it had no room)
+	} else if err := fs.Remove(fs.PathJoin(dir, reserveFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		db.Close()
+		return nil, fmt.Errorf("pebblestore: %s: cannot remove the reserve of an earlier run: %w", dir, err)
 	}
 	return s, nil
 }
@@ -556,6 +562,7 @@ func (s *Store) Append(share string, ch wire.Change) (func() error, error) {
 		b.Close()
 		return nil, s.fail(err)
 	}
+	s.waits.Add(1)
 	var once sync.Once
 	var err error
 	return func() error {
@@ -564,6 +571,7 @@ func (s *Store) Append(share string, ch wire.Change) (func() error, error) {
 				err = s.fail(err)
 			}
 			b.Close()
+			s.waits.Add(-1)
 		})
 		return err
 	}, nil
@@ -632,6 +640,17 @@ func (s *Store) Load(fn func(share string, version uint64, objects []wire.Object
 	// state a crash can take back.
 	if err := s.readable(); err != nil {
 		return err
+	}
+	if s.waits.Load() > 0 && s.reserve.check(s.dir) == nil {
+		// Pebble shows changes before they are synced: a share taken back
+		// from the store while its last changes wait for their sync (the
+		// server restores a share whose store refused a change) must not
+		// serve a state a crash can take back. A synced write makes every
+		// write before it durable. (With the disk full it is not tried:
+		// the changes' own syncs finish meanwhile.)
+		if err := s.db.LogData(nil, pebble.Sync); err != nil {
+			return s.fail(err)
+		}
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte("s"), UpperBound: []byte("t")})
 	if err != nil {

@@ -400,6 +400,76 @@ func TestReserveRefusedAtOpen(t *testing.T) {
 	s.Close()
 }
 
+// TestReserveWithoutPreallocate: on a file system that cannot preallocate,
+// the reserve is written; with no reserve asked for, one left by an
+// earlier run goes.
+func TestReserveWithoutPreallocate(t *testing.T) {
+	mem := vfs.NewMem()
+	fsys := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind == errorfs.OpFilePreallocate {
+			return syscall.EOPNOTSUPP
+		}
+		return nil
+	}))
+	s, err := pebblestore.Open("/weft", pebblestore.Options{FS: fsys, Reserve: 3 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	fi, err := mem.Stat("/weft/WEFT-RESERVE")
+	if err != nil || fi.Size() != 3<<20 {
+		t.Fatalf("reserve %v, %v: want a file of %d bytes", fi, err, 3<<20)
+	}
+	s, err = pebblestore.Open("/weft", pebblestore.Options{FS: fsys, Reserve: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := mem.Stat("/weft/WEFT-RESERVE"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("with no reserve asked for, the old one is still there: %v", err)
+	}
+}
+
+// TestLoadSyncsFirst: Load shows what Pebble holds, synced or not, so
+// with an Append whose wait has not returned it syncs the log first; with
+// none, it reads without writing.
+func TestLoadSyncsFirst(t *testing.T) {
+	var syncs atomic.Int32
+	fsys := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if strings.HasSuffix(op.Path, ".log") && (op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData) {
+			syncs.Add(1)
+		}
+		return nil
+	}))
+	s, err := pebblestore.Open("/weft", pebblestore.Options{FS: fsys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	load := func() {
+		if err := s.Load(func(string, uint64, []wire.Object, []wire.Change) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait, err := s.Append("s", wire.Change{Version: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := syncs.Load()
+	load()
+	if syncs.Load() == before {
+		t.Fatal("Load with an Append waiting for its sync did not sync the log")
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	before = syncs.Load()
+	load()
+	if syncs.Load() != before {
+		t.Fatal("Load with nothing waiting synced the log")
+	}
+}
+
 // TestCorruptTable: a data file damaged outside the format marker makes
 // Open or Load return an error naming the store, rather than Pebble
 // ending the process.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,38 +45,76 @@ func (r *reserve) wrap(fs vfs.FS) vfs.FS {
 }
 
 // release gives the reserve up. It runs while the file system holds new
-// writes back, so it only removes a file.
+// writes back, so it only removes a file; it waits for an attempt to set
+// the reserve aside again (check), which writes beneath the wrapper, and
+// then removes what that attempt made.
 func (r *reserve) release() {
-	if r.full.Swap(true) {
-		return
-	}
-	if err := r.fs.Remove(r.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	first := !r.full.Swap(true)
+	err := r.fs.Remove(r.path)
+	switch {
+	case err != nil && !errors.Is(err, os.ErrNotExist):
 		r.log.Error("pebblestore: the disk is full, and the reserve cannot be removed", "file", r.path, "err", err)
-		return
+	case first:
+		r.log.Error("pebblestore: the disk is full: the store gave up its reserve to finish its writes, and refuses new ones until space is freed", "file", r.path, "bytes", r.size)
 	}
-	r.log.Error("pebblestore: the disk is full: the store gave up its reserve to finish its writes, and refuses new ones until space is freed", "file", r.path, "bytes", r.size)
 }
 
-// make sets the reserve aside: the file, its space allocated (a
-// preallocation that does not change its size, so it costs no writes).
+// make sets the reserve aside: the file, its space allocated. On Linux a
+// preallocation does that without writing (fallocate, the size left at
+// 0); elsewhere Pebble's preallocation does nothing, and where the file
+// system cannot preallocate the call fails: then the file is written
+// with zeros.
 func (r *reserve) make() error {
 	f, err := r.fs.Create(r.path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return err
 	}
-	err = f.Preallocate(0, r.size)
+	err = errors.ErrUnsupported
+	if runtime.GOOS == "linux" {
+		err = f.Preallocate(0, r.size)
+	}
+	if err != nil && !errors.Is(err, syscall.ENOSPC) {
+		err = writeZeros(f, r.size)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
-	if err = errors.Join(err, f.Close()); err != nil {
+	if err = errors.Join(err, f.Close()); err == nil {
+		err = syncDir(r.fs, r.fs.PathDir(r.path))
+	}
+	if err != nil {
 		r.fs.Remove(r.path)
 		return err
 	}
 	return nil
 }
 
+func writeZeros(f vfs.File, n int64) error {
+	zeros := make([]byte, min(n, 1<<20))
+	for n > 0 {
+		k, err := f.Write(zeros[:min(n, int64(len(zeros)))])
+		if err != nil {
+			return err
+		}
+		n -= int64(k)
+	}
+	return nil
+}
+
+func syncDir(fs vfs.FS, dir string) error {
+	d, err := fs.OpenDir(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
+
 // check returns nil if the store may write: the reserve is in place, or
-// was set aside again just now.
+// was set aside again just now. It tries that only when the disk has room
+// for the reserve twice over (when it can tell), so that setting it aside
+// does not take the last of the space.
 func (r *reserve) check(dir string) error {
 	if r == nil || !r.full.Load() {
 		return nil
@@ -85,7 +124,13 @@ func (r *reserve) check(dir string) error {
 	if !r.full.Load() {
 		return nil
 	}
-	if err := r.make(); err != nil {
+	var err error
+	if u, uerr := r.fs.GetDiskUsage(r.fs.PathDir(r.path)); uerr == nil && u.AvailBytes < 2*uint64(r.size) {
+		err = fmt.Errorf("%d bytes free", u.AvailBytes)
+	} else {
+		err = r.make()
+	}
+	if err != nil {
 		return fmt.Errorf("pebblestore: %s: the disk is full (the store gave up its reserve of %d bytes and cannot set it aside again: %v); it refuses writes until space is freed: %w",
 			dir, r.size, err, syscall.ENOSPC)
 	}
